@@ -121,3 +121,17 @@ func TestGoldenFields(t *testing.T) {
 	assert.Equal(t, "2026-12-01", date.String())
 	assert.Equal(t, b, wire.AppendDate(nil, date))
 }
+
+func TestMessagesMatchGolden(t *testing.T) {
+	for _, tc := range []struct{ file, msg string }{
+		{"error_duplicate", wire.MsgDuplicate},
+		{"error_unrecognized", wire.MsgUnrecognized},
+		{"error_fully_booked", wire.MsgFullyBooked(wire.DateOf(2026, 12, 2))},
+	} {
+		frame, err := wire.AppendFrame(nil, wire.ErrorBlock(tc.msg))
+		require.NoError(t, err)
+		assert.Equal(t, golden(t, tc.file), frame, tc.file)
+	}
+	assert.Equal(t, "there are no rooms booked on 2026-12-01", wire.MsgNoRoomsOn(wire.DateOf(2026, 12, 1)))
+	assert.Equal(t, "room 312 is not booked", wire.MsgRoomNotBooked("312"))
+}
