@@ -1,0 +1,112 @@
+// Command poolside serves, loads, tunes and breaks the Building Services
+// room-booking protocol. Run "poolside --help" for the subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses. They are part of the CLI's contract: scripts test them.
+const (
+	exitOK       = 0
+	exitRefused  = 1 // the server answered with an ERROR reply
+	exitUsage    = 2 // bad flags or arguments; nothing was sent
+	exitNetwork  = 3 // connection, timeout or truncated reply
+	exitInternal = 4 // anything else (a store that will not open, a failed bench)
+)
+
+// exitError carries an exit status with the error that caused it.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError marks err as a usage error (exit status 2).
+func usageError(err error) error { return &exitError{code: exitUsage, err: err} }
+
+// exitCode maps an error returned by run to the process exit status.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return exitInternal
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "poolside:", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+// run is the whole program, callable from tests: it parses args, runs the
+// subcommand and returns its error. It writes only to stdout and stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root.ExecuteContext(ctx)
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "poolside",
+		Short: "A worker-pool TCP server for the Building Services booking protocol, with its client, benchmarks and fault injection",
+		Long: `poolside serves the "Building Services" room-booking protocol (length-prefixed
+QDataStream blocks on TCP port 9407) from a bounded worker pool, and comes with
+the tools to compare concurrency models, test robustness and tune the pool size.
+
+  poolside serve                  run the server (pooled, durable store ./poolside.db)
+  poolside book 312 2026-12-01    book a room as the book's client would
+  poolside bench                  compare single-threaded and pooled throughput
+  poolside proxy                  put a fault-injecting proxy in front of a server`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError(fmt.Errorf("unknown command %q (see 'poolside --help')", args[0]))
+			}
+			return cmd.Help()
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	for _, add := range subcommands {
+		root.AddCommand(add(stdout, stderr))
+	}
+	return root
+}
+
+// subcommands lists the constructors of poolside's subcommands; each file
+// that defines one appends to it in an init function.
+var subcommands []func(stdout, stderr io.Writer) *cobra.Command
+
+// usageArgs wraps a cobra argument validator so that its errors are usage
+// errors (exit status 2).
+func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := v(cmd, args); err != nil {
+			return usageError(fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath()))
+		}
+		return nil
+	}
+}
