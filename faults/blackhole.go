@@ -1,0 +1,48 @@
+package faults
+
+import "strconv"
+
+// Blackhole lets At bytes through and then nothing more. In the read
+// direction a Read at or past At blocks until the read deadline passes (a
+// *net.OpError wrapping os.ErrDeadlineExceeded) or the connection is
+// closed; the bytes the peer sends stay unread in the socket. In the write
+// direction Writes past At report success but the bytes are dropped, as a
+// network path that loses everything would.
+//
+// Spec: "blackhole" (from the start) or "blackhole=AT".
+type Blackhole struct {
+	// At is the number of bytes that pass before the blackhole.
+	At int64
+}
+
+// Validate reports a negative offset.
+func (f Blackhole) Validate() error {
+	if f.At < 0 {
+		return invalid("blackhole", "negative offset %d", f.At)
+	}
+	return nil
+}
+
+// String returns "blackhole", or "blackhole=AT" when At is not 0.
+func (f Blackhole) String() string {
+	if f.At == 0 {
+		return "blackhole"
+	}
+	return "blackhole=" + strconv.FormatInt(f.At, 10)
+}
+
+// Inject swallows the stream from At on.
+func (f Blackhole) Inject(s *Stream, next Op) Op {
+	var off int64
+	return func(p []byte) (int, error) {
+		if off >= f.At {
+			if s.Dir() == Write {
+				return len(p), nil
+			}
+			return 0, s.Hang()
+		}
+		n, err := next(upTo(p, f.At-off))
+		off += int64(n)
+		return n, err
+	}
+}

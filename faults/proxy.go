@@ -1,0 +1,500 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// DefaultDialTimeout is the upstream dial timeout of a Config whose
+// DialTimeout is 0.
+const DefaultDialTimeout = 10 * time.Second
+
+// bufferSize is the size of a relay buffer, one per direction per
+// connection.
+const bufferSize = 32 << 10
+
+// Config configures a Proxy. Only Upstream must be set; every other field's
+// zero value is usable.
+type Config struct {
+	// Listen is the address Start listens on; "" means "127.0.0.1:0", an
+	// ephemeral loopback port. Serve ignores it.
+	Listen string
+	// Upstream is the host:port every accepted connection is relayed to.
+	Upstream string
+	// Up are the faults on the client-to-upstream bytes, applied as the
+	// proxy writes them to the upstream. Nil means none.
+	Up []Fault
+	// Down are the faults on the upstream-to-client bytes, applied as the
+	// proxy writes them to the client. Nil means none.
+	Down []Fault
+	// Seed seeds the faults' random sources. Every connection uses the same
+	// seed, so each replays the same random choices for the same traffic,
+	// whatever order concurrent clients are accepted in. Up and Down draw
+	// from separate streams.
+	Seed uint64
+	// DialTimeout bounds each upstream dial; 0 means DefaultDialTimeout.
+	DialTimeout time.Duration
+}
+
+// Validate reports an empty or malformed Upstream, a malformed Listen, a
+// negative DialTimeout, and invalid faults. Faults restricted by OnRead or
+// OnWrite are refused: Up and Down already say which bytes they act on.
+// Errors wrap ErrInvalidConfig.
+func (c Config) Validate() error {
+	if c.Upstream == "" {
+		return fmt.Errorf("%w: Upstream is empty", ErrInvalidConfig)
+	}
+	if _, _, err := net.SplitHostPort(c.Upstream); err != nil {
+		return fmt.Errorf("%w: Upstream: %w", ErrInvalidConfig, err)
+	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return fmt.Errorf("%w: Listen: %w", ErrInvalidConfig, err)
+		}
+	}
+	if c.DialTimeout < 0 {
+		return fmt.Errorf("%w: negative DialTimeout %v", ErrInvalidConfig, c.DialTimeout)
+	}
+	if err := checkProxyFaults("Up", c.Up); err != nil {
+		return err
+	}
+	return checkProxyFaults("Down", c.Down)
+}
+
+func checkProxyFaults(name string, fs []Fault) error {
+	for i, f := range fs {
+		if d, ok := f.(directed); ok {
+			return fmt.Errorf("%w: %s[%d] %q: a proxy fault takes no read:/write: prefix (%s faults act on the bytes the proxy forwards)",
+				ErrInvalidConfig, name, i, d.String(), name)
+		}
+		if err := validate(f); err != nil {
+			return fmt.Errorf("%w: %s[%d]: %w", ErrInvalidConfig, name, i, err)
+		}
+	}
+	return nil
+}
+
+// Proxy is a TCP proxy that relays every accepted connection to an upstream
+// address, injecting faults into either direction. With no faults it
+// relays with 32 KiB buffers and nothing else in the way.
+//
+// Half-closes are carried through: when the client closes its write side,
+// the proxy closes its write side to the upstream and keeps relaying the
+// upstream's reply until the upstream closes, and the same the other way.
+// A reset on either side (a real one, or an injected Reset) resets the
+// other side too; any other error closes both. So a Cut in Up or Down drops
+// the whole connection: the side it acts on sees its bytes end after At,
+// and the other side is closed as soon as the proxy notices.
+//
+// Its methods are safe for concurrent use. After Shutdown or Close it
+// accepts no more connections and cannot be restarted.
+type Proxy struct {
+	cfg    Config
+	faults atomic.Pointer[faultSet]
+	ctx    context.Context // cancelled when the proxy is done: aborts dials
+	cancel context.CancelFunc
+	bufs   sync.Pool
+
+	accepted   atomic.Uint64
+	dialErrors atomic.Uint64
+	active     atomic.Int64
+
+	mu       sync.Mutex
+	ln       net.Listener
+	shutdown bool          // Shutdown or Close began: accept no more
+	killed   bool          // Close began: every link is being closed
+	done     chan struct{} // closed when shutdown begins
+	idle     chan struct{} // closed when shut down with no goroutine left
+	running  int           // goroutines started by goroutine, not yet ended
+	links    map[*link]struct{}
+	wg       sync.WaitGroup
+	serveErr error // what ended Start's accept loop, if not shutdown
+}
+
+// faultSet is the faults for new connections, replaced as a whole.
+type faultSet struct{ up, down []Fault }
+
+// ProxyStats is a snapshot of a Proxy's counters.
+type ProxyStats struct {
+	// Accepted counts the connections accepted.
+	Accepted uint64
+	// Active is the number of connections being relayed now.
+	Active int64
+	// DialErrors counts the accepted connections closed because the
+	// upstream dial failed.
+	DialErrors uint64
+}
+
+// NewProxy returns a Proxy for cfg, not yet listening. It returns cfg's
+// Validate error if there is one.
+func NewProxy(cfg Config) (*Proxy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Proxy{
+		cfg:    cfg,
+		ctx:    ctx,
+		cancel: cancel,
+		done:   make(chan struct{}),
+		idle:   make(chan struct{}),
+		links:  make(map[*link]struct{}),
+	}
+	p.bufs.New = func() any { b := make([]byte, bufferSize); return &b }
+	p.faults.Store(&faultSet{up: slices.Clone(cfg.Up), down: slices.Clone(cfg.Down)})
+	return p, nil
+}
+
+// Start listens on the configured address and serves in the background.
+// When it returns nil, Addr reports the address. It returns ErrProxyClosed
+// after Shutdown or Close, and ErrProxyServing if the proxy already serves.
+func (p *Proxy) Start() error {
+	addr := p.cfg.Listen
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(p.ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("faults: proxy listen: %w", err)
+	}
+	if err := p.setListener(ln); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	started := p.goroutine(func() {
+		if err := p.serve(ln); !errors.Is(err, ErrProxyClosed) {
+			p.mu.Lock()
+			p.serveErr = err
+			p.mu.Unlock()
+		}
+	})
+	if !started {
+		return ErrProxyClosed // shutdown began; it closed ln
+	}
+	return nil
+}
+
+// Serve accepts connections on ln and relays each to the upstream. It
+// blocks until Shutdown or Close, then returns ErrProxyClosed; it returns
+// another error only if ln fails permanently. Serve always closes ln. It
+// returns ErrProxyServing if the proxy already serves a listener.
+//
+// Temporary accept errors are retried after a pause that starts at 5 ms and
+// doubles up to 1 s, reset by the next good accept.
+func (p *Proxy) Serve(ln net.Listener) error {
+	if err := p.setListener(ln); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	return p.serve(ln)
+}
+
+func (p *Proxy) setListener(ln net.Listener) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.shutdown:
+		return ErrProxyClosed
+	case p.ln != nil:
+		return ErrProxyServing
+	}
+	p.ln = ln
+	return nil
+}
+
+func (p *Proxy) serve(ln net.Listener) error {
+	defer ln.Close()
+	var pause time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if p.isShutdown() {
+				return ErrProxyClosed
+			}
+			if !temporary(err) {
+				return fmt.Errorf("faults: proxy accept: %w", err)
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			t := time.NewTimer(pause)
+			select {
+			case <-t.C:
+			case <-p.done:
+				t.Stop()
+				return ErrProxyClosed
+			}
+			continue
+		}
+		pause = 0
+		p.accepted.Add(1)
+		if !p.goroutine(func() { p.handle(c) }) {
+			_ = c.Close()
+			return ErrProxyClosed
+		}
+	}
+}
+
+// temporary reports whether err says to retry, as net/http's Serve decides.
+func temporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (p *Proxy) isShutdown() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.shutdown
+}
+
+// goroutine runs fn in a new goroutine that Shutdown and Close wait for. It
+// refuses, returning false, once shutdown has begun.
+func (p *Proxy) goroutine(fn func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shutdown {
+		return false
+	}
+	p.running++
+	p.wg.Add(1)
+	go func() {
+		defer p.exited()
+		fn()
+	}()
+	return true
+}
+
+func (p *Proxy) exited() {
+	p.mu.Lock()
+	p.running--
+	if p.shutdown && p.running == 0 {
+		close(p.idle)
+	}
+	p.mu.Unlock()
+	p.wg.Done()
+}
+
+// handle dials the upstream for client connection c and relays until both
+// directions end.
+func (p *Proxy) handle(c net.Conn) {
+	fs := p.faults.Load()
+	timeout := p.cfg.DialTimeout
+	if timeout == 0 {
+		timeout = DefaultDialTimeout
+	}
+	d := net.Dialer{Timeout: timeout}
+	u, err := d.DialContext(p.ctx, "tcp", p.cfg.Upstream)
+	if err != nil {
+		p.dialErrors.Add(1)
+		_ = c.Close()
+		return
+	}
+	l := &link{
+		client:   wrap(c, nil, fs.down, p.cfg.Seed, laneDown),
+		upstream: wrap(u, nil, fs.up, p.cfg.Seed, laneUp),
+	}
+	if !p.track(l) {
+		l.abort(nil)
+		return
+	}
+	defer p.untrack(l)
+	p.active.Add(1)
+	defer p.active.Add(-1)
+	l.run(&p.bufs)
+}
+
+func (p *Proxy) track(l *link) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.killed {
+		return false
+	}
+	p.links[l] = struct{}{}
+	return true
+}
+
+func (p *Proxy) untrack(l *link) {
+	p.mu.Lock()
+	delete(p.links, l)
+	p.mu.Unlock()
+}
+
+// Addr returns the address the proxy listens on, or nil before Start or
+// Serve.
+func (p *Proxy) Addr() net.Addr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln == nil {
+		return nil
+	}
+	return p.ln.Addr()
+}
+
+// Shutdown stops accepting, then waits for the connections being relayed
+// to end on their own (their peers close them). If ctx ends first it
+// returns ctx.Err() and leaves them running: call Close to end them. It
+// returns the listener's close error, or the error that ended Start's
+// accept loop early, if any.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	err := p.beginShutdown()
+	select {
+	case <-p.idle:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.cancel()
+	return p.result(err)
+}
+
+// Close stops accepting, closes every connection being relayed (waking any
+// fault that sleeps in them) and waits for every goroutine of the proxy to
+// end. It returns what Shutdown would.
+func (p *Proxy) Close() error {
+	err := p.beginShutdown()
+	p.cancel()
+	p.mu.Lock()
+	p.killed = true
+	links := make([]*link, 0, len(p.links))
+	for l := range p.links {
+		links = append(links, l)
+	}
+	p.mu.Unlock()
+	for _, l := range links {
+		l.abort(nil)
+	}
+	p.wg.Wait()
+	return p.result(err)
+}
+
+// beginShutdown stops accepting. The first call closes the listener and
+// returns that error.
+func (p *Proxy) beginShutdown() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shutdown {
+		return nil
+	}
+	p.shutdown = true
+	close(p.done)
+	if p.running == 0 {
+		close(p.idle)
+	}
+	if p.ln == nil {
+		return nil
+	}
+	if err := p.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+func (p *Proxy) result(err error) error {
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.serveErr
+}
+
+// SetFaults replaces the faults for connections accepted from now on;
+// connections already being relayed keep the faults they started with. It
+// returns an error wrapping ErrInvalidConfig, and changes nothing, if a
+// fault is invalid or restricted by OnRead or OnWrite.
+func (p *Proxy) SetFaults(up, down []Fault) error {
+	if err := checkProxyFaults("Up", up); err != nil {
+		return err
+	}
+	if err := checkProxyFaults("Down", down); err != nil {
+		return err
+	}
+	p.faults.Store(&faultSet{up: slices.Clone(up), down: slices.Clone(down)})
+	return nil
+}
+
+// Faults returns copies of the faults applied to new connections.
+func (p *Proxy) Faults() (up, down []Fault) {
+	fs := p.faults.Load()
+	return slices.Clone(fs.up), slices.Clone(fs.down)
+}
+
+// Seed returns the configured seed.
+func (p *Proxy) Seed() uint64 { return p.cfg.Seed }
+
+// Stats returns a snapshot of the proxy's counters.
+func (p *Proxy) Stats() ProxyStats {
+	return ProxyStats{
+		Accepted:   p.accepted.Load(),
+		Active:     p.active.Load(),
+		DialErrors: p.dialErrors.Load(),
+	}
+}
+
+// link is one relayed connection: the client's and the upstream's.
+type link struct {
+	client   *conn // writes carry the Down faults
+	upstream *conn // writes carry the Up faults
+	once     sync.Once
+}
+
+// run relays both directions until both end, then closes both sides.
+func (l *link) run(bufs *sync.Pool) {
+	upDone := make(chan struct{})
+	go func() { // bounded by run, so tracked with it
+		defer close(upDone)
+		l.pipe(l.upstream, l.client, bufs)
+	}()
+	l.pipe(l.client, l.upstream, bufs)
+	<-upDone
+	l.abort(nil)
+}
+
+// pipe relays src to dst. At src's EOF it half-closes dst; on an error it
+// aborts the link.
+func (l *link) pipe(dst, src *conn, bufs *sync.Pool) {
+	bp := bufs.Get().(*[]byte)
+	err := relay(dst, src, *bp)
+	bufs.Put(bp)
+	if err != nil {
+		l.abort(err)
+		return
+	}
+	_ = dst.CloseWrite()
+}
+
+// relay copies src to dst until src's EOF (nil) or an error.
+func relay(dst, src net.Conn, buf []byte) error {
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// abort closes both sides once; after a reset it resets both.
+func (l *link) abort(err error) {
+	l.once.Do(func() {
+		if errors.Is(err, syscall.ECONNRESET) {
+			setLingerZero(l.client.Conn)
+			setLingerZero(l.upstream.Conn)
+		}
+		_ = l.client.Close()
+		_ = l.upstream.Close()
+	})
+}

@@ -1,0 +1,329 @@
+package faults_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/poolside-dev/poolside/faults"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestProxyHalfClose(t *testing.T) {
+	p := startProxy(t, faults.Config{Upstream: startEcho(t)})
+	const clients = 20
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		delivered int
+	)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Big enough that the reply is still in flight when the
+			// request's half-close arrives.
+			req := bytes.Repeat([]byte(fmt.Sprintf("request %d;", i)), 20000)
+			got, err := roundTrip(t.Context(), p.Addr().String(), req)
+			if assert.NoError(t, err) && assert.Equal(t, len(req), len(got)) && assert.True(t, bytes.Equal(req, got)) {
+				mu.Lock()
+				delivered++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, clients, delivered, "replies delivered")
+	assert.Equal(t, uint64(clients), p.Stats().Accepted)
+}
+
+func TestProxyFaults(t *testing.T) {
+	msg := []byte("0123456789")
+	tests := []struct {
+		name     string
+		up, down string
+		want     []byte // the reply, or with prefix set, what it is a prefix of
+		prefix   bool
+		err      error
+	}{
+		{"none", "", "", msg, false, nil},
+		{"down chunked", "", "chunk=1..3", msg, false, nil},
+		{"up corrupt", "corrupt=1", "", []byte("0\xce23456789"), false, nil},
+		{"down corrupt", "", "corrupt=2^0x01", []byte("01\x333456789"), false, nil},
+		{"down cut", "", "cut=4", msg[:4], false, nil},
+		{"up cut drops the link", "cut=3", "", msg[:3], true, nil},
+		{"up blackhole", "blackhole=5", "", msg[:5], false, nil},
+		{"down reset", "", "reset=0", nil, false, syscall.ECONNRESET},
+		{"up reset", "reset=0", "", nil, false, syscall.ECONNRESET},
+	}
+	echo := startEcho(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up, err := faults.ParseSpec(tt.up)
+			require.NoError(t, err)
+			down, err := faults.ParseSpec(tt.down)
+			require.NoError(t, err)
+			p := startProxy(t, faults.Config{Upstream: echo, Up: up, Down: down, Seed: 1})
+			got, err := roundTrip(t.Context(), p.Addr().String(), msg)
+			if tt.err != nil {
+				require.ErrorIs(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			if tt.prefix {
+				// The link drops as soon as the proxy notices; part of the
+				// reply may have been relayed by then.
+				assert.True(t, bytes.HasPrefix(tt.want, got), "reply %q", got)
+				return
+			}
+			assert.Equal(t, string(tt.want), string(got))
+		})
+	}
+}
+
+func TestProxySetFaults(t *testing.T) {
+	p := startProxy(t, faults.Config{Upstream: startEcho(t)})
+	addr := p.Addr().String()
+
+	// A connection made before the change keeps its faults (none).
+	old, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = old.Close() })
+	echoOnce := func(s string) string {
+		_, err := old.Write([]byte(s))
+		require.NoError(t, err)
+		got := make([]byte, len(s))
+		_, err = io.ReadFull(old, got)
+		require.NoError(t, err)
+		return string(got)
+	}
+	require.Equal(t, "before", echoOnce("before"))
+
+	down := []faults.Fault{faults.Cut{At: 3}}
+	require.NoError(t, p.SetFaults(nil, down))
+	gotUp, gotDown := p.Faults()
+	assert.Empty(t, gotUp)
+	assert.Equal(t, down, gotDown)
+
+	got, err := roundTrip(t.Context(), addr, []byte("hello"))
+	require.NoError(t, err)
+	assert.Equal(t, "hel", string(got), "a new connection gets the new faults")
+	assert.Equal(t, "after", echoOnce("after"), "an existing connection keeps its faults")
+
+	err = p.SetFaults([]faults.Fault{faults.OnRead(faults.Chunk{Max: 1})}, nil)
+	require.ErrorIs(t, err, faults.ErrInvalidConfig)
+	err = p.SetFaults(nil, []faults.Fault{faults.Chunk{}})
+	require.ErrorIs(t, err, faults.ErrInvalidFault)
+	_, gotDown = p.Faults()
+	assert.Equal(t, down, gotDown, "a refused change changes nothing")
+
+	require.NoError(t, p.SetFaults(nil, nil))
+	got, err = roundTrip(t.Context(), addr, []byte("hello"))
+	require.NoError(t, err)
+	assert.Equal(t, "hello", string(got))
+}
+
+func TestProxySetFaultsConcurrently(t *testing.T) {
+	p := startProxy(t, faults.Config{Upstream: startEcho(t)})
+	specs := []string{"", "chunk=2", "delay=1ms", "chunk=1..4,corrupt=100"}
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for j := range 20 {
+				fs, err := faults.ParseSpec(specs[(i+j)%len(specs)])
+				assert.NoError(t, err)
+				assert.NoError(t, p.SetFaults(fs, fs))
+				_, _ = p.Faults()
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				got, err := roundTrip(t.Context(), p.Addr().String(), []byte("ping"))
+				if assert.NoError(t, err) {
+					assert.Equal(t, "ping", string(got))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestProxyShutdownWaitsForConnections(t *testing.T) {
+	p := startProxy(t, faults.Config{Upstream: startEcho(t)})
+	c, err := net.Dial("tcp", p.Addr().String())
+	require.NoError(t, err)
+	_, err = c.Write([]byte("x"))
+	require.NoError(t, err)
+	_, err = io.ReadFull(c, make([]byte, 1)) // the link is up
+	require.NoError(t, err)
+
+	expired, cancel := context.WithCancel(t.Context())
+	cancel()
+	require.ErrorIs(t, p.Shutdown(expired), context.Canceled, "a connection is still being relayed")
+	assert.Equal(t, int64(1), p.Stats().Active)
+
+	_, err = net.Dial("tcp", p.Addr().String())
+	require.Error(t, err, "no more accepts")
+
+	require.NoError(t, c.Close())
+	require.NoError(t, p.Shutdown(t.Context()))
+	assert.Equal(t, int64(0), p.Stats().Active)
+	require.ErrorIs(t, p.Start(), faults.ErrProxyClosed)
+}
+
+func TestProxyCloseWakesSleepingFaults(t *testing.T) {
+	p, err := faults.NewProxy(faults.Config{
+		Upstream: startEcho(t),
+		Up:       []faults.Fault{faults.Stall{At: 1, For: time.Hour}},
+		Down:     []faults.Fault{faults.Stall{At: 0, For: time.Hour}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	require.NoError(t, p.Start())
+	c, err := net.Dial("tcp", p.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	_, err = c.Write([]byte("xy"))
+	require.NoError(t, err)
+	require.NoError(t, p.Close(), "returns although faults sleep for an hour")
+	_, err = io.ReadAll(c)
+	if err != nil {
+		require.ErrorIs(t, err, syscall.ECONNRESET)
+	}
+}
+
+func TestProxyServe(t *testing.T) {
+	p, err := faults.NewProxy(faults.Config{Upstream: startEcho(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	assert.Nil(t, p.Addr())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ln) }()
+
+	got, err := roundTrip(t.Context(), ln.Addr().String(), []byte("hi"))
+	require.NoError(t, err)
+	assert.Equal(t, "hi", string(got))
+	assert.Equal(t, ln.Addr(), p.Addr())
+	require.ErrorIs(t, p.Start(), faults.ErrProxyServing)
+
+	require.NoError(t, p.Shutdown(t.Context()))
+	require.ErrorIs(t, <-served, faults.ErrProxyClosed)
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.ErrorIs(t, p.Serve(ln2), faults.ErrProxyClosed)
+	require.ErrorIs(t, ln2.Close(), net.ErrClosed, "Serve always closes its listener")
+}
+
+// flakyListener fails Accept with a temporary error a few times, then
+// blocks until closed.
+type flakyListener struct {
+	net.Listener
+	mu     sync.Mutex
+	fails  int
+	calls  []time.Time
+	failed chan struct{} // closed after the last failure's retry begins
+	closed chan struct{}
+	once   sync.Once
+}
+
+type tempError struct{}
+
+func (tempError) Error() string   { return "temporary" }
+func (tempError) Temporary() bool { return true }
+func (tempError) Timeout() bool   { return false }
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	l.mu.Lock()
+	l.calls = append(l.calls, time.Now())
+	n := len(l.calls)
+	l.mu.Unlock()
+	if n <= l.fails {
+		return nil, tempError{}
+	}
+	if n == l.fails+1 {
+		close(l.failed)
+	}
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *flakyListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *flakyListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+func TestProxyAcceptBackoff(t *testing.T) {
+	p, err := faults.NewProxy(faults.Config{Upstream: "127.0.0.1:1"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	ln := &flakyListener{fails: 4, failed: make(chan struct{}), closed: make(chan struct{})}
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ln) }()
+	<-ln.failed
+	require.NoError(t, p.Close())
+	require.ErrorIs(t, <-served, faults.ErrProxyClosed)
+
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	require.Len(t, ln.calls, 5)
+	for i, want := range []time.Duration{5, 10, 20, 40} {
+		assert.GreaterOrEqual(t, ln.calls[i+1].Sub(ln.calls[i]), want*time.Millisecond, "pause %d", i)
+	}
+}
+
+func TestProxyDialError(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := dead.Addr().String()
+	require.NoError(t, dead.Close())
+
+	p := startProxy(t, faults.Config{Upstream: addr, DialTimeout: time.Second})
+	got, _ := roundTrip(t.Context(), p.Addr().String(), []byte("hi"))
+	assert.Empty(t, got, "the client's connection just ends")
+	require.NoError(t, p.Shutdown(t.Context()))
+	assert.Equal(t, uint64(1), p.Stats().DialErrors)
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  faults.Config
+		err  error
+	}{
+		{"upstream only", faults.Config{Upstream: "127.0.0.1:9407"}, nil},
+		{"full", faults.Config{Listen: ":0", Upstream: "localhost:9407", Up: []faults.Fault{faults.Chunk{Max: 1}},
+			Down: []faults.Fault{faults.Cut{At: 9}}, Seed: 7, DialTimeout: time.Second}, nil},
+		{"zero", faults.Config{}, faults.ErrInvalidConfig},
+		{"upstream without port", faults.Config{Upstream: "localhost"}, faults.ErrInvalidConfig},
+		{"bad listen", faults.Config{Upstream: "h:1", Listen: "nope"}, faults.ErrInvalidConfig},
+		{"negative dial timeout", faults.Config{Upstream: "h:1", DialTimeout: -1}, faults.ErrInvalidConfig},
+		{"directed up", faults.Config{Upstream: "h:1", Up: []faults.Fault{faults.OnWrite(faults.Cut{})}}, faults.ErrInvalidConfig},
+		{"invalid down", faults.Config{Upstream: "h:1", Down: []faults.Fault{faults.Slow{Delay: 1, Rate: 1}}}, faults.ErrInvalidFault},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if tt.err == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, tt.err)
+			_, err = faults.NewProxy(tt.cfg)
+			require.ErrorIs(t, err, tt.err)
+		})
+	}
+}

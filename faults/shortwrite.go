@@ -1,0 +1,53 @@
+package faults
+
+import (
+	"io"
+	"strconv"
+)
+
+// ShortWrite makes the one Write that would carry byte offset At stop just
+// before it: it returns n < len(p) with io.ErrShortWrite, the bytes before
+// At having been written. Later writes pass. ShortWrite acts on writes only;
+// in the read direction it does nothing (a short read is not an error: see
+// Chunk).
+//
+// Spec: "short=AT".
+type ShortWrite struct {
+	// At is the byte offset where the write stops short.
+	At int64
+}
+
+// Validate reports a negative offset.
+func (f ShortWrite) Validate() error {
+	if f.At < 0 {
+		return invalid("short", "negative offset %d", f.At)
+	}
+	return nil
+}
+
+// String returns "short=AT".
+func (f ShortWrite) String() string { return "short=" + strconv.FormatInt(f.At, 10) }
+
+// Inject fails the write that reaches At.
+func (f ShortWrite) Inject(s *Stream, next Op) Op {
+	if s.Dir() != Write {
+		return next
+	}
+	var (
+		off   int64
+		fired bool
+	)
+	return func(p []byte) (int, error) {
+		if fired {
+			return next(p)
+		}
+		if off >= f.At {
+			fired = true
+			return 0, io.ErrShortWrite
+		}
+		// The wrapper calls again for the rest, which then starts at At.
+		n, err := next(upTo(p, f.At-off))
+		off += int64(n)
+		return n, err
+	}
+}

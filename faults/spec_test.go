@@ -1,0 +1,126 @@
+package faults_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/poolside-dev/poolside/faults"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseSpec(t *testing.T) {
+	tests := []struct {
+		spec string
+		want []faults.Fault
+	}{
+		{"", nil},
+		{"  ", nil},
+		{"chunk=1,delay=1ms", []faults.Fault{faults.Chunk{Max: 1}, faults.Slow{Delay: time.Millisecond}}},
+		{"chunk=1..8", []faults.Fault{faults.Chunk{Min: 1, Max: 8}}},
+		{"rate=1000", []faults.Fault{faults.Slow{Rate: 1000}}},
+		{"cut=100", []faults.Fault{faults.Cut{At: 100}}},
+		{"reset=50", []faults.Fault{faults.Reset{At: 50}}},
+		{"stall=10@2s", []faults.Fault{faults.Stall{At: 10, For: 2 * time.Second}}},
+		{"blackhole", []faults.Fault{faults.Blackhole{}}},
+		{"blackhole=10", []faults.Fault{faults.Blackhole{At: 10}}},
+		{"corrupt=7", []faults.Fault{faults.Corrupt{At: 7}}},
+		{"corrupt=7^0x01", []faults.Fault{faults.Corrupt{At: 7, Mask: 1}}},
+		{"corrupt=7^255", []faults.Fault{faults.Corrupt{At: 7, Mask: 0xFF}}},
+		{"short=3", []faults.Fault{faults.ShortWrite{At: 3}}},
+		{"read:chunk=1, write:short=3", []faults.Fault{faults.OnRead(faults.Chunk{Max: 1}), faults.OnWrite(faults.ShortWrite{At: 3})}},
+		{" chunk = 2 .. 4 , stall = 0 @ 1ms ", []faults.Fault{faults.Chunk{Min: 2, Max: 4}, faults.Stall{For: time.Millisecond}}},
+		{"delay=0s", []faults.Fault{faults.Slow{}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec, func(t *testing.T) {
+			got, err := faults.ParseSpec(tt.spec)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestParseSpecErrors(t *testing.T) {
+	tests := []struct {
+		spec string
+		msg  string // the whole error, to keep messages clear
+	}{
+		{"jitter=5", `faults: bad spec: token "jitter=5": unknown fault "jitter" (valid: ` + faults.SpecSyntax + `)`},
+		{"chunk=0", `faults: bad spec: token "chunk=0": chunk size "0" is not a positive integer (want chunk=MAX or chunk=MIN..MAX)`},
+		{"chunk=8..2", `faults: bad spec: token "chunk=8..2": chunk range 8..2 is empty (want chunk=MAX or chunk=MIN..MAX)`},
+		{"chunk", `faults: bad spec: token "chunk": missing value (want chunk=MAX or chunk=MIN..MAX)`},
+		{"cut=-1", `faults: bad spec: token "cut=-1": offset "-1" is not a non-negative integer (want cut=AT)`},
+		{"delay=5", `faults: bad spec: token "delay=5": duration "5" is not a non-negative Go duration such as 10ms (want delay=DURATION)`},
+		{"stall=10", `faults: bad spec: token "stall=10": no @ between offset and duration (want stall=AT@DURATION)`},
+		{"rate=0", `faults: bad spec: token "rate=0": rate "0" is not a positive integer (want rate=BYTES_PER_SEC)`},
+		{"corrupt=1^0", `faults: bad spec: token "corrupt=1^0": mask "0" is not a byte 1..255 (decimal or 0x hex) (want corrupt=AT or corrupt=AT^MASK)`},
+		{"blackhole=", `faults: bad spec: token "blackhole=": missing value (want blackhole or blackhole=AT)`},
+		{"cut=1,,cut=2", `faults: bad spec: empty token (valid: ` + faults.SpecSyntax + `)`},
+		{"up:cut=1", `faults: bad spec: token "up:cut=1": unknown fault "up:cut" (valid: ` + faults.SpecSyntax + `)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec, func(t *testing.T) {
+			got, err := faults.ParseSpec(tt.spec)
+			require.ErrorIs(t, err, faults.ErrBadSpec)
+			assert.EqualError(t, err, tt.msg)
+			assert.Nil(t, got)
+		})
+	}
+}
+
+func TestSpecRoundTrip(t *testing.T) {
+	all := []faults.Fault{
+		faults.Slow{Delay: 1500 * time.Microsecond},
+		faults.Slow{Rate: 1 << 20},
+		faults.Slow{},
+		faults.Chunk{Max: 1},
+		faults.Chunk{Min: 3, Max: 3},
+		faults.Chunk{Min: 1, Max: 8},
+		faults.Stall{At: 10, For: 2 * time.Second},
+		faults.Stall{},
+		faults.Cut{At: 100},
+		faults.Reset{At: 0},
+		faults.Blackhole{},
+		faults.Blackhole{At: 1 << 40},
+		faults.ShortWrite{At: 3},
+		faults.Corrupt{At: 7},
+		faults.Corrupt{At: 7, Mask: 0x80},
+		faults.Corrupt{At: 7, Mask: 0xFF},
+		faults.OnRead(faults.Chunk{Max: 2}),
+		faults.OnWrite(faults.Stall{At: 1, For: time.Hour}),
+	}
+	for _, f := range all {
+		t.Run(f.String(), func(t *testing.T) {
+			got, err := faults.ParseSpec(f.String())
+			require.NoError(t, err)
+			assert.Equal(t, []faults.Fault{f}, got)
+		})
+	}
+	got, err := faults.ParseSpec(faults.FormatSpec(all))
+	require.NoError(t, err)
+	assert.Equal(t, all, got)
+}
+
+func FuzzParseSpec(f *testing.F) {
+	for _, s := range []string{
+		"", "chunk=1,delay=1ms", "chunk=1..8", "rate=1000", "cut=100", "reset=50",
+		"stall=10@2s", "blackhole", "blackhole=10", "corrupt=7", "corrupt=7^0x01",
+		"short=3", "read:chunk=1", "write:stall=0@1h", "chunk=0", "jitter=5", ",,",
+		"delay=-1s", "stall=1@", "corrupt=1^0x100", "chunk=9223372036854775808",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fs, err := faults.ParseSpec(s)
+		if err != nil {
+			require.ErrorIs(t, err, faults.ErrBadSpec)
+			require.Nil(t, fs)
+			return
+		}
+		// What parses, formats and parses back to the same faults.
+		again, err := faults.ParseSpec(faults.FormatSpec(fs))
+		require.NoError(t, err)
+		require.Equal(t, fs, again)
+	})
+}

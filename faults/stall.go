@@ -1,0 +1,70 @@
+package faults
+
+import (
+	"strconv"
+	"time"
+)
+
+// Stall pauses the stream for For when it reaches byte offset At: the bytes
+// before At pass at once, the operation that would carry byte At waits
+// first. The pause is wall-clock time that starts when the stream reaches
+// At; an operation that a deadline interrupts (with a timeout error) leaves
+// the rest of the pause to the next one. Close ends it at once.
+//
+// Spec: "stall=AT@DURATION".
+type Stall struct {
+	// At is the byte offset of the pause.
+	At int64
+	// For is the length of the pause.
+	For time.Duration
+}
+
+// Validate reports a negative field.
+func (f Stall) Validate() error {
+	switch {
+	case f.At < 0:
+		return invalid("stall", "negative offset %d", f.At)
+	case f.For < 0:
+		return invalid("stall", "negative duration %v", f.For)
+	}
+	return nil
+}
+
+// String returns "stall=AT@DURATION".
+func (f Stall) String() string {
+	return "stall=" + strconv.FormatInt(f.At, 10) + "@" + f.For.String()
+}
+
+// Inject pauses the stream at At.
+func (f Stall) Inject(s *Stream, next Op) Op {
+	var (
+		off   int64
+		until time.Time // end of the pause, once the stream reaches At
+		over  bool
+	)
+	return func(p []byte) (int, error) {
+		switch {
+		case off < f.At:
+			p = upTo(p, f.At-off)
+		case !over:
+			if until.IsZero() {
+				until = time.Now().Add(f.For)
+			}
+			if err := s.Sleep(time.Until(until)); err != nil {
+				return 0, err
+			}
+			over = true
+		}
+		n, err := next(p)
+		off += int64(n)
+		return n, err
+	}
+}
+
+// upTo returns p shortened to at most n bytes.
+func upTo(p []byte, n int64) []byte {
+	if int64(len(p)) > n {
+		return p[:n]
+	}
+	return p
+}
