@@ -1,0 +1,172 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/poolside-dev/poolside/wire"
+)
+
+// DefaultQueue is the pool queue bound used when Config.Queue is 0.
+const DefaultQueue = 1024
+
+// Handler serves one request. ServeFrame gets the request block (without
+// its length header) and returns the reply block, which the server frames
+// and writes; a nil reply writes nothing. The block is only valid during
+// the call. ServeFrame is called from many goroutines at once (except in
+// ModelSerial). A panic is recovered by the server, logged with its stack
+// and answered with Config.InternalErrorReply; the connection stays open.
+type Handler interface {
+	ServeFrame(ctx context.Context, block []byte) []byte
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, block []byte) []byte
+
+// ServeFrame calls f.
+func (f HandlerFunc) ServeFrame(ctx context.Context, block []byte) []byte { return f(ctx, block) }
+
+// Observer sees what the server does, for metrics and tests. Its methods
+// are called synchronously from connection goroutines and must be fast and
+// safe for concurrent use.
+type Observer interface {
+	// RequestDone is called after a request's reply was handed to the
+	// connection (written or failed). queueWait is the time from submission
+	// to a worker starting it (0 in ModelConn and ModelUnbounded); service
+	// is the handler's time including WorkDelay and WorkCPU. busy reports a
+	// request refused with the busy reply; then reply is the busy reply.
+	RequestDone(req, reply []byte, queueWait, service time.Duration, busy bool)
+	// ConnClosed is called once per accepted connection, when it closes.
+	ConnClosed(reason CloseReason)
+}
+
+// Config configures a Server. The zero value, with a Handler set, is a
+// pooled Building Services server with 4×GOMAXPROCS workers, no timeouts
+// and no connection limit. Fields are read when New is called.
+type Config struct {
+	// Handler serves requests. Required.
+	Handler Handler
+
+	// Framing delimits blocks on the wire. nil means wire.Quint16{}, the
+	// Building Services framing.
+	Framing wire.Framing
+
+	// Model is the concurrency model. The zero value is ModelPool.
+	Model Model
+
+	// Workers is the pool size for ModelPool and ModelConn. 0 means
+	// 4×GOMAXPROCS. Ignored by ModelSerial (always 1) and ModelUnbounded.
+	Workers int
+
+	// Queue bounds the requests (ModelPool, ModelSerial) or connections
+	// (ModelConn) that may wait for a worker; beyond it the client gets
+	// BusyReply. 0 means DefaultQueue.
+	Queue int
+
+	// MaxConns bounds open connections; a connection beyond it gets
+	// BusyReply and is closed. 0 means no limit.
+	MaxConns int
+
+	// ReadTimeout bounds how long a request may take to arrive once its
+	// first byte has: past it the client gets ReadTimeoutReply and the
+	// connection closes. 0 means no limit.
+	ReadTimeout time.Duration
+
+	// IdleTimeout closes a connection on which no request starts for this
+	// long. 0 means no limit.
+	IdleTimeout time.Duration
+
+	// WriteTimeout bounds the writing of one reply. 0 means no limit.
+	WriteTimeout time.Duration
+
+	// WorkDelay is a benchmark aid: each request waits this long on its
+	// worker before the handler runs, as if calling a slow backend.
+	WorkDelay time.Duration
+
+	// WorkCPU is a benchmark aid: each request burns this many units of
+	// CPU on its worker before the handler runs. One unit is one SHA-256
+	// of a 64-byte block (about a microsecond here).
+	WorkCPU int
+
+	// BusyReply, ReadTimeoutReply and InternalErrorReply are the reply
+	// blocks the server itself sends when it sheds load, when a request
+	// does not arrive in time, and when the handler panics. nil means the
+	// server closes the connection (busy, timeout) or sends nothing
+	// (panic) instead.
+	BusyReply, ReadTimeoutReply, InternalErrorReply []byte
+
+	// Logger receives the server's logs. nil discards them.
+	Logger logrus.FieldLogger
+
+	// Observer, if not nil, sees every request and connection close.
+	Observer Observer
+}
+
+// Validate reports whether c can configure a Server.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, a...)...))
+	}
+	if c.Handler == nil {
+		bad("no Handler")
+	}
+	if c.Model < ModelPool || c.Model > ModelUnbounded {
+		bad("unknown model %v", c.Model)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"workers", c.Workers}, {"queue", c.Queue}, {"max connections", c.MaxConns}, {"work CPU", c.WorkCPU}} {
+		if f.v < 0 {
+			bad("%s is %d, must be 0 or more", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"read timeout", c.ReadTimeout}, {"idle timeout", c.IdleTimeout}, {"write timeout", c.WriteTimeout}, {"work delay", c.WorkDelay}} {
+		if f.v < 0 {
+			bad("%s is %v, must be 0 or more", f.name, f.v)
+		}
+	}
+	if len(c.BusyReply) > wire.MaxBlock || len(c.ReadTimeoutReply) > wire.MaxBlock || len(c.InternalErrorReply) > wire.MaxBlock {
+		bad("a server reply is longer than a block")
+	}
+	return errors.Join(errs...)
+}
+
+// DefaultWorkers is the pool size used when Config.Workers is 0.
+func DefaultWorkers() int { return 4 * runtime.GOMAXPROCS(0) }
+
+// withDefaults returns c with its zero values resolved.
+func (c Config) withDefaults() Config {
+	if c.Framing == nil {
+		c.Framing = wire.Quint16{}
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers()
+	}
+	if c.Model == ModelSerial {
+		c.Workers = 1
+	}
+	if c.Queue == 0 {
+		c.Queue = DefaultQueue
+	}
+	if c.Logger == nil {
+		l := logrus.New()
+		l.Out = discard{}
+		l.Level = logrus.PanicLevel
+		c.Logger = l
+	}
+	return c
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

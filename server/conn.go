@@ -1,0 +1,316 @@
+package server
+
+import (
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// conn is one client connection. Its serve method runs on one goroutine (a
+// tracked goroutine, or a pool task in ModelConn) and owns the buffers; in
+// ModelPool and ModelSerial the request is handed to a pool worker through
+// task and done, and serve waits for it before touching the buffers again.
+type conn struct {
+	s   *Server
+	nc  net.Conn
+	log logrus.FieldLogger
+
+	// mu orders the idle/active transitions against Shutdown's closeIfIdle,
+	// so that a drain never cuts a request that has started to arrive.
+	mu   sync.Mutex
+	idle bool
+
+	rbuf []byte // request block, reused
+	wbuf []byte // reply frame, reused
+
+	// Hand-off to a pool worker: task reads req and writes the results
+	// before signalling done. Created once per connection so that a
+	// request costs no allocation.
+	task      func()
+	done      chan struct{}
+	req       []byte
+	reply     []byte
+	submitted time.Time
+	queueWait time.Duration
+	service   time.Duration
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	c := &conn{
+		s:    s,
+		nc:   nc,
+		rbuf: make([]byte, 0, 512),
+		done: make(chan struct{}, 1),
+	}
+	c.log = s.log.WithFields(logrus.Fields{"conn": s.nextID.Add(1), "remote": nc.RemoteAddr().String()})
+	c.task = c.runTask
+	return c
+}
+
+// serve reads requests and writes replies until the connection ends.
+func (c *conn) serve() {
+	reason := CloseServerClosed
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.WithField("panic", r).Errorf("connection goroutine panicked; closing the connection\n%s", debug.Stack())
+			reason = CloseReadError
+		}
+		c.nc.Close()
+		c.s.trackConn(c, false)
+		c.s.connDone(reason)
+		c.logClose(reason)
+	}()
+	for {
+		block, why, ok := c.readRequest()
+		if !ok {
+			reason = why
+			return
+		}
+		reply, busy := c.handle(block)
+		if busy && reply == nil {
+			reason = CloseBusy
+			return
+		}
+		if reply != nil {
+			if err := c.write(reply); err != nil {
+				reason = CloseWriteError
+				if !c.s.hardClose.Load() && !isExpected(err) {
+					c.log.WithError(err).Warn("writing a reply failed")
+				}
+				return
+			}
+		}
+		if o := c.s.cfg.Observer; o != nil {
+			o.RequestDone(block, reply, c.queueWait, c.service, busy)
+		}
+		if c.s.inShutdown.Load() {
+			reason = c.stopReason()
+			return
+		}
+	}
+}
+
+// stopReason is why a connection ends because the server is stopping.
+func (c *conn) stopReason() CloseReason {
+	if c.s.hardClose.Load() {
+		return CloseServerClosed
+	}
+	return CloseShutdown
+}
+
+// setIdle marks the connection idle (waiting for a request) and arms the
+// idle deadline, or reports false when the server is draining.
+func (c *conn) setIdle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.s.inShutdown.Load() {
+		return false
+	}
+	c.idle = true
+	var d time.Time
+	if t := c.s.cfg.IdleTimeout; t > 0 {
+		d = time.Now().Add(t)
+	}
+	_ = c.nc.SetReadDeadline(d)
+	return true
+}
+
+// setActive marks the connection busy with a request that has started to
+// arrive and arms the read deadline for the rest of it.
+func (c *conn) setActive() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.idle = false
+	var d time.Time
+	if t := c.s.cfg.ReadTimeout; t > 0 {
+		d = time.Now().Add(t)
+	}
+	_ = c.nc.SetReadDeadline(d)
+}
+
+// closeIfIdle wakes an idle connection's read so that it ends; a connection
+// in the middle of a request is left to finish it.
+func (c *conn) closeIfIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.idle {
+		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// readRequest reads the next request block. It waits for the first byte
+// under the idle timeout and for the rest under the read timeout, and never
+// reads past the block.
+func (c *conn) readRequest() (block []byte, reason CloseReason, ok bool) {
+	if !c.setIdle() {
+		return nil, c.stopReason(), false
+	}
+	f := c.s.cfg.Framing
+	h := f.HeaderLen()
+	if cap(c.rbuf) < h {
+		c.rbuf = make([]byte, h)
+	}
+	hdr := c.rbuf[:h]
+	n, err := c.nc.Read(hdr)
+	for n == 0 && err == nil {
+		n, err = c.nc.Read(hdr)
+	}
+	if n == 0 {
+		return nil, c.idleEnd(err), false
+	}
+	c.setActive()
+	if n < h {
+		if _, err := io.ReadFull(c.nc, hdr[n:]); err != nil {
+			return nil, c.readFailed(err), false
+		}
+	}
+	size, err := f.BodyLen(hdr)
+	if err != nil {
+		c.log.WithError(err).Warn("closing the connection: the client sent a frame larger than the framing allows")
+		return nil, CloseFrameTooLarge, false
+	}
+	if cap(c.rbuf) < size {
+		c.rbuf = make([]byte, size)
+	}
+	block = c.rbuf[:size]
+	if _, err := io.ReadFull(c.nc, block); err != nil {
+		return nil, c.readFailed(err), false
+	}
+	return block, 0, true
+}
+
+// idleEnd classifies the end of a connection that was waiting for a request.
+func (c *conn) idleEnd(err error) CloseReason {
+	switch {
+	case c.s.inShutdown.Load():
+		return c.stopReason()
+	case errors.Is(err, io.EOF):
+		return CloseEOF
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return CloseIdle
+	}
+	if !isExpected(err) {
+		c.log.WithError(err).Warn("reading from the client failed")
+	}
+	return CloseReadError
+}
+
+// readFailed classifies a failure inside a request and, for a timeout,
+// tells the client.
+func (c *conn) readFailed(err error) CloseReason {
+	switch {
+	case c.s.hardClose.Load():
+		return CloseServerClosed
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return CloseTruncated
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if r := c.s.cfg.ReadTimeoutReply; r != nil {
+			_ = c.write(r)
+		}
+		c.log.Infof("the client started a request but did not finish it within %v", c.s.cfg.ReadTimeout)
+		return CloseReadTimeout
+	}
+	if !isExpected(err) {
+		c.log.WithError(err).Warn("reading a request failed")
+	}
+	return CloseReadError
+}
+
+// handle runs the request according to the model and returns the reply.
+func (c *conn) handle(block []byte) (reply []byte, busy bool) {
+	c.queueWait, c.service = 0, 0
+	if c.s.cfg.Model == ModelPool || c.s.cfg.Model == ModelSerial {
+		c.req = block
+		c.submitted = time.Now()
+		if err := c.s.pool.Go(c.task); err != nil {
+			c.s.busy.Add(1)
+			return c.s.cfg.BusyReply, true
+		}
+		<-c.done
+		c.req = nil
+		return c.reply, false
+	}
+	start := time.Now()
+	reply = c.run(block)
+	c.service = time.Since(start)
+	return reply, false
+}
+
+// runTask is the pool task of ModelPool and ModelSerial.
+func (c *conn) runTask() {
+	start := time.Now()
+	c.queueWait = start.Sub(c.submitted)
+	c.reply = c.run(c.req)
+	c.service = time.Since(start)
+	c.done <- struct{}{}
+}
+
+// run does the simulated work, then calls the handler, turning a panic into
+// the internal-error reply.
+func (c *conn) run(block []byte) (reply []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.s.panics.Add(1)
+			c.log.WithField("panic", r).Errorf("handler panicked; answering with an internal error and serving on\n%s", debug.Stack())
+			reply = c.s.cfg.InternalErrorReply
+		}
+	}()
+	c.s.requests.Add(1)
+	c.s.work()
+	return c.s.cfg.Handler.ServeFrame(c.s.ctx, block)
+}
+
+// work performs Config.WorkDelay and Config.WorkCPU.
+func (s *Server) work() {
+	if n := s.cfg.WorkCPU; n > 0 {
+		var sum [sha256.Size]byte
+		var blk [64]byte
+		for i := 0; i < n; i++ {
+			copy(blk[:], sum[:])
+			sum = sha256.Sum256(blk[:])
+		}
+	}
+	if d := s.cfg.WorkDelay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			t.Stop()
+		}
+	}
+}
+
+// write frames reply and writes it in one Write under the write timeout.
+func (c *conn) write(reply []byte) error {
+	var err error
+	c.wbuf, err = c.s.cfg.Framing.AppendHeader(c.wbuf[:0], len(reply))
+	if err != nil {
+		return err
+	}
+	c.wbuf = append(c.wbuf, reply...)
+	if t := c.s.cfg.WriteTimeout; t > 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(t))
+	}
+	_, err = c.nc.Write(c.wbuf)
+	return err
+}
+
+func (c *conn) logClose(reason CloseReason) {
+	c.log.WithField("reason", reason).Debug("connection closed")
+}
+
+// isExpected reports errors that end connections in the normal course of
+// things: the peer went away or reset, or the connection was closed.
+func isExpected(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}

@@ -1,0 +1,413 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poolside-dev/poolside/server"
+	"github.com/poolside-dev/poolside/wire"
+)
+
+var allModels = []server.Model{server.ModelPool, server.ModelSerial, server.ModelConn, server.ModelUnbounded}
+
+func TestConfigValidate(t *testing.T) {
+	require.NoError(t, server.Config{Handler: echo}.Validate())
+	for name, cfg := range map[string]server.Config{
+		"no handler":       {},
+		"negative workers": {Handler: echo, Workers: -1},
+		"negative queue":   {Handler: echo, Queue: -1},
+		"bad model":        {Handler: echo, Model: 9},
+		"negative timeout": {Handler: echo, ReadTimeout: -time.Second},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := cfg.Validate()
+			require.ErrorIs(t, err, server.ErrInvalidConfig)
+			_, err = server.New(cfg)
+			require.ErrorIs(t, err, server.ErrInvalidConfig)
+		})
+	}
+}
+
+func TestParseModel(t *testing.T) {
+	for _, m := range allModels {
+		got, err := server.ParseModel(m.String())
+		require.NoError(t, err)
+		assert.Equal(t, m, got)
+	}
+	_, err := server.ParseModel("threads")
+	require.ErrorIs(t, err, server.ErrInvalidConfig)
+	assert.Contains(t, err.Error(), "pool, serial, conn, unbounded")
+}
+
+// TestEveryModelServesPersistentAndPipelined checks both connection
+// patterns: one request per connection, and many written before any reply
+// is read, answered in order.
+func TestEveryModelServesPersistentAndPipelined(t *testing.T) {
+	for _, m := range allModels {
+		t.Run(m.String(), func(t *testing.T) {
+			_, addr, _ := startServer(t, server.Config{Handler: echo, Model: m, Workers: 4})
+
+			for i := range 3 {
+				c := dial(t, addr)
+				msg := fmt.Appendf(nil, "one-shot %d", i)
+				assert.Equal(t, msg, c.call(msg))
+				c.nc.Close()
+			}
+
+			c := dial(t, addr)
+			const n = 200
+			for i := range n {
+				c.send(fmt.Appendf(nil, "pipelined %d", i))
+			}
+			for i := range n {
+				assert.Equal(t, fmt.Appendf(nil, "pipelined %d", i), c.recv())
+			}
+		})
+	}
+}
+
+// TestWorkersNeverExceeded asserts concurrency from a gauge inside the
+// handler: never more than Workers at once, and one at a time in serial.
+func TestWorkersNeverExceeded(t *testing.T) {
+	for _, tc := range []struct {
+		model   server.Model
+		workers int
+		want    int64
+	}{
+		{server.ModelPool, 3, 3},
+		{server.ModelSerial, 8, 1},
+		{server.ModelConn, 2, 2},
+	} {
+		t.Run(tc.model.String(), func(t *testing.T) {
+			var g gauge
+			h := server.HandlerFunc(func(_ context.Context, b []byte) []byte {
+				g.enter()
+				defer g.leave()
+				for range 1000 { // give other workers a chance to overlap
+				}
+				return append([]byte(nil), b...)
+			})
+			s, addr, _ := startServer(t, server.Config{Handler: h, Model: tc.model, Workers: tc.workers, Queue: 64})
+
+			var wg sync.WaitGroup
+			for i := range 12 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c := dial(t, addr)
+					defer c.nc.Close() // in ModelConn the connection holds its worker until then
+					for j := range 50 {
+						msg := fmt.Appendf(nil, "%d/%d", i, j)
+						if !assert.Equal(t, msg, c.call(msg)) {
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			assert.LessOrEqual(t, g.peak.Load(), tc.want)
+			assert.Positive(t, g.peak.Load())
+			st := s.Stats()
+			assert.Equal(t, uint64(600), st.Requests)
+			assert.Zero(t, st.Busy)
+		})
+	}
+}
+
+// TestFullQueueAnswersBusy fills the single worker and the one queue slot,
+// then checks that the next request is refused at once with the busy reply
+// and that its connection stays usable.
+func TestFullQueueAnswersBusy(t *testing.T) {
+	for _, m := range []server.Model{server.ModelPool, server.ModelSerial} {
+		t.Run(m.String(), func(t *testing.T) {
+			g := newGate()
+			s, addr, _ := startServer(t, withReplies(server.Config{Handler: g, Model: m, Workers: 1, Queue: 1}))
+
+			a, b, c := dial(t, addr), dial(t, addr), dial(t, addr)
+			a.send([]byte("a"))
+			g.wait(t) // a holds the only worker
+			b.send([]byte("b"))
+			require.Eventually(t, func() bool { return s.Stats().Pool.Waiting == 1 }, testTimeout, time.Millisecond, "b should be queued")
+
+			assert.Equal(t, busyBlock, c.call([]byte("c")), "the queue is full: busy at once")
+			assert.Equal(t, uint64(1), s.Stats().Busy)
+			assert.Equal(t, uint64(1), s.Stats().Pool.Rejected)
+
+			close(g.release)
+			assert.Equal(t, []byte("a"), a.recv())
+			assert.Equal(t, []byte("b"), b.recv())
+			assert.Equal(t, []byte("c2"), c.call([]byte("c2")), "the refused client's connection still works")
+		})
+	}
+}
+
+// TestConnModelRefusesWhenFull: with the connection pool and its queue full,
+// a new connection gets the busy reply and is closed.
+func TestConnModelRefusesWhenFull(t *testing.T) {
+	g := newGate()
+	rec := newRecorder()
+	_, addr, _ := startServer(t, withReplies(server.Config{Handler: g, Model: server.ModelConn, Workers: 1, Queue: 1, Observer: rec}))
+
+	a := dial(t, addr)
+	a.send([]byte("a"))
+	g.wait(t)
+	b := dial(t, addr) // queued: nobody reads it yet
+	b.send([]byte("b"))
+
+	c := dial(t, addr)
+	assert.Equal(t, busyBlock, c.recv())
+	_, err := wire.ReadFrame(c.nc, nil)
+	require.ErrorIs(t, err, io.EOF, "the refused connection is closed")
+	assert.Equal(t, server.CloseBusy, rec.next(t))
+
+	close(g.release)
+	assert.Equal(t, []byte("a"), a.recv())
+	a.nc.Close()
+	assert.Equal(t, []byte("b"), b.recv(), "the queued connection is served once a worker frees")
+}
+
+func TestMaxConns(t *testing.T) {
+	rec := newRecorder()
+	_, addr, _ := startServer(t, withReplies(server.Config{Handler: echo, MaxConns: 2, Observer: rec}))
+	a, b := dial(t, addr), dial(t, addr)
+	assert.Equal(t, []byte("a"), a.call([]byte("a")))
+	assert.Equal(t, []byte("b"), b.call([]byte("b")))
+
+	c := dial(t, addr)
+	assert.Equal(t, busyBlock, c.recv())
+	assert.Equal(t, server.CloseBusy, rec.next(t))
+
+	a.nc.Close()
+	assert.Equal(t, server.CloseEOF, rec.next(t))
+	d := dial(t, addr)
+	assert.Equal(t, []byte("d"), d.call([]byte("d")), "a slot freed by a close is usable again")
+}
+
+// TestStalledClient: a client that starts a frame and stops gets the
+// read-timeout reply and is closed, and other clients are served meanwhile.
+func TestStalledClient(t *testing.T) {
+	for _, m := range []server.Model{server.ModelPool, server.ModelSerial} {
+		t.Run(m.String(), func(t *testing.T) {
+			rec := newRecorder()
+			const readTimeout = 300 * time.Millisecond
+			_, addr, _ := startServer(t, withReplies(server.Config{Handler: echo, Model: m, Workers: 1, ReadTimeout: readTimeout, Observer: rec}))
+
+			stalled := dial(t, addr)
+			start := time.Now()
+			_, err := stalled.nc.Write([]byte{0, 10, 0, 0}) // 4 of 12 bytes
+			require.NoError(t, err)
+
+			healthy := dial(t, addr)
+			for i := range 20 {
+				msg := fmt.Appendf(nil, "healthy %d", i)
+				assert.Equal(t, msg, healthy.call(msg))
+			}
+
+			assert.Equal(t, timeoutBlock, stalled.recv(), "the stalled client is told why")
+			assert.GreaterOrEqual(t, time.Since(start), readTimeout)
+			_, err = wire.ReadFrame(stalled.nc, nil)
+			require.ErrorIs(t, err, io.EOF)
+			assert.Equal(t, server.CloseReadTimeout, rec.next(t))
+			assert.Equal(t, []byte("still"), healthy.call([]byte("still")))
+		})
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	rec := newRecorder()
+	_, addr, _ := startServer(t, server.Config{Handler: echo, IdleTimeout: 100 * time.Millisecond, ReadTimeout: time.Hour, Observer: rec})
+	c := dial(t, addr)
+	assert.Equal(t, []byte("x"), c.call([]byte("x")))
+	_, err := wire.ReadFrame(c.nc, nil)
+	require.ErrorIs(t, err, io.EOF, "an idle connection is closed without a reply")
+	assert.Equal(t, server.CloseIdle, rec.next(t))
+}
+
+func TestTruncatedRequest(t *testing.T) {
+	rec := newRecorder()
+	_, addr, _ := startServer(t, server.Config{Handler: echo, Observer: rec})
+	c := dial(t, addr)
+	_, err := c.nc.Write([]byte{0, 10, 1, 2})
+	require.NoError(t, err)
+	require.NoError(t, c.nc.(*net.TCPConn).CloseWrite())
+	assert.Equal(t, server.CloseTruncated, rec.next(t))
+}
+
+func TestFrameTooLarge(t *testing.T) {
+	rec := newRecorder()
+	_, addr, _ := startServer(t, server.Config{Handler: echo, Framing: wire.Uint32Framing{Max: 16}, Observer: rec})
+	c := dial(t, addr)
+	ok, err := wire.AppendFrameWith(nil, wire.Uint32Framing{}, []byte("small"))
+	require.NoError(t, err)
+	_, err = c.nc.Write(ok)
+	require.NoError(t, err)
+	got, err := wire.ReadFrameWith(c.nc, wire.Uint32Framing{}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "small", string(got), "a user's own uint32 framing is served")
+
+	_, err = c.nc.Write([]byte{0, 0, 1, 0})
+	require.NoError(t, err)
+	assert.Equal(t, server.CloseFrameTooLarge, rec.next(t))
+}
+
+func TestHandlerPanicKeepsServing(t *testing.T) {
+	for _, m := range allModels {
+		t.Run(m.String(), func(t *testing.T) {
+			h := server.HandlerFunc(func(_ context.Context, b []byte) []byte {
+				if string(b) == "boom" {
+					panic("handler bug")
+				}
+				return append([]byte(nil), b...)
+			})
+			s, addr, _ := startServer(t, withReplies(server.Config{Handler: h, Model: m}))
+			c := dial(t, addr)
+			assert.Equal(t, panicBlock, c.call([]byte("boom")))
+			assert.Equal(t, []byte("ok"), c.call([]byte("ok")), "same connection, still served")
+			assert.Equal(t, uint64(1), s.Stats().Panics)
+		})
+	}
+}
+
+// TestShutdownDrains: requests in flight when Shutdown starts all get their
+// replies, idle connections are closed, and new dials fail.
+func TestShutdownDrains(t *testing.T) {
+	for _, m := range allModels {
+		t.Run(m.String(), func(t *testing.T) {
+			g := newGate()
+			rec := newRecorder()
+			s, addr, sv := startServer(t, server.Config{Handler: g, Model: m, Workers: 8, Observer: rec})
+
+			idle := dial(t, addr)
+			const inFlight = 5
+			conns := make([]*rawConn, inFlight)
+			for i := range conns {
+				conns[i] = dial(t, addr)
+				conns[i].send(fmt.Appendf(nil, "req %d", i))
+			}
+			// Serial runs one at a time: one in the handler, the rest queued.
+			entered := inFlight
+			if m == server.ModelSerial {
+				entered = 1
+			}
+			for range entered {
+				g.wait(t)
+			}
+			require.Eventually(t, func() bool { return s.Stats().Pool.Waiting == uint64(inFlight-entered) }, testTimeout, time.Millisecond)
+
+			shut := make(chan error, 1)
+			go func() { shut <- s.Shutdown(context.Background()) }()
+			select {
+			case <-sv.done: // Serve returns once its listener is closed
+			case <-time.After(testTimeout):
+				t.Fatal("Shutdown did not stop Serve")
+			}
+			require.ErrorIs(t, sv.err, server.ErrServerClosed)
+			_, err := net.DialTimeout("tcp", addr, testTimeout)
+			require.Error(t, err, "new dials fail once Shutdown has begun")
+
+			_, err = wire.ReadFrame(idle.nc, nil)
+			require.ErrorIs(t, err, io.EOF, "the idle connection is closed")
+
+			close(g.release)
+			for i, c := range conns {
+				assert.Equal(t, fmt.Appendf(nil, "req %d", i), c.recv(), "in-flight request %d gets its reply", i)
+			}
+			select {
+			case err := <-shut:
+				require.NoError(t, err)
+			case <-time.After(testTimeout):
+				t.Fatal("Shutdown did not return")
+			}
+			st := s.Stats()
+			assert.Equal(t, uint64(inFlight+1), st.Closed[server.CloseShutdown])
+			assert.Zero(t, st.Open)
+		})
+	}
+}
+
+func TestShutdownDeadline(t *testing.T) {
+	g := newGate()
+	s, addr, _ := startServer(t, server.Config{Handler: g})
+	c := dial(t, addr)
+	c.send([]byte("stuck"))
+	g.wait(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, s.Shutdown(ctx), context.DeadlineExceeded)
+	close(g.release) // let Close (in cleanup) finish the handler
+}
+
+func TestServeAfterClose(t *testing.T) {
+	s, err := server.New(server.Config{Handler: echo})
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.ErrorIs(t, s.Serve(ln), server.ErrServerClosed)
+	require.ErrorIs(t, s.ListenAndServe("127.0.0.1:0"), server.ErrServerClosed)
+}
+
+func TestResize(t *testing.T) {
+	var g gauge
+	release := make(chan struct{})
+	h := server.HandlerFunc(func(_ context.Context, b []byte) []byte {
+		g.enter()
+		defer g.leave()
+		<-release
+		return b
+	})
+	s, addr, _ := startServer(t, server.Config{Handler: h, Workers: 1, Queue: 10})
+	for i := range 3 {
+		c := dial(t, addr)
+		c.send([]byte{byte(i)})
+	}
+	require.Eventually(t, func() bool { return s.Stats().Pool.Waiting == 2 }, testTimeout, time.Millisecond)
+	require.NoError(t, s.Resize(3))
+	require.Eventually(t, func() bool { return g.now.Load() == 3 }, testTimeout, time.Millisecond, "queued requests start after Resize")
+	close(release)
+
+	require.ErrorIs(t, s.Resize(0), server.ErrInvalidConfig)
+	us, err := server.New(server.Config{Handler: echo, Model: server.ModelUnbounded})
+	require.NoError(t, err)
+	require.ErrorIs(t, us.Resize(4), server.ErrNoPool)
+	require.NoError(t, us.Close())
+}
+
+func TestWorkDelayHoldsTheWorker(t *testing.T) {
+	rec := timing{service: make(chan time.Duration, 1)}
+	_, addr, _ := startServer(t, server.Config{Handler: echo, Workers: 1, WorkDelay: 20 * time.Millisecond, WorkCPU: 10, Observer: rec})
+	c := dial(t, addr)
+	assert.Equal(t, []byte("x"), c.call([]byte("x")))
+	select {
+	case d := <-rec.service:
+		assert.GreaterOrEqual(t, d, 20*time.Millisecond, "the delay is part of the service time")
+	case <-time.After(testTimeout):
+		t.Fatal("no request observed")
+	}
+}
+
+type timing struct{ service chan time.Duration }
+
+func (r timing) RequestDone(_, _ []byte, _, service time.Duration, _ bool) { r.service <- service }
+func (r timing) ConnClosed(server.CloseReason)                             {}
+
+func TestCloseReasonNames(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range server.CloseReasons() {
+		name := r.String()
+		assert.NotContains(t, name, "CloseReason(")
+		assert.False(t, seen[name], "duplicate name %q", name)
+		seen[name] = true
+	}
+	assert.Contains(t, server.CloseReason(99).String(), "CloseReason(")
+	assert.True(t, errors.Is(fmt.Errorf("x: %w", server.ErrServerClosed), server.ErrServerClosed))
+}
