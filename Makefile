@@ -1,0 +1,59 @@
+# poolside: make run (the server) and make test (the whole suite) are the
+# two commands a newcomer needs. Everything else is listed by `make help`.
+
+GO        ?= go
+BIN       := $(CURDIR)/bin
+POOLSIDE  := $(BIN)/poolside
+FUZZTIME  ?= 10s
+# Pinned so that lint gives the same answer everywhere.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
+
+# Native fuzz targets, as package:FuzzName.
+FUZZ_TARGETS := \
+	./wire:FuzzReadFrame ./wire:FuzzReadFrameUint32 ./wire:FuzzDecodeRequest ./wire:FuzzDecodeReply \
+	./faults:FuzzParseSpec
+
+.PHONY: help build run test race bench fuzz lint check-imports robustness clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+build: ## build bin/poolside
+	$(GO) build -o $(POOLSIDE) ./cmd/poolside
+
+run: build ## serve the Building Services protocol on 127.0.0.1:9407 (durable store ./poolside.db)
+	$(POOLSIDE) serve
+
+test: ## run every test with the race detector, fuzz seed corpora included
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+race: ## run the tests three times over with the race detector, to shake out rare races
+	$(GO) test -race -count=3 -timeout 20m ./...
+
+bench: ## run the go test benchmarks (pool hand-off, codec, stores, models)
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+fuzz: ## run each fuzz target for FUZZTIME (default 10s), e.g. make fuzz FUZZTIME=60s
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+lint: check-imports $(STATICCHECK) ## gofmt, go vet, staticcheck and the import rule
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+check-imports: ## enforce the one-way import rule of STYLE.md
+	$(GO) run ./internal/checkimports
+
+$(STATICCHECK):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(BIN)/staticcheck $@
+
+clean: ## remove build output
+	rm -rf $(BIN)

@@ -1,0 +1,107 @@
+// Command checkimports enforces the one-way import rule of STYLE.md: each
+// package of the module may import only the packages listed for it, and
+// nothing imports benchmarks or cmd. Test files are not checked. Run it
+// from the module root: go run ./internal/checkimports
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+)
+
+const module = "github.com/poolside-dev/poolside"
+
+// allowed maps a package (relative to the module) to the module packages
+// and the outside modules it may import ("*": any outside module). The
+// standard library is always allowed. A package not listed here fails the check, so a new package
+// has to be given its place on purpose.
+var allowed = map[string][]string{
+	"wire":                  {},
+	"faults":                {},
+	"pool":                  {"github.com/alitto/pond/v2"},
+	"client":                {"wire"},
+	"booking":               {"wire", "go.etcd.io/bbolt"},
+	"server":                {"pool", "wire", "github.com/sirupsen/logrus"},
+	"benchmarks":            {"client", "faults", "server", "pool", "wire", "booking", "*"},
+	"cmd/poolside":          {"benchmarks", "booking", "client", "faults", "pool", "server", "wire", "*"},
+	"internal/checkimports": {},
+}
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Standard   bool
+}
+
+func main() {
+	out, err := exec.Command("go", "list", "-json", "./...").Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "checkimports: go list failed:", err)
+		os.Exit(2)
+	}
+	var problems []string
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			fmt.Fprintln(os.Stderr, "checkimports:", err)
+			os.Exit(2)
+		}
+		problems = append(problems, check(p)...)
+	}
+	sort.Strings(problems)
+	for _, p := range problems {
+		fmt.Println(p)
+	}
+	if len(problems) > 0 {
+		fmt.Printf("checkimports: %d import(s) break the dependency direction of STYLE.md\n", len(problems))
+		os.Exit(1)
+	}
+	fmt.Println("checkimports: dependency direction ok")
+}
+
+// check returns one line for each import of p that its rule does not allow.
+func check(p pkg) []string {
+	rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
+	rule, ok := allowed[rel]
+	if !ok {
+		return []string{fmt.Sprintf("%s: package has no import rule; add it to internal/checkimports", rel)}
+	}
+	var bad []string
+	for _, imp := range p.Imports {
+		if !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
+			continue // standard library
+		}
+		if r := strings.TrimPrefix(imp, module+"/"); r != imp && (r == "benchmarks" || strings.HasPrefix(r, "cmd/")) {
+			bad = append(bad, fmt.Sprintf("%s imports %s: nothing may import benchmarks or cmd", rel, r))
+			continue
+		}
+		if !allows(rule, imp) {
+			bad = append(bad, fmt.Sprintf("%s imports %s: not allowed (allowed: %s)", rel, imp, describe(rule)))
+		}
+	}
+	return bad
+}
+
+func allows(rule []string, imp string) bool {
+	for _, a := range rule {
+		if (a == "*" && !strings.HasPrefix(imp, module+"/")) || imp == a || imp == module+"/"+a || strings.HasPrefix(imp, a+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func describe(rule []string) string {
+	if len(rule) == 0 {
+		return "standard library only"
+	}
+	return "standard library, " + strings.Join(rule, ", ")
+}
