@@ -38,6 +38,7 @@ type conn struct {
 	done      chan struct{}
 	req       []byte
 	reply     []byte
+	timed     bool // an Observer wants queueWait and service
 	submitted time.Time
 	queueWait time.Duration
 	service   time.Duration
@@ -52,6 +53,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	}
 	c.log = s.log.WithFields(logrus.Fields{"conn": s.nextID.Add(1), "remote": nc.RemoteAddr().String()})
 	c.task = c.runTask
+	c.timed = s.cfg.Observer != nil
 	return c
 }
 
@@ -115,11 +117,11 @@ func (c *conn) setIdle() bool {
 		return false
 	}
 	c.idle = true
-	var d time.Time
 	if t := c.s.cfg.IdleTimeout; t > 0 {
-		d = time.Now().Add(t)
+		_ = c.nc.SetReadDeadline(time.Now().Add(t))
+	} else if c.s.cfg.ReadTimeout > 0 {
+		_ = c.nc.SetReadDeadline(time.Time{}) // clear the previous request's
 	}
-	_ = c.nc.SetReadDeadline(d)
 	return true
 }
 
@@ -129,11 +131,11 @@ func (c *conn) setActive() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.idle = false
-	var d time.Time
 	if t := c.s.cfg.ReadTimeout; t > 0 {
-		d = time.Now().Add(t)
+		_ = c.nc.SetReadDeadline(time.Now().Add(t))
+	} else if c.s.cfg.IdleTimeout > 0 {
+		_ = c.nc.SetReadDeadline(time.Time{}) // clear the idle deadline
 	}
-	_ = c.nc.SetReadDeadline(d)
 }
 
 // closeIfIdle wakes an idle connection's read so that it ends; a connection
@@ -229,7 +231,9 @@ func (c *conn) handle(block []byte) (reply []byte, busy bool) {
 	c.queueWait, c.service = 0, 0
 	if c.s.cfg.Model == ModelPool || c.s.cfg.Model == ModelSerial {
 		c.req = block
-		c.submitted = time.Now()
+		if c.timed {
+			c.submitted = time.Now()
+		}
 		if err := c.s.pool.Go(c.task); err != nil {
 			c.s.busy.Add(1)
 			return c.s.cfg.BusyReply, true
@@ -237,6 +241,9 @@ func (c *conn) handle(block []byte) (reply []byte, busy bool) {
 		<-c.done
 		c.req = nil
 		return c.reply, false
+	}
+	if !c.timed {
+		return c.run(block), false
 	}
 	start := time.Now()
 	reply = c.run(block)
@@ -246,6 +253,11 @@ func (c *conn) handle(block []byte) (reply []byte, busy bool) {
 
 // runTask is the pool task of ModelPool and ModelSerial.
 func (c *conn) runTask() {
+	if !c.timed {
+		c.reply = c.run(c.req)
+		c.done <- struct{}{}
+		return
+	}
 	start := time.Now()
 	c.queueWait = start.Sub(c.submitted)
 	c.reply = c.run(c.req)
