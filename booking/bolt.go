@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/poolside-dev/poolside/wire"
 )
@@ -145,7 +146,7 @@ func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
 	}
 	opts = opts.withDefaults()
 	db, err := bolt.Open(path, opts.FileMode, &bolt.Options{Timeout: opts.LockTimeout})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: database %s is in use by another process (file lock still held after %s)", ErrLocked, path, opts.LockTimeout)
 	}
 	if err != nil {
@@ -177,7 +178,7 @@ func dateKey(d wire.Date) []byte { return binary.BigEndian.AppendUint32(make([]b
 // fail wraps a bbolt error; a database closed under the call becomes
 // ErrClosed.
 func (s *BoltStore) fail(op string, err error) error {
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) || s.closed.Load() {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) || s.closed.Load() {
 		return fmt.Errorf("%w: %s: %w", ErrClosed, op, err)
 	}
 	return fmt.Errorf("booking: bolt: %s: %w", op, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/wire"
@@ -348,8 +349,8 @@ func TestBoltStoreErrorIsReturned(t *testing.T) {
 		room string
 		want error
 	}{
-		{"empty room", "", bolt.ErrBucketNameRequired},
-		{"room too long", strings.Repeat("3", bolt.MaxKeySize+1), bolt.ErrKeyTooLarge},
+		{"empty room", "", berrors.ErrBucketNameRequired},
+		{"room too long", strings.Repeat("3", bolt.MaxKeySize+1), berrors.ErrKeyTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openBolt(t, filepath.Join(t.TempDir(), "bookings.db"))

@@ -139,4 +139,3 @@ func exchange(nc net.Conn, req wire.Request) (wire.Reply, error) {
 	var r wire.Reply
 	return r, r.UnmarshalBinary(blk)
 }
-

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -242,7 +243,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 // returned function is called.
 func serveMetrics(addr string, m *serverMetrics, srv *server.Server, log logrus.FieldLogger) (func(), error) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.register(reg, srv)
 
 	mux := http.NewServeMux()
@@ -375,4 +376,3 @@ func (m *serverMetrics) register(reg *prometheus.Registry, srv *server.Server) {
 	counter("poolside_busy_total", "Requests and connections refused with the busy reply.", func(s server.Stats) float64 { return float64(s.Busy) })
 	counter("poolside_handler_panics_total", "Handler panics recovered.", func(s server.Stats) float64 { return float64(s.Panics) })
 }
-
