@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/poolside-dev/poolside/client"
+	"github.com/poolside-dev/poolside/wire"
+)
+
+func init() {
+	subcommands = append(subcommands, newBookCmd, newUnbookCmd, newBookingsCmd)
+}
+
+// Defaults of the client subcommands' flags.
+const (
+	defaultClientAddr    = "127.0.0.1:9407"
+	defaultClientTimeout = 5 * time.Second
+)
+
+// clientRoomPattern is the server's (and the book client's) rule for rooms:
+// a floor digit, then a room number 01 to 34.
+var clientRoomPattern = regexp.MustCompile(`^[0-9](0[1-9]|[12][0-9]|3[0-4])$`)
+
+// clientExitHelp ends the long help of every client subcommand.
+const clientExitHelp = `
+It sends one request on a fresh connection and closes it after the reply,
+as the book's own client does. Room and date are checked before anything
+is sent.
+
+Exit status:
+  0  done
+  1  the server refused the request (its message is printed on stderr)
+  2  bad arguments or flags; nothing was sent
+  3  no usable reply: cannot connect, no reply within --timeout, the
+     connection closed (or the reply was cut short or malformed)
+  4  interrupted (SIGINT or SIGTERM) before the reply`
+
+// clientFlags are the flags every client subcommand shares.
+type clientFlags struct {
+	addr    string
+	timeout time.Duration
+	json    bool
+}
+
+func (f *clientFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", defaultClientAddr, "address of the server, host:port")
+	fl.DurationVar(&f.timeout, "timeout", defaultClientTimeout, "give up when connecting, sending and replying take longer than this (0 means no limit)")
+	fl.BoolVar(&f.json, "json", false, "print the result as one JSON object")
+}
+
+// client checks the shared flags and returns a client that dials one
+// connection per request, bounded by --timeout.
+func (f *clientFlags) client(ctx context.Context) (*client.Client, error) {
+	if f.timeout < 0 {
+		return nil, usageError(fmt.Errorf("--timeout must not be negative, got %v", f.timeout))
+	}
+	if _, _, err := net.SplitHostPort(f.addr); err != nil {
+		return nil, usageError(fmt.Errorf("--addr %q is not host:port, for example %s", f.addr, defaultClientAddr))
+	}
+	c, err := client.Dial(ctx, f.addr, client.Config{ConnPerRequest: true, Timeout: f.timeout})
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return c, nil
+}
+
+// fail turns an error from the client library into the exit status and
+// one-line message of the CLI's contract.
+func (f *clientFlags) fail(err error) error {
+	var (
+		se *client.ServerError
+		te *wire.TruncatedError
+		pe *wire.ProtocolError
+	)
+	code, msg := exitNetwork, ""
+	switch {
+	case errors.As(err, &se):
+		code, msg = exitRefused, se.Message
+	case errors.Is(err, context.Canceled):
+		code, msg = exitInternal, "interrupted"
+	case errors.Is(err, client.ErrConnect) && errors.Is(err, os.ErrDeadlineExceeded):
+		msg = fmt.Sprintf("cannot connect to %s within %v — is 'poolside serve' running?", f.addr, f.timeout)
+	case errors.Is(err, client.ErrConnect):
+		msg = fmt.Sprintf("cannot connect to %s: %s — is 'poolside serve' running?", f.addr, dialReason(err))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		msg = fmt.Sprintf("no reply within %v", f.timeout)
+	case errors.As(err, &te):
+		msg = fmt.Sprintf("server closed the connection in the middle of a reply (got %d of %d bytes)", te.Got, te.Want)
+	case errors.Is(err, io.EOF):
+		msg = "server closed the connection without replying"
+	case errors.As(err, &pe), errors.Is(err, client.ErrMismatch):
+		msg = fmt.Sprintf("bad reply from %s: %v", f.addr, err)
+	default:
+		msg = fmt.Sprintf("connection to %s failed: %v", f.addr, err)
+	}
+	return &exitError{code: code, err: &clientCmdError{msg: msg, err: err}}
+}
+
+// dialReason is the heart of a dial error: "connection refused" rather
+// than "dial tcp 127.0.0.1:9407: connect: connection refused".
+func dialReason(err error) string {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Err.Error()
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err.Error()
+	}
+	return err.Error()
+}
+
+// clientCmdError is a client failure with the message the CLI prints; it
+// unwraps to the library's error.
+type clientCmdError struct {
+	msg string
+	err error
+}
+
+func (e *clientCmdError) Error() string { return e.msg }
+func (e *clientCmdError) Unwrap() error { return e.err }
+
+// parseRoomArg checks a room against the server's rule.
+func parseRoomArg(s string) (string, error) {
+	if !clientRoomPattern.MatchString(s) {
+		return "", usageError(fmt.Errorf("invalid room %q: want three digits, a floor 0-9 then a room 01-34, for example 312", s))
+	}
+	return s, nil
+}
+
+// parseDateArg parses a YYYY-MM-DD date.
+func parseDateArg(s string) (time.Time, error) {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, usageError(fmt.Errorf("invalid date %q: want YYYY-MM-DD, for example 2026-12-01", s))
+	}
+	return t, nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+func newBookCmd(stdout, _ io.Writer) *cobra.Command { return newChangeCmd(stdout, true) }
+
+func newUnbookCmd(stdout, _ io.Writer) *cobra.Command { return newChangeCmd(stdout, false) }
+
+// newChangeCmd builds "book" (book set) or "unbook".
+func newChangeCmd(stdout io.Writer, book bool) *cobra.Command {
+	var f clientFlags
+	name, action, done, short, long, example := "unbook", wire.ActionUnbook, "Unbooked", "Cancel the booking of a room for a date",
+		`Unbook asks the server to cancel the booking of ROOM on DATE, and prints
+"Unbooked room ROOM for DATE" when it did. Cancelling a booking that does not
+exist is refused ("Cannot unbook nonexistent booking").
+
+ROOM is three digits: a floor 0-9, then a room 01-34 (312 is room 12 on
+floor 3). DATE is YYYY-MM-DD.
+`,
+		`  poolside unbook 312 2026-12-01
+  poolside unbook --addr 10.0.0.5:9407 --json 101 2027-01-15`
+	if book {
+		name, action, done, short, long, example = "book", wire.ActionBook, "Booked", "Book a room for a date",
+			`Book asks the server to book ROOM on DATE, and prints "Booked room ROOM for
+DATE" when it did. The server refuses a duplicate booking, a date that already
+has its 5 bookings, and (poolside's server) a date in the past.
+
+ROOM is three digits: a floor 0-9, then a room 01-34 (312 is room 12 on
+floor 3). DATE is YYYY-MM-DD.
+`,
+			`  poolside book 312 2026-12-01
+  poolside book --addr 10.0.0.5:9407 --timeout 2s 101 2027-01-15
+  poolside book --json 312 2026-12-01   # {"action":"BOOK","room":"312","date":"2026-12-01","ok":true}`
+	}
+	cmd := &cobra.Command{
+		Use:     name + " ROOM DATE",
+		Short:   short,
+		Long:    long + clientExitHelp,
+		Example: example,
+		Args:    usageArgs(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			room, err := parseRoomArg(args[0])
+			if err != nil {
+				return err
+			}
+			date, err := parseDateArg(args[1])
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			c, err := f.client(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if book {
+				err = c.Book(ctx, room, date)
+			} else {
+				err = c.Unbook(ctx, room, date)
+			}
+			if err != nil {
+				return f.fail(err)
+			}
+			day := date.Format(time.DateOnly)
+			if f.json {
+				return writeJSON(stdout, struct {
+					Action string `json:"action"`
+					Room   string `json:"room"`
+					Date   string `json:"date"`
+					OK     bool   `json:"ok"`
+				}{action, room, day, true})
+			}
+			_, err = fmt.Fprintf(stdout, "%s room %s for %s\n", done, room, day)
+			return err
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newBookingsCmd(stdout, _ io.Writer) *cobra.Command {
+	var (
+		f          clientFlags
+		room, date string
+	)
+	cmd := &cobra.Command{
+		Use:   "bookings (--date DATE | --room ROOM)",
+		Short: "List the rooms booked on a date, or the dates a room is booked",
+		Long: `Bookings asks the server which rooms are booked on a date (--date), or on
+which dates a room is booked (--room); give exactly one. It prints a header
+line, then one room or date per line, sorted, or a line saying there are
+none. With --json it prints {"date":...,"rooms":[...]} or
+{"room":...,"dates":[...]}.
+
+ROOM is three digits: a floor 0-9, then a room 01-34. DATE is YYYY-MM-DD.
+` + clientExitHelp,
+		Example: `  poolside bookings --date 2026-12-01
+  poolside bookings --room 312
+  poolside bookings --addr 10.0.0.5:9407 --json --date 2026-12-01`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			byDate, byRoom := cmd.Flags().Changed("date"), cmd.Flags().Changed("room")
+			if byDate == byRoom {
+				return usageError(fmt.Errorf("give exactly one of --date DATE or --room ROOM (see '%s --help')", cmd.CommandPath()))
+			}
+			if byDate {
+				d, err := parseDateArg(date)
+				if err != nil {
+					return err
+				}
+				return f.bookingsOnDate(cmd.Context(), stdout, d)
+			}
+			r, err := parseRoomArg(room)
+			if err != nil {
+				return err
+			}
+			return f.bookingsForRoom(cmd.Context(), stdout, r)
+		},
+	}
+	cmd.Flags().StringVar(&date, "date", "", "list the rooms booked on this date (YYYY-MM-DD)")
+	cmd.Flags().StringVar(&room, "room", "", "list the dates this room is booked (for example 312)")
+	f.register(cmd)
+	return cmd
+}
+
+func (f *clientFlags) bookingsOnDate(ctx context.Context, stdout io.Writer, date time.Time) error {
+	c, err := f.client(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rooms, err := c.BookingsOnDate(ctx, date)
+	if err != nil {
+		return f.fail(err)
+	}
+	day := date.Format(time.DateOnly)
+	if f.json {
+		return writeJSON(stdout, struct {
+			Date  string   `json:"date"`
+			Rooms []string `json:"rooms"`
+		}{day, append([]string{}, rooms...)})
+	}
+	if len(rooms) == 0 {
+		_, err = fmt.Fprintf(stdout, "No rooms are booked on %s\n", day)
+		return err
+	}
+	if _, err := fmt.Fprintf(stdout, "Rooms booked on %s:\n", day); err != nil {
+		return err
+	}
+	for _, r := range rooms {
+		if _, err := fmt.Fprintln(stdout, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *clientFlags) bookingsForRoom(ctx context.Context, stdout io.Writer, room string) error {
+	c, err := f.client(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	dates, err := c.BookingsForRoom(ctx, room)
+	if err != nil {
+		return f.fail(err)
+	}
+	days := make([]string, len(dates))
+	for i, d := range dates {
+		days[i] = d.Format(time.DateOnly)
+	}
+	if f.json {
+		return writeJSON(stdout, struct {
+			Room  string   `json:"room"`
+			Dates []string `json:"dates"`
+		}{room, days})
+	}
+	if len(days) == 0 {
+		_, err = fmt.Fprintf(stdout, "Room %s is not booked\n", room)
+		return err
+	}
+	if _, err := fmt.Fprintf(stdout, "Room %s is booked on:\n", room); err != nil {
+		return err
+	}
+	for _, d := range days {
+		if _, err := fmt.Fprintln(stdout, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
