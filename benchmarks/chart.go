@@ -1,0 +1,171 @@
+package benchmarks
+
+import (
+	"fmt"
+	"image/color"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	_ "gonum.org/v1/plot/vg/vgimg" // registers the png format
+	_ "gonum.org/v1/plot/vg/vgsvg" // registers the svg format
+)
+
+// ChartFormat returns the chart format for a file name: "png" or "svg"
+// by its extension, or an error wrapping ErrInvalidConfig.
+func ChartFormat(name string) (string, error) {
+	switch ext := strings.ToLower(filepath.Ext(name)); ext {
+	case ".png", ".svg":
+		return ext[1:], nil
+	}
+	return "", fmt.Errorf("%w: chart %q: the name must end in .png or .svg", ErrInvalidConfig, name)
+}
+
+// Chart colours: throughput, then p50, p99 and p99.9.
+var chartColours = []color.Color{
+	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+}
+
+// WriteChart draws the report as two bar charts side by side, throughput
+// per model and latency (p50, p99, p99.9) per model, and writes it in
+// format, "png" or "svg" (see ChartFormat).
+func (rep *Report) WriteChart(w io.Writer, format string) error {
+	if format != "png" && format != "svg" {
+		return fmt.Errorf("%w: chart format %q: choose png or svg", ErrInvalidConfig, format)
+	}
+	names := make([]string, len(rep.Results))
+	rps := make(plotter.Values, len(rep.Results))
+	lat := [3]plotter.Values{}
+	for i := range lat {
+		lat[i] = make(plotter.Values, len(rep.Results))
+	}
+	for i, mr := range rep.Results {
+		names[i] = mr.Label
+		rps[i] = mr.RPS
+		lat[0][i], lat[1][i], lat[2][i] = ms(mr.P50), ms(mr.P99), ms(mr.P999)
+	}
+	barWidth := vg.Points(min(60, 200/float64(max(len(names), 1))))
+
+	tp := plot.New()
+	tp.Title.Text = "Throughput (req/s, speed-up over " + names[0] + ")"
+	tp.Y.Label.Text = "requests per second"
+	tp.Y.Tick.Marker = plainTicks
+	bars, err := plotter.NewBarChart(rps, barWidth)
+	if err != nil {
+		return fmt.Errorf("benchmarks: chart: %w", err)
+	}
+	bars.Color = chartColours[0]
+	bars.LineStyle.Width = 0
+	tp.Add(bars)
+	labels := plotter.XYLabels{XYs: make(plotter.XYs, len(names)), Labels: make([]string, len(names))}
+	for i, mr := range rep.Results {
+		labels.XYs[i] = plotter.XY{X: float64(i), Y: mr.RPS}
+		labels.Labels[i] = fmt.Sprintf("%.0f (%.1f×)", mr.RPS, mr.SpeedUp)
+	}
+	if l, err := plotter.NewLabels(labels); err == nil {
+		for i := range l.TextStyle {
+			l.TextStyle[i].XAlign = draw.XCenter
+		}
+		l.Offset = vg.Point{Y: vg.Points(3)}
+		tp.Add(l)
+	}
+	tp.NominalX(names...)
+	tp.Y.Min, tp.Y.Max = 0, 1.15*maxOf(rps)
+
+	lp := plot.New()
+	lp.Title.Text = "Latency"
+	if rep.Env.Rate > 0 {
+		lp.Title.Text = "Latency (corrected for coordinated omission)"
+	}
+	lp.Y.Label.Text = "milliseconds"
+	lp.Y.Tick.Marker = plainTicks
+	group := barWidth / 3
+	for i, label := range []string{"p50", "p99", "p99.9"} {
+		b, err := plotter.NewBarChart(lat[i], group)
+		if err != nil {
+			return fmt.Errorf("benchmarks: chart: %w", err)
+		}
+		b.Color = chartColours[i+1]
+		b.LineStyle.Width = 0
+		b.Offset = vg.Length(i-1) * group
+		lp.Add(b)
+		lp.Legend.Add(label, b)
+	}
+	lp.Legend.Top = true
+	lp.NominalX(names...)
+	lp.Y.Min, lp.Y.Max = 0, 1.3*max(maxOf(lat[0]), maxOf(lat[1]), maxOf(lat[2]))
+
+	c, err := draw.NewFormattedCanvas(9*vg.Inch, 4*vg.Inch, format)
+	if err != nil {
+		return fmt.Errorf("benchmarks: chart: %w", err)
+	}
+	dc := draw.New(c)
+	head := rep.chartTitle()
+	titled := draw.Crop(dc, 0, 0, 0, -vg.Points(30))
+	dc.FillText(draw.TextStyle{Color: color.Black, Font: tp.Title.TextStyle.Font, Handler: tp.Title.TextStyle.Handler, XAlign: draw.XCenter, YAlign: draw.YTop},
+		vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: dc.Max.Y - vg.Points(4)}, head)
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Points(12), PadLeft: vg.Points(4), PadRight: vg.Points(8), PadBottom: vg.Points(4)}
+	plots := [][]*plot.Plot{{tp, lp}}
+	for j, cv := range plot.Align(plots, tiles, titled)[0] {
+		plots[0][j].Draw(cv)
+	}
+	_, err = c.WriteTo(w)
+	return err
+}
+
+// chartTitle summarises the load in one line.
+func (rep *Report) chartTitle() string {
+	e := rep.Env
+	parts := []string{fmt.Sprintf("%d clients", e.Clients)}
+	if e.Rate > 0 {
+		parts = append(parts, fmt.Sprintf("open loop %.0f req/s", e.Rate))
+	} else {
+		parts = append(parts, "closed loop")
+	}
+	if e.ConnPerRequest {
+		parts = append(parts, "conn per request")
+	}
+	if e.InProcess {
+		if e.WorkDelay > 0 {
+			parts = append(parts, fmt.Sprintf("work delay %v", e.WorkDelay))
+		}
+		if e.WorkCPU > 0 {
+			parts = append(parts, fmt.Sprintf("work CPU %d", e.WorkCPU))
+		}
+		parts = append(parts, string(e.Store)+" store")
+	}
+	parts = append(parts, fmt.Sprintf("%d cores", e.NumCPU), fmt.Sprintf("median of %d", e.Repeat))
+	return "poolside bench: " + strings.Join(parts, ", ")
+}
+
+// maxOf returns the largest value, or 1 when there is none above 0, so
+// that an axis always has a range.
+func maxOf(vs plotter.Values) float64 {
+	m := 0.0
+	for _, v := range vs {
+		m = max(m, v)
+	}
+	if m <= 0 {
+		return 1
+	}
+	return m
+}
+
+// plainTicks are plot's default ticks labelled without trailing zeros.
+var plainTicks = plot.TickerFunc(func(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', -1, 64)
+		}
+	}
+	return ticks
+})

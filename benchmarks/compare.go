@@ -1,0 +1,314 @@
+package benchmarks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/poolside-dev/poolside/server"
+)
+
+// CompareConfig configures Compare. The zero value, with Models set,
+// compares them in one round with the zero Config and Window (a closed
+// loop of DefaultClients for DefaultDuration).
+type CompareConfig struct {
+	// Models are the concurrency models to compare, each against a fresh
+	// LocalServer. Ignored when Load.Addr is set. Required otherwise.
+	Models []ModelSpec
+
+	// Server is the LocalServer configuration shared by every model;
+	// its Model field is replaced by each of Models in turn.
+	Server ServerConfig
+
+	// Load configures the Runner of each run. Set Addr to measure a
+	// running server instead of LocalServers; Load.Server is ignored.
+	Load Config
+
+	// Window is each run's warm-up and measured duration.
+	Window Window
+
+	// Repeat is how many rounds to run; each round runs every model once,
+	// in order, so that slow drift of the machine affects them alike.
+	// Figures are the medians over the rounds. 0 means 1.
+	Repeat int
+
+	// Progress, if not nil, is called before each run.
+	Progress func(Step)
+}
+
+// Step says which run Compare is about to start.
+type Step struct {
+	Round, Rounds int    // 1-based round
+	Index, Count  int    // 1-based run, of Rounds × models
+	Label         string // the model, or the address
+	// Expected is how long this run's window should take.
+	Expected time.Duration
+}
+
+// Validate reports whether c can configure Compare. Errors wrap
+// ErrInvalidConfig.
+func (c CompareConfig) Validate() error {
+	var errs []error
+	if c.Load.Addr == "" && len(c.Models) == 0 {
+		errs = append(errs, fmt.Errorf("%w: no models to compare and no address", ErrInvalidConfig))
+	}
+	if c.Repeat < 0 {
+		errs = append(errs, fmt.Errorf("%w: repeat is %d, must be 0 (once) or more", ErrInvalidConfig, c.Repeat))
+	}
+	load := c.Load
+	if load.Addr == "" {
+		load.Addr = "127.0.0.1:1" // stands for each LocalServer's address
+	}
+	load.Server = nil
+	errs = append(errs, load.Validate(), c.Window.Validate())
+	if c.Load.Addr == "" {
+		errs = append(errs, c.Server.Validate())
+	}
+	return errors.Join(errs...)
+}
+
+// Report is the outcome of Compare.
+type Report struct {
+	// Results holds one entry per model, in the order given (one entry,
+	// labelled with the address, for a remote server).
+	Results []ModelResult
+	// Env describes the machine and the load.
+	Env Env
+}
+
+// ModelResult is the median of a model's rounds.
+type ModelResult struct {
+	// Label is the model as given ("pool:16"), or the address.
+	Label string
+	// Spec is the model; zero for a remote server.
+	Spec ModelSpec
+	// Workers is the pool size the model ran with (1 for serial, 0 for
+	// unbounded and remote servers).
+	Workers int
+	// RPS, the latency percentiles, CPUPerRequest and the server figures
+	// are each the median over the rounds.
+	RPS                         float64
+	SpeedUp                     float64 // RPS over the first model's RPS
+	P50, P90, P99, P999, Max    time.Duration
+	ServiceP50, ServiceP99      time.Duration // from the actual send
+	CPUPerRequest               time.Duration
+	CPUUtilisation              float64
+	QueueWaitMean, ServiceMean  time.Duration // server side; 0 if remote
+	MeanRunning, MeanWaiting    float64       // server side; 0 if remote
+	ClientL, ServerL, ServerObs float64       // Little's law, see Little
+	// Errors sums the rounds' errors.
+	Errors Errors
+	// Rounds are the full results of each round.
+	Rounds []Result
+	// Warnings are those of the round whose RPS is nearest the median.
+	Warnings []string
+}
+
+// Env describes where and how a Report was measured.
+type Env struct {
+	Time       time.Time
+	Hostname   string
+	GOOS       string
+	GOARCH     string
+	GoVersion  string
+	NumCPU     int
+	GOMAXPROCS int
+	// InProcess reports LocalServers sharing the process (and its CPU
+	// time) with the load generator; Addr is the remote server otherwise.
+	InProcess bool
+	Addr      string
+	CPUScope  string
+
+	Clients        int
+	ConnPerRequest bool
+	Rate           float64 // 0 for a closed loop
+	Warmup         time.Duration
+	Duration       time.Duration
+	MaxRequests    int64
+	Repeat         int
+	Mix            Mix
+
+	// Server settings of the LocalServers; zero for a remote server.
+	WorkDelay time.Duration
+	WorkCPU   int
+	Store     Store
+	Queue     int
+}
+
+// Compare runs every model of cfg against a fresh LocalServer, Repeat
+// rounds interleaved, or Repeat runs against Load.Addr, and returns the
+// medians. It stops at the first failed run.
+func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rounds := max(cfg.Repeat, 1)
+	remote := cfg.Load.Addr != ""
+	labels := make([]string, 0, len(cfg.Models))
+	specs := cfg.Models
+	if remote {
+		specs = []ModelSpec{{}}
+		labels = append(labels, cfg.Load.Addr)
+	} else {
+		for _, s := range specs {
+			labels = append(labels, s.String())
+		}
+	}
+	w := cfg.Window.withDefaults()
+	runs := make([][]Result, len(specs))
+	for round := 1; round <= rounds; round++ {
+		for i, spec := range specs {
+			if cfg.Progress != nil {
+				cfg.Progress(Step{Round: round, Rounds: rounds, Index: (round-1)*len(specs) + i + 1, Count: rounds * len(specs), Label: labels[i], Expected: w.Warmup + w.Duration})
+			}
+			var res Result
+			var err error
+			if remote {
+				res, err = Run(ctx, cfg.Load, w)
+			} else {
+				res, err = runLocal(ctx, cfg, spec, w)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("benchmarks: %s, round %d: %w", labels[i], round, err)
+			}
+			res.Label = labels[i]
+			runs[i] = append(runs[i], res)
+		}
+	}
+	rep := &Report{Env: cfg.env(remote, w, rounds)}
+	for i, spec := range specs {
+		mr := summarise(labels[i], runs[i])
+		if !remote {
+			mr.Spec = spec
+			mr.Workers = spec.EffectiveWorkers()
+		}
+		rep.Results = append(rep.Results, mr)
+	}
+	if len(rep.Results) > 0 && rep.Results[0].RPS > 0 {
+		for i := range rep.Results {
+			rep.Results[i].SpeedUp = rep.Results[i].RPS / rep.Results[0].RPS
+		}
+	}
+	return rep, nil
+}
+
+// runLocal runs one window against a fresh LocalServer for spec.
+func runLocal(ctx context.Context, cfg CompareConfig, spec ModelSpec, w Window) (Result, error) {
+	scfg := cfg.Server
+	scfg.Model = spec
+	ls, err := StartServer(scfg)
+	if err != nil {
+		return Result{}, err
+	}
+	defer ls.Close()
+	load := cfg.Load
+	load.Addr = ""
+	load.Server = ls
+	return Run(ctx, load, w)
+}
+
+func (cfg CompareConfig) env(remote bool, w Window, rounds int) Env {
+	load := cfg.Load
+	if load.Addr == "" {
+		load.Addr = "127.0.0.1:1"
+	}
+	load = load.withDefaults()
+	host, _ := os.Hostname()
+	e := Env{
+		Time:           time.Now().UTC().Truncate(time.Second),
+		Hostname:       host,
+		GOOS:           runtime.GOOS,
+		GOARCH:         runtime.GOARCH,
+		GoVersion:      runtime.Version(),
+		NumCPU:         runtime.NumCPU(),
+		GOMAXPROCS:     runtime.GOMAXPROCS(0),
+		InProcess:      !remote,
+		CPUScope:       CPUScopeProcess,
+		Clients:        load.Clients,
+		ConnPerRequest: load.ConnPerRequest,
+		Rate:           load.Rate,
+		Warmup:         w.Warmup,
+		Duration:       w.Duration,
+		MaxRequests:    w.MaxRequests,
+		Repeat:         rounds,
+		Mix:            load.Mix,
+	}
+	if remote {
+		e.Addr = cfg.Load.Addr
+		e.CPUScope = CPUScopeClient
+		return e
+	}
+	e.WorkDelay, e.WorkCPU, e.Queue = cfg.Server.WorkDelay, cfg.Server.WorkCPU, cfg.Server.Queue
+	e.Store = cfg.Server.Store
+	if e.Store == "" {
+		e.Store = StoreMemory
+	}
+	if e.Queue == 0 {
+		e.Queue = server.DefaultQueue
+	}
+	return e
+}
+
+// summarise takes the median of each figure over rs.
+func summarise(label string, rs []Result) ModelResult {
+	mr := ModelResult{Label: label, Rounds: rs}
+	f := func(get func(Result) float64) float64 {
+		vs := make([]float64, len(rs))
+		for i, r := range rs {
+			vs[i] = get(r)
+		}
+		return median(vs)
+	}
+	d := func(get func(Result) time.Duration) time.Duration {
+		return time.Duration(f(func(r Result) float64 { return float64(get(r)) }))
+	}
+	mr.RPS = f(func(r Result) float64 { return r.RPS })
+	mr.P50 = d(func(r Result) time.Duration { return r.Latency.P50 })
+	mr.P90 = d(func(r Result) time.Duration { return r.Latency.P90 })
+	mr.P99 = d(func(r Result) time.Duration { return r.Latency.P99 })
+	mr.P999 = d(func(r Result) time.Duration { return r.Latency.P999 })
+	mr.Max = d(func(r Result) time.Duration { return r.Latency.Max })
+	mr.ServiceP50 = d(func(r Result) time.Duration { return r.ServiceTime.P50 })
+	mr.ServiceP99 = d(func(r Result) time.Duration { return r.ServiceTime.P99 })
+	mr.CPUPerRequest = d(func(r Result) time.Duration { return r.CPU.PerRequest })
+	mr.CPUUtilisation = f(func(r Result) float64 { return r.CPU.Utilisation })
+	mr.ClientL = f(func(r Result) float64 { return r.Little.ClientL })
+	mr.ServerL = f(func(r Result) float64 { return r.Little.ServerL })
+	mr.ServerObs = f(func(r Result) float64 { return r.Little.ServerSampled })
+	if len(rs) > 0 && rs[0].Server != nil {
+		mr.QueueWaitMean = d(func(r Result) time.Duration { return r.Server.QueueWait.Mean })
+		mr.ServiceMean = d(func(r Result) time.Duration { return r.Server.Service.Mean })
+		mr.MeanRunning = f(func(r Result) float64 { return r.Server.MeanRunning })
+		mr.MeanWaiting = f(func(r Result) float64 { return r.Server.MeanWaiting })
+	}
+	best := 0
+	for i, r := range rs {
+		mr.Errors.merge(r.Errors)
+		if math.Abs(r.RPS-mr.RPS) < math.Abs(rs[best].RPS-mr.RPS) {
+			best = i
+		}
+	}
+	if len(rs) > 0 {
+		mr.Warnings = rs[best].Warnings
+	}
+	return mr
+}
+
+// median returns the median of vs (the mean of the middle two for an even
+// count), or 0 for none. It sorts vs.
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	slices.Sort(vs)
+	n := len(vs)
+	if n%2 == 1 {
+		return vs[n/2]
+	}
+	return (vs[n/2-1] + vs[n/2]) / 2
+}

@@ -1,0 +1,287 @@
+package benchmarks_test
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/png"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/client"
+	"github.com/poolside-dev/poolside/server"
+	"github.com/poolside-dev/poolside/wire"
+)
+
+func TestParseModelSpecs(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []benchmarks.ModelSpec
+		str  string
+	}{
+		{"serial", []benchmarks.ModelSpec{{Model: server.ModelSerial}}, "serial"},
+		{"pool", []benchmarks.ModelSpec{{Model: server.ModelPool}}, "pool"},
+		{"serial, pool:8,conn:64,unbounded", []benchmarks.ModelSpec{
+			{Model: server.ModelSerial}, {Model: server.ModelPool, Workers: 8},
+			{Model: server.ModelConn, Workers: 64}, {Model: server.ModelUnbounded},
+		}, "serial,pool:8,conn:64,unbounded"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := benchmarks.ParseModelSpecs(tc.in)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+			var names []string
+			for _, s := range got {
+				names = append(names, s.String())
+			}
+			assert.Equal(t, tc.str, strings.Join(names, ","))
+		})
+	}
+	for _, bad := range []string{"", ",", "threads", "pool:0", "pool:x", "pool:-1", "serial:2", "unbounded:4"} {
+		t.Run("bad "+bad, func(t *testing.T) {
+			_, err := benchmarks.ParseModelSpecs(bad)
+			require.ErrorIs(t, err, benchmarks.ErrInvalidConfig)
+		})
+	}
+	assert.Equal(t, 1, benchmarks.ModelSpec{Model: server.ModelSerial, Workers: 9}.EffectiveWorkers())
+	assert.Equal(t, 0, benchmarks.ModelSpec{Model: server.ModelUnbounded}.EffectiveWorkers())
+	assert.Equal(t, server.DefaultWorkers(), benchmarks.ModelSpec{}.EffectiveWorkers())
+}
+
+func TestParseMix(t *testing.T) {
+	m, err := benchmarks.ParseMix(benchmarks.DefaultMix.String())
+	require.NoError(t, err)
+	assert.Equal(t, benchmarks.DefaultMix, m)
+	m, err = benchmarks.ParseMix("book=1")
+	require.NoError(t, err)
+	assert.Equal(t, benchmarks.Mix{Book: 1}, m)
+	for _, bad := range []string{"", "book", "book=-1", "book=0", "nap=1", "book=x"} {
+		_, err := benchmarks.ParseMix(bad)
+		require.ErrorIs(t, err, benchmarks.ErrInvalidConfig, bad)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"no address", benchmarks.Config{}.Validate()},
+		{"bad address", benchmarks.Config{Addr: "nowhere"}.Validate()},
+		{"negative clients", benchmarks.Config{Addr: "127.0.0.1:1", Clients: -1}.Validate()},
+		{"negative rate", benchmarks.Config{Addr: "127.0.0.1:1", Rate: -1}.Validate()},
+		{"negative timeout", benchmarks.Config{Addr: "127.0.0.1:1", Timeout: -1}.Validate()},
+		{"negative mix", benchmarks.Config{Addr: "127.0.0.1:1", Mix: benchmarks.Mix{Book: -1}}.Validate()},
+		{"negative warm-up", benchmarks.Window{Warmup: -1}.Validate()},
+		{"negative duration", benchmarks.Window{Duration: -1}.Validate()},
+		{"negative cap", benchmarks.Window{MaxRequests: -1}.Validate()},
+		{"bad store", benchmarks.ServerConfig{Store: "tape"}.Validate()},
+		{"negative work delay", benchmarks.ServerConfig{WorkDelay: -1}.Validate()},
+		{"no models", benchmarks.CompareConfig{}.Validate()},
+		{"negative repeat", benchmarks.CompareConfig{Models: []benchmarks.ModelSpec{{}}, Repeat: -1}.Validate()},
+	} {
+		t.Run(tc.name, func(t *testing.T) { require.ErrorIs(t, tc.err, benchmarks.ErrInvalidConfig) })
+	}
+	require.NoError(t, benchmarks.Config{Addr: "127.0.0.1:1"}.Validate())
+	require.NoError(t, benchmarks.Window{}.Validate())
+	require.NoError(t, benchmarks.ServerConfig{}.Validate())
+	require.NoError(t, benchmarks.CompareConfig{Models: []benchmarks.ModelSpec{{}}}.Validate())
+}
+
+// quickCompare compares serial with a pool of 4 over two short rounds.
+func quickCompare(t *testing.T, mutate func(*benchmarks.CompareConfig)) *benchmarks.Report {
+	t.Helper()
+	var steps []benchmarks.Step
+	cfg := benchmarks.CompareConfig{
+		Models: []benchmarks.ModelSpec{{Model: server.ModelSerial}, {Model: server.ModelPool, Workers: 4}},
+		Server: benchmarks.ServerConfig{WorkDelay: 2 * time.Millisecond},
+		Load:   benchmarks.Config{Clients: 4},
+		Window: benchmarks.Window{Warmup: 20 * time.Millisecond, Duration: 150 * time.Millisecond},
+		Repeat: 2,
+		Progress: func(s benchmarks.Step) {
+			steps = append(steps, s)
+		},
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	rep, err := benchmarks.Compare(t.Context(), cfg)
+	require.NoError(t, err)
+	runs := max(cfg.Repeat, 1) * len(cfg.Models)
+	if cfg.Load.Addr != "" {
+		runs = max(cfg.Repeat, 1)
+	}
+	require.Len(t, steps, runs)
+	assert.Equal(t, len(steps), steps[len(steps)-1].Index)
+	assert.Equal(t, len(steps), steps[0].Count)
+	return rep
+}
+
+func TestCompare(t *testing.T) {
+	rep := quickCompare(t, nil)
+	require.Len(t, rep.Results, 2)
+	serial, pool := rep.Results[0], rep.Results[1]
+	assert.Equal(t, "serial", serial.Label)
+	assert.Equal(t, 1, serial.Workers)
+	assert.Equal(t, "pool:4", pool.Label)
+	assert.Equal(t, 4, pool.Workers)
+	assert.InDelta(t, 1, serial.SpeedUp, 1e-9)
+	for _, mr := range rep.Results {
+		assert.Len(t, mr.Rounds, 2)
+		assert.Positive(t, mr.RPS)
+		assert.Positive(t, mr.P50)
+		assert.Zero(t, mr.Errors.Total())
+		assert.Positive(t, mr.ServiceMean)
+	}
+	assert.True(t, rep.Env.InProcess)
+	assert.Equal(t, 2, rep.Env.Repeat)
+	assert.Equal(t, benchmarks.StoreMemory, rep.Env.Store)
+}
+
+func TestCompareRemoteAndBolt(t *testing.T) {
+	ls := startServer(t, benchmarks.ServerConfig{Store: benchmarks.StoreBolt, Dir: t.TempDir()})
+	rep := quickCompare(t, func(c *benchmarks.CompareConfig) {
+		c.Load.Addr = ls.Addr()
+		c.Repeat = 1
+	})
+	require.Len(t, rep.Results, 1)
+	assert.Equal(t, ls.Addr(), rep.Results[0].Label)
+	assert.False(t, rep.Env.InProcess)
+	assert.Equal(t, benchmarks.CPUScopeClient, rep.Env.CPUScope)
+	assert.Zero(t, rep.Results[0].Errors.Total())
+}
+
+func TestReportFiles(t *testing.T) {
+	for _, open := range []bool{false, true} {
+		t.Run(map[bool]string{false: "closed", true: "open"}[open], func(t *testing.T) {
+			rep := quickCompare(t, func(c *benchmarks.CompareConfig) {
+				c.Repeat = 1
+				if open {
+					c.Load.Rate = 200
+				}
+			})
+
+			var table bytes.Buffer
+			require.NoError(t, rep.WriteTable(&table))
+			lines := strings.Split(strings.TrimSpace(table.String()), "\n")
+			require.Len(t, lines, 3)
+			assert.Contains(t, lines[0], "req/s")
+			assert.Contains(t, lines[0], "p99.9")
+			assert.Equal(t, open, strings.Contains(lines[0], "uncorrected"))
+			assert.Equal(t, "serial", strings.Fields(lines[1])[0])
+			require.NoError(t, rep.WriteNotes(io.Discard))
+
+			var js bytes.Buffer
+			require.NoError(t, rep.WriteJSON(&js))
+			checkJSONSchema(t, js.Bytes(), 2)
+
+			var cs bytes.Buffer
+			require.NoError(t, rep.WriteCSV(&cs))
+			rows, err := csv.NewReader(&cs).ReadAll()
+			require.NoError(t, err)
+			require.Len(t, rows, 3)
+			assert.Equal(t, "model", rows[0][0])
+			assert.Equal(t, "pool:4", rows[2][0])
+
+			var png bytes.Buffer
+			require.NoError(t, rep.WriteChart(&png, "png"))
+			checkPNG(t, png.Bytes())
+
+			var svg bytes.Buffer
+			require.NoError(t, rep.WriteChart(&svg, "svg"))
+			checkSVG(t, svg.Bytes())
+
+			require.ErrorIs(t, rep.WriteChart(io.Discard, "gif"), benchmarks.ErrInvalidConfig)
+		})
+	}
+	for name, want := range map[string]string{"a.png": "png", "b.SVG": "svg"} {
+		got, err := benchmarks.ChartFormat(name)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
+	_, err := benchmarks.ChartFormat("c.pdf")
+	require.ErrorIs(t, err, benchmarks.ErrInvalidConfig)
+}
+
+// checkJSONSchema checks the documented shape of WriteJSON's output.
+func checkJSONSchema(t *testing.T, data []byte, models int) {
+	t.Helper()
+	var doc struct {
+		Results []map[string]any `json:"results"`
+		Env     map[string]any   `json:"env"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	require.NoError(t, dec.Decode(&doc))
+	require.Len(t, doc.Results, models)
+	for _, r := range doc.Results {
+		assert.IsType(t, "", r["model"])
+		for _, k := range []string{"workers", "rps", "speedup", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "errors", "cpu_us_per_req"} {
+			assert.IsType(t, float64(0), r[k], k)
+		}
+		assert.IsType(t, map[string]any{}, r["errors_by_kind"])
+		assert.Positive(t, r["rps"])
+		assert.LessOrEqual(t, r["p50_ms"], r["p99_ms"])
+		assert.LessOrEqual(t, r["p99_ms"], r["p999_ms"])
+	}
+	for _, k := range []string{"num_cpu", "clients", "duration_s", "repeat"} {
+		assert.IsType(t, float64(0), doc.Env[k], k)
+	}
+	assert.Contains(t, []any{"open", "closed"}, doc.Env["loop"])
+}
+
+// checkPNG checks that data decodes as a PNG image of some size.
+func checkPNG(t *testing.T, data []byte) {
+	t.Helper()
+	img, format, err := image.Decode(bytes.NewReader(data))
+	require.NoError(t, err)
+	assert.Equal(t, "png", format)
+	assert.Greater(t, img.Bounds().Dx(), 100)
+	assert.Greater(t, img.Bounds().Dy(), 100)
+}
+
+// checkSVG checks that data is well-formed XML with an svg root element.
+func checkSVG(t *testing.T, data []byte) {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	var root string
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		if se, ok := tok.(xml.StartElement); ok && root == "" {
+			root = se.Name.Local
+		}
+	}
+	assert.Equal(t, "svg", root)
+}
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want benchmarks.ErrorKind
+	}{
+		{&client.ServerError{Message: wire.MsgBusy}, benchmarks.ErrorBusy},
+		{&client.ServerError{Message: wire.MsgDuplicate}, benchmarks.ErrorServer},
+		{fmt.Errorf("x: %w", os.ErrDeadlineExceeded), benchmarks.ErrorTimeout},
+		{fmt.Errorf("%w: refused", client.ErrConnect), benchmarks.ErrorConnection},
+		{io.EOF, benchmarks.ErrorConnection},
+		{client.ErrMismatch, benchmarks.ErrorOther},
+	} {
+		got := benchmarks.Classify(tc.err)
+		assert.Equal(t, tc.want, got, tc.err.Error())
+		assert.NotEqual(t, "unknown", got.String())
+	}
+}

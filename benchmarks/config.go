@@ -1,0 +1,220 @@
+package benchmarks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/poolside-dev/poolside/wire"
+)
+
+// Defaults used for zero Config and Window fields.
+const (
+	// DefaultClients is the number of clients when Config.Clients is 0.
+	DefaultClients = 16
+	// DefaultDuration is the measured time when Window.Duration is 0.
+	DefaultDuration = 10 * time.Second
+	// DefaultTimeout bounds each request when Config.Timeout is 0.
+	DefaultTimeout = 10 * time.Second
+)
+
+// Window is one measurement: Warmup of load whose requests are not
+// measured (the settle time after a change), then Duration of measured
+// load. The zero Window measures DefaultDuration with no warm-up and no
+// request cap.
+type Window struct {
+	// Warmup is the time load runs before measuring starts. 0 means none.
+	Warmup time.Duration
+
+	// Duration is the measured time. 0 means DefaultDuration.
+	Duration time.Duration
+
+	// MaxRequests, if not 0, ends the window early once this many
+	// requests have been sent in its measured part; they are still
+	// waited for. The window's length is then the time until the last of
+	// them completed.
+	MaxRequests int64
+}
+
+// Validate reports fields out of range as errors wrapping
+// ErrInvalidConfig.
+func (w Window) Validate() error {
+	var errs []error
+	if w.Warmup < 0 {
+		errs = append(errs, fmt.Errorf("%w: warm-up is %v, must be 0 or more", ErrInvalidConfig, w.Warmup))
+	}
+	if w.Duration < 0 {
+		errs = append(errs, fmt.Errorf("%w: duration is %v, must be 0 (default %v) or more", ErrInvalidConfig, w.Duration, DefaultDuration))
+	}
+	if w.MaxRequests < 0 {
+		errs = append(errs, fmt.Errorf("%w: max requests is %d, must be 0 (no cap) or more", ErrInvalidConfig, w.MaxRequests))
+	}
+	return errors.Join(errs...)
+}
+
+func (w Window) withDefaults() Window {
+	if w.Duration == 0 {
+		w.Duration = DefaultDuration
+	}
+	return w
+}
+
+// Config configures a Runner. The zero value, with Addr or Server set, is a
+// closed loop of DefaultClients clients on persistent connections running
+// DefaultMix, each request bounded by DefaultTimeout.
+type Config struct {
+	// Addr is the server's host:port. Empty means Server's address; one of
+	// the two is required.
+	Addr string
+
+	// Server, if not nil, is the in-process server at Addr. Results then
+	// include its queue wait, service time and pool occupancy.
+	Server *LocalServer
+
+	// Clients is the number of clients, each with one request in flight at
+	// most: the concurrency of a closed loop, the most requests
+	// outstanding in an open loop. 0 means DefaultClients.
+	Clients int
+
+	// ConnPerRequest makes every request dial a fresh connection and close
+	// it after the reply, as the book's own client does. False (the zero
+	// value) keeps one persistent connection per client.
+	ConnPerRequest bool
+
+	// Rate, if above 0, makes an open loop that schedules this many
+	// requests per second across all clients; 0 means a closed loop.
+	Rate float64
+
+	// Timeout bounds each request: connecting, sending and the reply. 0
+	// means DefaultTimeout. A request past it counts as a timeout error.
+	Timeout time.Duration
+
+	// Mix is the request mix. The zero value means DefaultMix.
+	Mix Mix
+
+	// FirstDate is the first date booked; later bookings walk forward from
+	// it. 0 means today (on this machine's calendar) plus two days, plus,
+	// when Server is nil, a number of days taken from the clock, so that
+	// runs against one long-running server book dates no earlier run did.
+	FirstDate wire.Date
+
+	// Seed seeds the choice of actions from the mix; runs with one seed
+	// send the same sequence of actions per client.
+	Seed uint64
+
+	// Dialer, if not nil, makes the clients' connections (for example
+	// through a fault injector); see client.Config.Dialer.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Validate reports whether c can configure a Runner. Errors wrap
+// ErrInvalidConfig.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, a...)...))
+	}
+	if c.Addr == "" && c.Server == nil {
+		bad("no server address")
+	} else if c.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+			bad("address %q is not host:port", c.Addr)
+		}
+	}
+	if c.Clients < 0 {
+		bad("clients is %d, must be 0 (default %d) or more", c.Clients, DefaultClients)
+	}
+	if c.Rate < 0 || c.Rate != c.Rate {
+		bad("rate is %v, must be 0 (closed loop) or more", c.Rate)
+	}
+	if c.Timeout < 0 {
+		bad("timeout is %v, must be 0 (default %v) or more", c.Timeout, DefaultTimeout)
+	}
+	if err := c.Mix.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" && c.Server != nil {
+		c.Addr = c.Server.Addr()
+	}
+	if c.Clients == 0 {
+		c.Clients = DefaultClients
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Mix.total() == 0 {
+		c.Mix = DefaultMix
+	}
+	if c.FirstDate == 0 {
+		c.FirstDate = wire.FromTime(time.Now()) + 2
+		if c.Server == nil {
+			// About 2,700 years of distinct starting days, one per second.
+			c.FirstDate += wire.Date(time.Now().Unix() % (1 << 20))
+		}
+	}
+	return c
+}
+
+// Mix weighs the actions a client sends: each request is BOOK with
+// probability Book/total, and so on. An UNBOOK cancels the client's
+// oldest booking still standing; a client with none books instead. The
+// zero Mix means DefaultMix.
+type Mix struct {
+	Book, Unbook, BookingsOnDate, BookingsForRoom int
+}
+
+// DefaultMix books and cancels in equal measure, so the store stays small
+// however long the run, with one query in five.
+var DefaultMix = Mix{Book: 4, Unbook: 4, BookingsOnDate: 1, BookingsForRoom: 1}
+
+func (m Mix) total() int { return m.Book + m.Unbook + m.BookingsOnDate + m.BookingsForRoom }
+
+// Validate reports negative weights as an error wrapping ErrInvalidConfig.
+func (m Mix) Validate() error {
+	if m.Book < 0 || m.Unbook < 0 || m.BookingsOnDate < 0 || m.BookingsForRoom < 0 {
+		return fmt.Errorf("%w: mix %v has a negative weight", ErrInvalidConfig, m)
+	}
+	return nil
+}
+
+// String returns m as ParseMix reads it.
+func (m Mix) String() string {
+	return fmt.Sprintf("book=%d,unbook=%d,ondate=%d,forroom=%d", m.Book, m.Unbook, m.BookingsOnDate, m.BookingsForRoom)
+}
+
+// ParseMix parses a mix such as "book=4,unbook=4,ondate=1,forroom=1";
+// actions left out weigh 0. Errors wrap ErrInvalidConfig.
+func ParseMix(s string) (Mix, error) {
+	var m Mix
+	for _, part := range strings.Split(s, ",") {
+		name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.Atoi(val)
+		if !ok || err != nil || n < 0 {
+			return Mix{}, fmt.Errorf("%w: mix item %q is not ACTION=WEIGHT with a weight of 0 or more", ErrInvalidConfig, part)
+		}
+		switch strings.ToLower(name) {
+		case "book":
+			m.Book = n
+		case "unbook":
+			m.Unbook = n
+		case "ondate", "bookingsondate":
+			m.BookingsOnDate = n
+		case "forroom", "bookingsforroom":
+			m.BookingsForRoom = n
+		default:
+			return Mix{}, fmt.Errorf("%w: mix action %q: choose book, unbook, ondate or forroom", ErrInvalidConfig, name)
+		}
+	}
+	if m.total() == 0 {
+		return Mix{}, fmt.Errorf("%w: mix %q weighs every action 0", ErrInvalidConfig, s)
+	}
+	return m, nil
+}

@@ -1,0 +1,58 @@
+// Package benchmarks is poolside's load generator: it drives a Building
+// Services server through package client and measures what it does,
+// client side and, for a server in the same process, server side.
+//
+// # Loads
+//
+// A Runner keeps Config.Clients clients (each with its own connection, or
+// dialing one connection per request when Config.ConnPerRequest is set)
+// and runs measurement windows with them (Runner.Run). A window starts
+// with a warm-up whose requests are not measured, then measures for its
+// duration; it may also be capped by a request count. Every load loop is
+// bounded both in time and, per request, by Config.Timeout.
+//
+//   - Closed loop (Config.Rate 0): each client sends its next request as
+//     soon as the previous reply arrived. Latency is the time of one
+//     request; throughput is what C clients can get.
+//   - Open loop (Config.Rate > 0): requests are scheduled at a fixed rate,
+//     the i-th at start + i/Rate, and the clients send them in turn.
+//     Latency is measured from each request's intended send time, so a
+//     server stall is charged to every request that should have been sent
+//     during it (coordinated omission corrected, like wrk2); the plain
+//     service time, from the actual send, is reported too.
+//
+// The request mix (Mix) books, cancels and queries rooms. Every booking is
+// of a (room, date) pair no other booking of the Runner used, walking dates
+// forward five rooms at a time, so bookings succeed on a fresh store and a
+// refused one is a real error; an unbook cancels one of the client's own
+// earlier bookings.
+//
+// # Results
+//
+// A Result holds HdrHistogram percentiles (p50, p90, p99, p99.9, max),
+// errors counted by kind (busy, timeout, server, connection, other), the
+// process's CPU time per request (getrusage), and, when the Runner has
+// the LocalServer it measures, the server's own view: queue wait and
+// service time from a server.Observer, pool workers running and requests
+// waiting sampled through the window, and a Little's-law check (L = X·W)
+// on both sides. Warnings say when the load generator, not the server,
+// limited the run. A server in the same process shares its CPU with the
+// load generator, so CPU per request then counts both; Result.CPU.Scope
+// says which.
+//
+// # Comparing models
+//
+// Compare runs a list of concurrency models (ModelSpec, parsed from
+// "serial,pool:8,conn:64,unbounded") each against a fresh LocalServer,
+// interleaved over several rounds, and reports the median of each figure.
+// A Report renders as an aligned table, JSON, CSV and a PNG or SVG chart.
+//
+// # Tuning
+//
+// For a load that steps through pool sizes, start one LocalServer, make
+// one Runner for it, and between windows call LocalServer.Resize: each
+// Run's warm-up is the settle time after the change, and its Result the
+// step's figures.
+//
+// The package does not log or print: it returns results and errors.
+package benchmarks

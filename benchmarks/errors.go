@@ -1,0 +1,19 @@
+package benchmarks
+
+import "errors"
+
+// Sentinel errors of package benchmarks.
+var (
+	// ErrInvalidConfig is wrapped by the Validate methods' errors and by
+	// the parsers of model and mix specifications.
+	ErrInvalidConfig = errors.New("benchmarks: invalid config")
+
+	// ErrClosed is returned by Runner.Run after Runner.Close, and by
+	// LocalServer methods after LocalServer.Close.
+	ErrClosed = errors.New("benchmarks: closed")
+
+	// ErrNoRequests is returned by Run when a window ended without one
+	// request completing in it, so no result can be computed: the server
+	// did not answer, or the window was too short.
+	ErrNoRequests = errors.New("benchmarks: no request completed in the measurement window")
+)

@@ -1,0 +1,299 @@
+package benchmarks
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+)
+
+// ms converts d to milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// us converts d to microseconds.
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// fmtDuration prints a latency with three significant figures in a unit
+// that suits it.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "-"
+	case d < time.Millisecond:
+		return strconv.FormatFloat(us(d), 'f', 0, 64) + "µs"
+	case d < 10*time.Millisecond:
+		return strconv.FormatFloat(ms(d), 'f', 2, 64) + "ms"
+	case d < 100*time.Millisecond:
+		return strconv.FormatFloat(ms(d), 'f', 1, 64) + "ms"
+	case d < 10*time.Second:
+		return strconv.FormatFloat(ms(d), 'f', 0, 64) + "ms"
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
+}
+
+// fmtWorkers prints a model's pool size: "-" for a remote server, "∞"
+// for unbounded.
+func fmtWorkers(mr ModelResult, inProcess bool) string {
+	switch {
+	case !inProcess:
+		return "-"
+	case mr.Workers == 0:
+		return "∞"
+	}
+	return strconv.Itoa(mr.Workers)
+}
+
+// WriteTable writes the report as an aligned table, one row per model:
+// model, workers, req/s, speed-up over the first model, p50, p99, p99.9,
+// errors and CPU µs per request. In an open loop the percentiles are
+// corrected for coordinated omission and a column gives the uncorrected
+// p99.
+func (rep *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	open := rep.Env.Rate > 0
+	head := "model\tworkers\treq/s\tspeed-up\tp50\tp99\tp99.9\terrors\tCPU µs/req\t"
+	if open {
+		head = "model\tworkers\treq/s\tspeed-up\tp50\tp99\tp99.9\tp99 (uncorrected)\terrors\tCPU µs/req\t"
+	}
+	// The writer aligns right; padding the names to one width aligns
+	// them left.
+	width := len("model")
+	for _, mr := range rep.Results {
+		width = max(width, utf8.RuneCountInString(mr.Label))
+	}
+	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
+	head = pad("model") + strings.TrimPrefix(head, "model")
+	fmt.Fprintln(tw, head)
+	for _, mr := range rep.Results {
+		cols := []string{
+			pad(mr.Label),
+			fmtWorkers(mr, rep.Env.InProcess),
+			strconv.FormatFloat(mr.RPS, 'f', 0, 64),
+			strconv.FormatFloat(mr.SpeedUp, 'f', 2, 64) + "×",
+			fmtDuration(mr.P50),
+			fmtDuration(mr.P99),
+			fmtDuration(mr.P999),
+		}
+		if open {
+			cols = append(cols, fmtDuration(mr.ServiceP99))
+		}
+		cols = append(cols, strconv.FormatInt(mr.Errors.Total(), 10), strconv.FormatFloat(us(mr.CPUPerRequest), 'f', 0, 64))
+		fmt.Fprintln(tw, strings.Join(cols, "\t")+"\t")
+	}
+	return tw.Flush()
+}
+
+// WriteNotes writes, under the table, what the table does not show: the
+// load, the CPU scope, the Little's-law check and the server's own queue
+// wait and service time per model, errors by kind, and the warnings.
+func (rep *Report) WriteNotes(w io.Writer) error {
+	e := rep.Env
+	loop := "closed loop"
+	if e.Rate > 0 {
+		loop = fmt.Sprintf("open loop at %.0f req/s (latency from each request's intended send time)", e.Rate)
+	}
+	conns := "persistent connections"
+	if e.ConnPerRequest {
+		conns = "a connection per request"
+	}
+	fmt.Fprintf(w, "%s, %d clients on %s, %v warm-up + %v measured, %s; mix %v\n", loop, e.Clients, conns, e.Warmup, e.Duration, rounds(e.Repeat), e.Mix)
+	if e.InProcess {
+		fmt.Fprintf(w, "in-process server: %s store, work delay %v, work CPU %d; CPU µs/req counts the whole process (load generator + server) on %d cores\n", e.Store, e.WorkDelay, e.WorkCPU, e.NumCPU)
+	} else {
+		fmt.Fprintf(w, "server at %s; CPU µs/req counts the load generator only\n", e.Addr)
+	}
+	fmt.Fprintln(w, "Little's law, L = X·W: requests in flight = throughput × mean time in flight, at the clients and inside the server")
+	for _, mr := range rep.Results {
+		line := fmt.Sprintf("%s: CPU %.0f%% of %d cores; clients X·W = %.1f of %d", mr.Label, 100*mr.CPUUtilisation, e.NumCPU, mr.ClientL, e.Clients)
+		if e.InProcess {
+			line += fmt.Sprintf("; server: queue wait %s + service %s mean, X·W = %.1f", fmtDuration(mr.QueueWaitMean), fmtDuration(mr.ServiceMean), mr.ServerL)
+			if mr.ServerObs > 0 {
+				line += fmt.Sprintf(", sampled running %.1f + waiting %.1f", mr.MeanRunning, mr.MeanWaiting)
+			}
+		}
+		if n := mr.Errors; n.Total() > 0 {
+			line += fmt.Sprintf("; errors: busy %d, timeout %d, server %d, connection %d, other %d", n.Busy, n.Timeout, n.Server, n.Connection, n.Other)
+		}
+		fmt.Fprintln(w, line)
+		for _, warn := range mr.Warnings {
+			fmt.Fprintf(w, "  warning: %s\n", warn)
+		}
+	}
+	return nil
+}
+
+// jsonReport is the JSON form of a Report.
+type jsonReport struct {
+	Results []jsonResult `json:"results"`
+	Env     jsonEnv      `json:"env"`
+}
+
+type jsonErrors struct {
+	Busy       int64 `json:"busy"`
+	Timeout    int64 `json:"timeout"`
+	Server     int64 `json:"server"`
+	Connection int64 `json:"connection"`
+	Other      int64 `json:"other"`
+}
+
+type jsonResult struct {
+	Model          string     `json:"model"`
+	Workers        int        `json:"workers"`
+	RPS            float64    `json:"rps"`
+	SpeedUp        float64    `json:"speedup"`
+	P50            float64    `json:"p50_ms"`
+	P90            float64    `json:"p90_ms"`
+	P99            float64    `json:"p99_ms"`
+	P999           float64    `json:"p999_ms"`
+	Max            float64    `json:"max_ms"`
+	ServiceP50     float64    `json:"service_p50_ms"`
+	ServiceP99     float64    `json:"service_p99_ms"`
+	Errors         int64      `json:"errors"`
+	ErrorsByKind   jsonErrors `json:"errors_by_kind"`
+	CPUPerRequest  float64    `json:"cpu_us_per_req"`
+	CPUUtilisation float64    `json:"cpu_utilisation"`
+	QueueWaitMean  float64    `json:"queue_wait_mean_ms"`
+	ServiceMean    float64    `json:"service_mean_ms"`
+	MeanRunning    float64    `json:"mean_running"`
+	MeanWaiting    float64    `json:"mean_waiting"`
+	ClientL        float64    `json:"little_client_l"`
+	ServerL        float64    `json:"little_server_l"`
+	ServerSampled  float64    `json:"little_server_sampled"`
+	RoundsRPS      []float64  `json:"rounds_rps"`
+	Warnings       []string   `json:"warnings"`
+}
+
+type jsonEnv struct {
+	Time           time.Time `json:"time"`
+	Hostname       string    `json:"hostname"`
+	GOOS           string    `json:"goos"`
+	GOARCH         string    `json:"goarch"`
+	GoVersion      string    `json:"go_version"`
+	NumCPU         int       `json:"num_cpu"`
+	GOMAXPROCS     int       `json:"gomaxprocs"`
+	InProcess      bool      `json:"in_process"`
+	Addr           string    `json:"addr,omitempty"`
+	CPUScope       string    `json:"cpu_scope"`
+	Clients        int       `json:"clients"`
+	ConnPerRequest bool      `json:"conn_per_request"`
+	Rate           float64   `json:"rate"`
+	Loop           string    `json:"loop"`
+	WarmupSeconds  float64   `json:"warmup_s"`
+	DurationSecs   float64   `json:"duration_s"`
+	MaxRequests    int64     `json:"max_requests"`
+	Repeat         int       `json:"repeat"`
+	Mix            string    `json:"mix"`
+	WorkDelayMS    float64   `json:"work_delay_ms"`
+	WorkCPU        int       `json:"work_cpu"`
+	Store          string    `json:"store,omitempty"`
+	Queue          int       `json:"queue,omitempty"`
+}
+
+func (rep *Report) jsonForm() jsonReport {
+	e := rep.Env
+	loop := "closed"
+	if e.Rate > 0 {
+		loop = "open"
+	}
+	out := jsonReport{
+		Results: make([]jsonResult, 0, len(rep.Results)),
+		Env: jsonEnv{
+			Time: e.Time, Hostname: e.Hostname, GOOS: e.GOOS, GOARCH: e.GOARCH, GoVersion: e.GoVersion,
+			NumCPU: e.NumCPU, GOMAXPROCS: e.GOMAXPROCS, InProcess: e.InProcess, Addr: e.Addr, CPUScope: e.CPUScope,
+			Clients: e.Clients, ConnPerRequest: e.ConnPerRequest, Rate: e.Rate, Loop: loop,
+			WarmupSeconds: e.Warmup.Seconds(), DurationSecs: e.Duration.Seconds(), MaxRequests: e.MaxRequests,
+			Repeat: e.Repeat, Mix: e.Mix.String(), WorkDelayMS: ms(e.WorkDelay), WorkCPU: e.WorkCPU,
+			Store: string(e.Store), Queue: e.Queue,
+		},
+	}
+	for _, mr := range rep.Results {
+		jr := jsonResult{
+			Model: mr.Label, Workers: mr.Workers, RPS: mr.RPS, SpeedUp: mr.SpeedUp,
+			P50: ms(mr.P50), P90: ms(mr.P90), P99: ms(mr.P99), P999: ms(mr.P999), Max: ms(mr.Max),
+			ServiceP50: ms(mr.ServiceP50), ServiceP99: ms(mr.ServiceP99),
+			Errors: mr.Errors.Total(),
+			ErrorsByKind: jsonErrors{
+				Busy: mr.Errors.Busy, Timeout: mr.Errors.Timeout, Server: mr.Errors.Server,
+				Connection: mr.Errors.Connection, Other: mr.Errors.Other,
+			},
+			CPUPerRequest: us(mr.CPUPerRequest), CPUUtilisation: mr.CPUUtilisation,
+			QueueWaitMean: ms(mr.QueueWaitMean), ServiceMean: ms(mr.ServiceMean),
+			MeanRunning: mr.MeanRunning, MeanWaiting: mr.MeanWaiting,
+			ClientL: mr.ClientL, ServerL: mr.ServerL, ServerSampled: mr.ServerObs,
+			Warnings: mr.Warnings,
+		}
+		if jr.Warnings == nil {
+			jr.Warnings = []string{}
+		}
+		for _, r := range mr.Rounds {
+			jr.RoundsRPS = append(jr.RoundsRPS, r.RPS)
+		}
+		out.Results = append(out.Results, jr)
+	}
+	return out
+}
+
+// WriteJSON writes the report as one indented JSON object:
+//
+//	{"results": [{"model", "workers", "rps", "speedup", "p50_ms", "p90_ms",
+//	  "p99_ms", "p999_ms", "max_ms", "errors", "errors_by_kind",
+//	  "cpu_us_per_req", ...}, ...],
+//	 "env": {"num_cpu", "clients", "loop", "duration_s", ...}}
+//
+// Latencies are in milliseconds; in an open loop p50_ms to max_ms are
+// corrected for coordinated omission and service_p50_ms and service_p99_ms
+// are not.
+func (rep *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep.jsonForm())
+}
+
+// csvHeader is the first line WriteCSV writes.
+var csvHeader = []string{
+	"model", "workers", "rps", "speedup", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
+	"service_p50_ms", "service_p99_ms", "errors", "busy", "timeout", "server_errors", "connection", "other",
+	"cpu_us_per_req", "queue_wait_mean_ms", "service_mean_ms", "little_client_l", "little_server_l",
+	"clients", "rate", "conn_per_request", "work_delay_ms", "work_cpu", "duration_s", "repeat",
+}
+
+// WriteCSV writes the report as CSV: a header line, then one line per
+// model, with the load's settings repeated on each line so that files
+// from several runs can be concatenated.
+func (rep *Report) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(csvHeader); err != nil {
+		return err
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	i := func(v int64) string { return strconv.FormatInt(v, 10) }
+	e := rep.Env
+	for _, mr := range rep.Results {
+		err := cw.Write([]string{
+			mr.Label, strconv.Itoa(mr.Workers), f(mr.RPS), f(mr.SpeedUp),
+			f(ms(mr.P50)), f(ms(mr.P90)), f(ms(mr.P99)), f(ms(mr.P999)), f(ms(mr.Max)),
+			f(ms(mr.ServiceP50)), f(ms(mr.ServiceP99)),
+			i(mr.Errors.Total()), i(mr.Errors.Busy), i(mr.Errors.Timeout), i(mr.Errors.Server), i(mr.Errors.Connection), i(mr.Errors.Other),
+			f(us(mr.CPUPerRequest)), f(ms(mr.QueueWaitMean)), f(ms(mr.ServiceMean)), f(mr.ClientL), f(mr.ServerL),
+			strconv.Itoa(e.Clients), f(e.Rate), strconv.FormatBool(e.ConnPerRequest), f(ms(e.WorkDelay)), strconv.Itoa(e.WorkCPU),
+			f(e.Duration.Seconds()), strconv.Itoa(e.Repeat),
+		})
+		if err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func rounds(n int) string {
+	if n == 1 {
+		return "one round"
+	}
+	return fmt.Sprintf("median of %d rounds", n)
+}

@@ -1,0 +1,464 @@
+package benchmarks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/poolside-dev/poolside/client"
+	"github.com/poolside-dev/poolside/server"
+)
+
+// Runner runs measurement windows against one server with one set of
+// clients. Create one with NewRunner; the zero value is not usable. One
+// Run at a time: a second concurrent Run waits for the first. Bookings
+// continue their walk from one window to the next, so windows never book
+// a pair an earlier one did. After Close, Run returns ErrClosed.
+type Runner struct {
+	cfg      Config
+	workers  []*worker
+	nextSlot atomic.Int64
+
+	mu     sync.Mutex // held by Run and Close
+	closed bool
+}
+
+// NewRunner validates cfg and makes its clients. Without
+// Config.ConnPerRequest each client connects before NewRunner returns,
+// so an unreachable server is reported here; ctx bounds those connects.
+func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	r := &Runner{cfg: cfg}
+	ccfg := client.Config{Timeout: cfg.Timeout, ConnPerRequest: cfg.ConnPerRequest, MaxConns: 1, Dialer: cfg.Dialer}
+	for i := range cfg.Clients {
+		c, err := client.Dial(ctx, cfg.Addr, ccfg)
+		if err != nil {
+			r.closeClients()
+			return nil, fmt.Errorf("benchmarks: client %d of %d: %w", i+1, cfg.Clients, err)
+		}
+		r.workers = append(r.workers, newWorker(r, c, i))
+	}
+	return r, nil
+}
+
+// Config returns the Runner's configuration with defaults filled in.
+func (r *Runner) Config() Config { return r.cfg }
+
+// Close closes the clients. Later calls do nothing.
+func (r *Runner) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	return r.closeClients()
+}
+
+func (r *Runner) closeClients() error {
+	var errs []error
+	for _, w := range r.workers {
+		errs = append(errs, w.c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs one window: w.Warmup of unmeasured load, then w.Duration of
+// measured load (or until w.MaxRequests), then waits for the requests in
+// flight. It returns ErrNoRequests when nothing completed in the measured
+// part, and ctx's error if ctx ends first.
+func Run(ctx context.Context, cfg Config, w Window) (Result, error) {
+	r, err := NewRunner(ctx, cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	defer r.Close()
+	return r.Run(ctx, w)
+}
+
+// window is the shared state of one Run.
+type window struct {
+	start, measure, end time.Time
+	interval            time.Duration // open loop: between scheduled requests
+	max                 int64
+
+	ticket atomic.Int64 // open loop: the next scheduled request
+	issued atomic.Int64 // requests sent in the measured part
+	capped atomic.Bool  // MaxRequests was reached
+}
+
+// admit counts a request about to be sent at t (its intended time in an
+// open loop) and reports whether it may go: false once MaxRequests
+// measured requests have gone.
+func (st *window) admit(t time.Time) bool {
+	if st.capped.Load() {
+		return false
+	}
+	if st.max > 0 && !t.Before(st.measure) && st.issued.Add(1) > st.max {
+		st.capped.Store(true)
+		return false
+	}
+	return true
+}
+
+// Run runs one measurement window; see the package function Run.
+func (r *Runner) Run(ctx context.Context, w Window) (Result, error) {
+	if err := w.Validate(); err != nil {
+		return Result{}, err
+	}
+	w = w.withDefaults()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return Result{}, ErrClosed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	for _, wk := range r.workers {
+		wk.reset()
+	}
+	now := time.Now()
+	st := &window{start: now, measure: now.Add(w.Warmup), end: now.Add(w.Warmup + w.Duration), max: w.MaxRequests}
+	if r.cfg.Rate > 0 {
+		st.interval = time.Duration(float64(time.Second) / r.cfg.Rate)
+	}
+
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for _, wk := range r.workers {
+		wg.Go(func() {
+			if r.cfg.Rate > 0 {
+				wk.openLoop(ctx, st)
+			} else {
+				wk.closedLoop(ctx, st)
+			}
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+
+	// Warm-up.
+	if err := waitUntil(ctx, st.measure, done); err != nil {
+		cancel()
+		<-done
+		return Result{}, err
+	}
+	m := r.beginMeasuring(st)
+	// Measurement, until the end, or until every client stopped (the cap).
+	err := waitUntil(ctx, st.end, done)
+	stopAt := time.Now()
+	if err != nil {
+		m.abort()
+		cancel()
+		<-done
+		return Result{}, err
+	}
+	m.finish(stopAt)
+	<-done // the requests in flight, each bounded by Config.Timeout
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	return r.result(st, m)
+}
+
+// waitUntil waits until t, or until done is closed (returning nil), or
+// ctx ends (returning its error).
+func waitUntil(ctx context.Context, t time.Time, done <-chan struct{}) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// closedLoop sends requests back to back until the window ends.
+func (wk *worker) closedLoop(ctx context.Context, st *window) {
+	for ctx.Err() == nil {
+		sent := time.Now()
+		if !sent.Before(st.end) || !st.admit(sent) {
+			return
+		}
+		err := wk.do(ctx)
+		done := time.Now()
+		if ctx.Err() != nil {
+			return
+		}
+		if done.Before(st.measure) || done.After(st.end) {
+			continue
+		}
+		wk.completed++
+		if err == nil {
+			wk.succeeded++
+		}
+		wk.lastDone = done
+		wk.outcome(err, sent, sent, done)
+	}
+}
+
+// openLoop takes the next scheduled request, waits for its time, sends it,
+// and so on until the schedule passes the window's end. A request is
+// measured when its intended time falls in the measured part, from that
+// time, so that a request sent late because every client was waiting for
+// a slow reply is charged the wait.
+func (wk *worker) openLoop(ctx context.Context, st *window) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		i := st.ticket.Add(1) - 1
+		intended := st.start.Add(time.Duration(i) * st.interval)
+		if !intended.Before(st.end) || !st.admit(intended) {
+			return
+		}
+		if d := time.Until(intended); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+		sent := time.Now()
+		err := wk.do(ctx)
+		done := time.Now()
+		if ctx.Err() != nil {
+			return
+		}
+		if !done.Before(st.measure) && !done.After(st.end) {
+			wk.completed++
+			if err == nil {
+				wk.succeeded++
+			}
+			wk.lastDone = done
+		}
+		if !intended.Before(st.measure) {
+			wk.outcome(err, intended, sent, done)
+		}
+	}
+}
+
+// measuring is what Run collects between the start and the end of the
+// measured part: CPU times, the server's observer and pool samples.
+type measuring struct {
+	r            *Runner
+	start        time.Time
+	user, system time.Duration
+	cpuOK        bool
+
+	stopSampler chan struct{}
+	sampled     chan samples
+
+	// Set by finish.
+	stop           time.Time
+	dUser, dSystem time.Duration
+	server         *ServerView
+}
+
+type samples struct {
+	n                      int
+	running, waiting       float64
+	maxRunning, maxWaiting int64
+}
+
+func (r *Runner) beginMeasuring(st *window) *measuring {
+	m := &measuring{r: r, start: time.Now()}
+	if ls := r.cfg.Server; ls != nil {
+		ls.obs.begin()
+		m.stopSampler = make(chan struct{})
+		m.sampled = make(chan samples, 1)
+		every := min(max(st.end.Sub(st.measure)/200, 2*time.Millisecond), 100*time.Millisecond)
+		go sample(ls.srv, every, m.stopSampler, m.sampled)
+	}
+	m.user, m.system, m.cpuOK = cpuTimes()
+	return m
+}
+
+// sample reads the server's pool occupancy every interval until stop is
+// closed, then sends the totals on out.
+func sample(srv *server.Server, every time.Duration, stop <-chan struct{}, out chan<- samples) {
+	var s samples
+	take := func() {
+		p := srv.Stats().Pool
+		s.n++
+		s.running += float64(p.Running)
+		s.waiting += float64(p.Waiting)
+		s.maxRunning = max(s.maxRunning, p.Running)
+		s.maxWaiting = max(s.maxWaiting, int64(p.Waiting))
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	take()
+	for {
+		select {
+		case <-t.C:
+			take()
+		case <-stop:
+			out <- s
+			return
+		}
+	}
+}
+
+// finish ends the measured part at stop.
+func (m *measuring) finish(stop time.Time) {
+	m.stop = stop
+	if u, s, ok := cpuTimes(); ok && m.cpuOK {
+		m.dUser, m.dSystem = u-m.user, s-m.system
+	} else {
+		m.cpuOK = false
+	}
+	ls := m.r.cfg.Server
+	if ls == nil {
+		return
+	}
+	qw, svc, busy := ls.obs.end()
+	close(m.stopSampler)
+	s := <-m.sampled
+	v := &ServerView{
+		Workers:    ls.srv.Stats().Pool.Workers,
+		Requests:   svc.TotalCount(),
+		Busy:       busy,
+		QueueWait:  latencyOf(qw),
+		Service:    latencyOf(svc),
+		MaxRunning: s.maxRunning,
+		MaxWaiting: s.maxWaiting,
+		Samples:    s.n,
+	}
+	if s.n > 0 {
+		v.MeanRunning = s.running / float64(s.n)
+		v.MeanWaiting = s.waiting / float64(s.n)
+	}
+	m.server = v
+}
+
+// abort stops the observer and the sampler without results.
+func (m *measuring) abort() {
+	if ls := m.r.cfg.Server; ls != nil {
+		ls.obs.end()
+		close(m.stopSampler)
+		<-m.sampled
+	}
+}
+
+// result merges the workers' figures into a Result.
+func (r *Runner) result(st *window, m *measuring) (Result, error) {
+	res := Result{
+		Label:          r.label(),
+		OpenLoop:       r.cfg.Rate > 0,
+		TargetRate:     r.cfg.Rate,
+		Clients:        r.cfg.Clients,
+		ConnPerRequest: r.cfg.ConnPerRequest,
+		Server:         m.server,
+	}
+	latency, service := newHistogram(), newHistogram()
+	var completed int64
+	var lastDone time.Time
+	for _, wk := range r.workers {
+		latency.Merge(wk.latency)
+		service.Merge(wk.service)
+		res.Errors.merge(wk.errs)
+		res.Requests += wk.succeeded
+		completed += wk.completed
+		if wk.lastDone.After(lastDone) {
+			lastDone = wk.lastDone
+		}
+	}
+	end := m.stop
+	if st.capped.Load() && lastDone.After(st.measure) {
+		end = lastDone
+	}
+	res.Window = end.Sub(st.measure)
+	if completed == 0 || res.Window <= 0 {
+		return res, ErrNoRequests
+	}
+	res.RPS = float64(res.Requests) / res.Window.Seconds()
+	res.Latency = latencyOf(latency)
+	res.ServiceTime = latencyOf(service)
+
+	if m.cpuOK {
+		cores := runtime.NumCPU()
+		total := m.dUser + m.dSystem
+		res.CPU = CPU{
+			Scope:       CPUScopeClient,
+			User:        m.dUser,
+			System:      m.dSystem,
+			PerRequest:  total / time.Duration(completed),
+			Utilisation: total.Seconds() / (m.stop.Sub(m.start).Seconds() * float64(cores)),
+			Cores:       cores,
+		}
+		if r.cfg.Server != nil {
+			res.CPU.Scope = CPUScopeProcess
+		}
+	}
+
+	res.Little = Little{
+		ClientL: res.RPS * res.ServiceTime.Mean.Seconds(),
+		Clients: r.cfg.Clients,
+	}
+	if v := res.Server; v != nil {
+		x := float64(v.Requests) / m.stop.Sub(m.start).Seconds()
+		res.Little.ServerL = x * (v.QueueWait.Mean + v.Service.Mean).Seconds()
+		if r.cfg.Server.srv.Model() != server.ModelUnbounded {
+			res.Little.ServerSampled = v.MeanRunning + v.MeanWaiting
+		}
+	}
+	res.Warnings = warnings(res)
+	return res, nil
+}
+
+func (r *Runner) label() string {
+	if r.cfg.Server != nil {
+		return r.cfg.Server.Spec().String()
+	}
+	return r.cfg.Addr
+}
+
+// warnings explains figures that say more about the load generator or
+// the machine than about the server.
+func warnings(res Result) []string {
+	var ws []string
+	if c := res.CPU; c.Cores > 0 && c.Utilisation >= 0.8 {
+		who := "the load generator"
+		if c.Scope == CPUScopeProcess {
+			who = "the load generator and the in-process server together"
+		}
+		ws = append(ws, fmt.Sprintf("%s used %.0f%% of %d cores: the CPU, not the concurrency model, limited this run", who, 100*c.Utilisation, c.Cores))
+	}
+	l := res.Little
+	if !res.OpenLoop && l.Clients > 0 && l.ClientL < 0.8*float64(l.Clients) {
+		ws = append(ws, fmt.Sprintf("the %d clients were waiting for replies only %.0f%% of the time (X·W = %.1f): the load generator, not the server, is the bottleneck", l.Clients, 100*l.ClientL/float64(l.Clients), l.ClientL))
+	}
+	if res.OpenLoop {
+		if res.RPS < 0.95*res.TargetRate {
+			ws = append(ws, fmt.Sprintf("achieved %.0f of the %.0f req/s asked for", res.RPS, res.TargetRate))
+		}
+		if l.Clients > 0 && l.ClientL >= 0.9*float64(l.Clients) {
+			why := "the server could not keep up, or there are too few clients for this rate"
+			if v := res.Server; v != nil && v.MeanWaiting >= 1 {
+				why = fmt.Sprintf("the server could not keep up (%.1f requests queued on average)", v.MeanWaiting)
+			} else if v != nil {
+				why = "the server was not queueing, so there are too few clients for this rate and latency: add clients"
+			}
+			ws = append(ws, fmt.Sprintf("all %d clients were busy %.0f%% of the time and requests went out late (the corrected latency counts the delay): %s", l.Clients, 100*l.ClientL/float64(l.Clients), why))
+		}
+	}
+	if n := res.Requests + res.Errors.Total(); n > 0 && float64(res.Errors.Total()) > 0.01*float64(n) {
+		ws = append(ws, fmt.Sprintf("%.1f%% of the requests failed", 100*float64(res.Errors.Total())/float64(n)))
+	}
+	return ws
+}

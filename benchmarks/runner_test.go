@@ -1,0 +1,203 @@
+package benchmarks_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/server"
+)
+
+// startServer starts a LocalServer for cfg, closed at the end of the test.
+func startServer(t *testing.T, cfg benchmarks.ServerConfig) *benchmarks.LocalServer {
+	t.Helper()
+	ls, err := benchmarks.StartServer(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, ls.Close()) })
+	return ls
+}
+
+// newRunner makes a Runner for cfg, closed at the end of the test.
+func newRunner(t *testing.T, cfg benchmarks.Config) *benchmarks.Runner {
+	t.Helper()
+	r, err := benchmarks.NewRunner(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, r.Close()) })
+	return r
+}
+
+func TestClosedLoop(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  benchmarks.Config
+	}{
+		{"persistent", benchmarks.Config{Clients: 4}},
+		{"conn-per-request", benchmarks.Config{Clients: 4, ConnPerRequest: true}},
+		{"bookings-only", benchmarks.Config{Clients: 4, Mix: benchmarks.Mix{Book: 1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ls := startServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelPool, Workers: 4}})
+			cfg := tc.cfg
+			cfg.Server = ls
+			r := newRunner(t, cfg)
+			res, err := r.Run(t.Context(), benchmarks.Window{Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond})
+			require.NoError(t, err)
+
+			assert.Equal(t, "pool:4", res.Label)
+			assert.False(t, res.OpenLoop)
+			assert.Positive(t, res.Requests)
+			assert.Zero(t, res.Errors.Total(), "unique (room, date) pairs: no booking may be refused")
+			assert.Positive(t, res.RPS)
+			assert.Equal(t, res.Latency, res.ServiceTime, "a closed loop has nothing to correct")
+			assert.Equal(t, res.Requests, res.Latency.Count)
+			assert.LessOrEqual(t, res.Latency.P50, res.Latency.P99)
+			assert.LessOrEqual(t, res.Latency.P99, res.Latency.P999)
+			assert.LessOrEqual(t, res.Latency.P999, res.Latency.Max)
+			assert.GreaterOrEqual(t, res.Window, 300*time.Millisecond)
+			assert.Less(t, res.Window, time.Second)
+
+			require.NotNil(t, res.Server)
+			assert.Equal(t, 4, res.Server.Workers)
+			assert.Positive(t, res.Server.Requests)
+			assert.Positive(t, res.Server.Samples)
+			assert.LessOrEqual(t, res.Server.MaxRunning, int64(4))
+			assert.Equal(t, benchmarks.CPUScopeProcess, res.CPU.Scope)
+			assert.Positive(t, res.CPU.PerRequest)
+			assert.Equal(t, 4, res.Little.Clients)
+			assert.Positive(t, res.Little.ClientL)
+		})
+	}
+}
+
+func TestWindowsContinueTheWalk(t *testing.T) {
+	svc, err := booking.New(booking.NewMemoryStore(), booking.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { svc.Close() })
+	ls := startServer(t, benchmarks.ServerConfig{Handler: svc})
+	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 3, Mix: benchmarks.Mix{Book: 1}})
+
+	var total int64
+	for range 3 {
+		res, err := r.Run(t.Context(), benchmarks.Window{Duration: 100 * time.Millisecond, MaxRequests: 50})
+		require.NoError(t, err)
+		assert.Zero(t, res.Errors.Total(), "a later window must not book a pair an earlier one did")
+		assert.LessOrEqual(t, res.Requests, int64(50))
+		total += res.Requests
+	}
+	st := svc.Stats()
+	assert.Zero(t, st.Refused)
+	assert.GreaterOrEqual(t, int64(st.Book), total)
+}
+
+func TestMaxRequestsEndsTheWindow(t *testing.T) {
+	ls := startServer(t, benchmarks.ServerConfig{})
+	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 2})
+	res, err := r.Run(t.Context(), benchmarks.Window{Duration: time.Minute, MaxRequests: 20})
+	require.NoError(t, err)
+	assert.Equal(t, int64(20), res.Requests+res.Errors.Total())
+	assert.Less(t, res.Window, time.Minute)
+}
+
+func TestRemoteServerHasNoServerView(t *testing.T) {
+	ls := startServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelSerial}})
+	res, err := benchmarks.Run(t.Context(), benchmarks.Config{Addr: ls.Addr(), Clients: 2}, benchmarks.Window{Duration: 100 * time.Millisecond})
+	require.NoError(t, err)
+	assert.Nil(t, res.Server)
+	assert.Equal(t, ls.Addr(), res.Label)
+	assert.Equal(t, benchmarks.CPUScopeClient, res.CPU.Scope)
+	assert.Zero(t, res.Little.ServerL)
+}
+
+func TestRunStopsWithTheContext(t *testing.T) {
+	ls := startServer(t, benchmarks.ServerConfig{WorkDelay: time.Millisecond})
+	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 2})
+	for _, w := range []benchmarks.Window{{Duration: time.Minute}, {Warmup: time.Minute}} {
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		_, err := r.Run(ctx, w)
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	}
+	// The Runner is still usable.
+	_, err := r.Run(t.Context(), benchmarks.Window{Duration: 50 * time.Millisecond})
+	require.NoError(t, err)
+}
+
+func TestRunAfterClose(t *testing.T) {
+	ls := startServer(t, benchmarks.ServerConfig{})
+	r, err := benchmarks.NewRunner(t.Context(), benchmarks.Config{Server: ls, Clients: 1})
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+	require.NoError(t, r.Close())
+	_, err = r.Run(t.Context(), benchmarks.Window{Duration: 10 * time.Millisecond})
+	require.ErrorIs(t, err, benchmarks.ErrClosed)
+}
+
+func TestResizeBetweenWindows(t *testing.T) {
+	ls := startServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelPool, Workers: 2}, WorkDelay: 2 * time.Millisecond})
+	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 8})
+	for _, n := range []int{2, 6} {
+		require.NoError(t, ls.Resize(n))
+		res, err := r.Run(t.Context(), benchmarks.Window{Warmup: 20 * time.Millisecond, Duration: 150 * time.Millisecond})
+		require.NoError(t, err)
+		require.NotNil(t, res.Server)
+		assert.Equal(t, n, res.Server.Workers)
+		assert.LessOrEqual(t, res.Server.MaxRunning, int64(n))
+	}
+	require.NoError(t, ls.Close())
+	require.ErrorIs(t, ls.Resize(3), benchmarks.ErrClosed)
+}
+
+// stallOnce wraps a handler so that the n-th request waits for d, once:
+// the whole server stops, as in a garbage-collection pause or a stuck
+// disk.
+type stallOnce struct {
+	h     server.Handler
+	n     int64
+	d     time.Duration
+	count atomic.Int64
+}
+
+func (s *stallOnce) ServeFrame(ctx context.Context, block []byte) []byte {
+	if s.count.Add(1) == s.n {
+		t := time.NewTimer(s.d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	return s.h.ServeFrame(ctx, block)
+}
+
+// TestOpenLoopCorrectsCoordinatedOmission stalls a serial server for a
+// second during an open-loop run on one connection. Every request that
+// should have gone out during the stall is charged its wait, so the
+// corrected p99 sees the stall; measured from the actual send only the one
+// request caught in the stall is slow, so the uncorrected p99 does not.
+func TestOpenLoopCorrectsCoordinatedOmission(t *testing.T) {
+	const stall = time.Second
+	svc, err := booking.New(booking.NewMemoryStore(), booking.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { svc.Close() })
+	h := &stallOnce{h: svc, n: 100, d: stall}
+	ls := startServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelSerial}, Handler: h})
+	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 1, Rate: 500})
+
+	res, err := r.Run(t.Context(), benchmarks.Window{Warmup: 50 * time.Millisecond, Duration: 1500 * time.Millisecond})
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, h.count.Load(), int64(100), "the stall must have happened")
+
+	assert.True(t, res.OpenLoop)
+	assert.Zero(t, res.Errors.Total())
+	t.Logf("corrected p99 %v, uncorrected p99 %v, uncorrected max %v", res.Latency.P99, res.ServiceTime.P99, res.ServiceTime.Max)
+	assert.GreaterOrEqual(t, res.Latency.P99, stall/2, "the corrected p99 must reflect the stall")
+	assert.Less(t, res.ServiceTime.P99, stall/4, "the uncorrected p99 must not")
+	assert.GreaterOrEqual(t, res.ServiceTime.Max, stall*9/10, "the one stalled request is the uncorrected max")
+	assert.Equal(t, res.Latency.Count, res.ServiceTime.Count)
+}
