@@ -12,7 +12,7 @@ STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 # Native fuzz targets, as package:FuzzName.
 FUZZ_TARGETS := \
 	./wire:FuzzReadFrame ./wire:FuzzReadFrameUint32 ./wire:FuzzDecodeRequest ./wire:FuzzDecodeReply \
-	./faults:FuzzParseSpec
+	./faults:FuzzParseSpec ./robustness:FuzzFaultSchedule
 
 .PHONY: help build run test race bench fuzz lint check-imports robustness clean
 
@@ -33,6 +33,9 @@ race: ## run the tests three times over with the race detector, to shake out rar
 
 bench: ## run the go test benchmarks (pool hand-off, codec, stores, models)
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+robustness: ## the full robustness suite: every model x fault x direction at several offsets, more clients, 40 random schedules (race on)
+	POOLSIDE_ROBUSTNESS=full $(GO) test -race -count=1 -timeout 30m ./robustness
 
 fuzz: ## run each fuzz target for FUZZTIME (default 10s), e.g. make fuzz FUZZTIME=60s
 	@set -e; for t in $(FUZZ_TARGETS); do \

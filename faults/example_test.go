@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/poolside-dev/poolside/faults"
@@ -115,4 +118,62 @@ func ExampleParseSpec() {
 	// faults.Slow{Delay:1000000, Rate:0}
 	// chunk=1..8,delay=1ms,read:cut=100
 	// faults: bad spec: token "chunk=0": chunk size "0" is not a positive integer (want chunk=MAX or chunk=MIN..MAX)
+}
+
+// Dial through a Dialer whose connections read only the first 5 bytes of
+// the reply and then EOF, as if the network cut the connection. A client
+// library takes d.DialContext as its dial function (poolside's
+// client.Config.Dialer, net/http's Transport.DialContext, ...).
+func ExampleDialer() {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = c.Write([]byte("hello, world"))
+	}()
+
+	d := &faults.Dialer{Faults: []faults.Fault{faults.OnRead(faults.Cut{At: 5})}, Seed: 1}
+	c, err := d.DialContext(context.Background(), "tcp", ln.Addr().String())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	reply, err := io.ReadAll(c)
+	fmt.Printf("%q %v\n", reply, err)
+	// Output:
+	// "hello" <nil>
+}
+
+// Serve a proxy's faults as JSON, so that a test script can change them
+// between steps (poolside proxy --api does this).
+func ExampleNewAPI() {
+	p, err := faults.NewProxy(faults.Config{Upstream: "127.0.0.1:9407", Seed: 7})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close()
+	api := httptest.NewServer(faults.NewAPI(p))
+	defer api.Close()
+
+	req, _ := http.NewRequest(http.MethodPut, api.URL+"/faults", strings.NewReader(`{"up":"chunk=1..8","down":"cut=100"}`))
+	resp, err := api.Client().Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Print(resp.Status, " ", string(body))
+
+	up, down := p.Faults() // what new connections get
+	fmt.Println(up, down)
+	// Output:
+	// 200 OK {"up":"chunk=1..8","down":"cut=100","seed":7}
+	// [chunk=1..8] [cut=100]
 }

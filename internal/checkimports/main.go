@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"server":                {"pool", "wire", "github.com/sirupsen/logrus"},
 	"benchmarks":            {"client", "faults", "server", "pool", "wire", "booking", "*"},
 	"cmd/poolside":          {"benchmarks", "booking", "client", "faults", "pool", "server", "wire", "*"},
+	"robustness":            {}, // tests only: doc.go imports nothing
 	"internal/checkimports": {},
 }
 
