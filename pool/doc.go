@@ -18,6 +18,12 @@
 // panic value and stack are not reported, so a task whose panics matter
 // should recover them itself.
 //
+// Gradient2 is a pure adaptive-limit controller (after Netflix's
+// concurrency-limits Gradient2): fed latency samples with their
+// timestamps, it returns the worker limit to use next. It starts no
+// goroutine and reads no clock, so its arithmetic is tested
+// deterministically; the server runs the loop around it.
+//
 // pool does not log; it returns errors and exposes counters. Every method of
 // Pool is safe for concurrent use.
 package pool

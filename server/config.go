@@ -105,6 +105,11 @@ type Config struct {
 
 	// Observer, if not nil, sees every request and connection close.
 	Observer Observer
+
+	// Adaptive, if not nil, turns on adaptive sizing: the server resizes
+	// its pool from measured latency (ModelPool and ModelConn only; see
+	// AdaptiveConfig). nil means the pool keeps Workers until Resize.
+	Adaptive *AdaptiveConfig
 }
 
 // Validate reports whether c can configure a Server.
@@ -138,6 +143,7 @@ func (c Config) Validate() error {
 	if len(c.BusyReply) > wire.MaxBlock || len(c.ReadTimeoutReply) > wire.MaxBlock || len(c.InternalErrorReply) > wire.MaxBlock {
 		bad("a server reply is longer than a block")
 	}
+	errs = append(errs, c.Adaptive.validate(c)...)
 	return errors.Join(errs...)
 }
 
@@ -148,6 +154,10 @@ func DefaultWorkers() int { return 4 * runtime.GOMAXPROCS(0) }
 func (c Config) withDefaults() Config {
 	if c.Framing == nil {
 		c.Framing = wire.Quint16{}
+	}
+	if c.Adaptive != nil {
+		a := c.Adaptive.withDefaults(c.Workers)
+		c.Adaptive, c.Workers = &a, a.Limit.Initial
 	}
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers()

@@ -38,7 +38,7 @@ type conn struct {
 	done      chan struct{}
 	req       []byte
 	reply     []byte
-	timed     bool // an Observer wants queueWait and service
+	timed     bool // an Observer or adaptive sizing wants queueWait and service
 	submitted time.Time
 	queueWait time.Duration
 	service   time.Duration
@@ -53,7 +53,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	}
 	c.log = s.log.WithFields(logrus.Fields{"conn": s.nextID.Add(1), "remote": nc.RemoteAddr().String()})
 	c.task = c.runTask
-	c.timed = s.cfg.Observer != nil
+	c.timed = s.cfg.Observer != nil || s.adaptive != nil
 	return c
 }
 
@@ -233,21 +233,37 @@ func (c *conn) handle(block []byte) (reply []byte, busy bool) {
 		c.req = block
 		if c.timed {
 			c.submitted = time.Now()
+			if a := c.s.adaptive; a != nil {
+				a.begin()
+			}
 		}
 		if err := c.s.pool.Go(c.task); err != nil {
+			if c.timed && c.s.adaptive != nil {
+				c.s.adaptive.end(0, false)
+			}
 			c.s.busy.Add(1)
 			return c.s.cfg.BusyReply, true
 		}
 		<-c.done
 		c.req = nil
+		if c.timed && c.s.adaptive != nil {
+			c.s.adaptive.end(c.service, true)
+		}
 		return c.reply, false
 	}
 	if !c.timed {
 		return c.run(block), false
 	}
+	a := c.s.adaptive
+	if a != nil {
+		a.begin()
+	}
 	start := time.Now()
 	reply = c.run(block)
 	c.service = time.Since(start)
+	if a != nil {
+		a.end(c.service, true)
+	}
 	return reply, false
 }
 

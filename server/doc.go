@@ -30,6 +30,12 @@
 // Requests on one connection are answered in order, one at a time, whether
 // the client waits for each reply or writes them all first.
 //
+// Config.Adaptive turns on adaptive sizing (poolside serve --workers auto):
+// a control loop feeds measured service times to a pool.Gradient2 limit
+// and resizes the pool live; AdaptiveHistory returns its recent
+// trajectory. AdminHandler serves GET and PUT /pool, so that a running
+// server's pool can be read and resized over HTTP.
+//
 // The server logs through the logrus.FieldLogger it is given (nil discards),
 // with a child logger per connection; expected endings (EOF, timeouts,
 // resets, closed connections) are not logged as errors. Counters are read

@@ -14,4 +14,8 @@ var (
 	// ErrNoPool is returned by Resize when the model has no pool
 	// (ModelUnbounded) or a fixed one (ModelSerial).
 	ErrNoPool = errors.New("server: this concurrency model has no resizable pool")
+
+	// ErrAdaptive is returned by Resize while adaptive sizing is on: the
+	// control loop owns the pool size.
+	ErrAdaptive = errors.New("server: adaptive sizing is on")
 )

@@ -19,9 +19,10 @@ import (
 // value is not usable. Its methods are safe for concurrent use. After
 // Shutdown or Close it serves nothing more and cannot be restarted.
 type Server struct {
-	cfg  Config
-	log  logrus.FieldLogger
-	pool *pool.Pool // nil in ModelUnbounded
+	cfg      Config
+	log      logrus.FieldLogger
+	pool     *pool.Pool // nil in ModelUnbounded
+	adaptive *adaptive  // nil unless Config.Adaptive
 
 	// ctx is handed to handlers; Close cancels it.
 	ctx    context.Context
@@ -59,6 +60,13 @@ func New(cfg Config) (*Server, error) {
 		conns:     make(map[*conn]struct{}),
 		drained:   make(chan struct{}),
 	}
+	if cfg.Adaptive != nil {
+		a, err := newAdaptive(*cfg.Adaptive)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+		s.adaptive = a
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.Model != ModelUnbounded {
 		p, err := pool.New(pool.Config{Workers: cfg.Workers, Queue: cfg.Queue})
@@ -94,6 +102,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	defer s.trackListener(ln, false)
 	defer ln.Close()
+	s.startAdaptive()
 
 	var delay time.Duration
 	for {
@@ -250,6 +259,7 @@ func (s *Server) trackConn(c *conn, add bool) bool {
 // listeners, and returns the open connections.
 func (s *Server) beginClose() []*conn {
 	s.inShutdown.Store(true)
+	s.stopAdaptive()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
@@ -319,10 +329,14 @@ func (s *Server) Close() error {
 }
 
 // Resize sets the number of pool workers while the server runs (ModelPool
-// and ModelConn). It returns ErrNoPool for the other models.
+// and ModelConn). It returns ErrNoPool for the other models, and
+// ErrAdaptive while adaptive sizing is on.
 func (s *Server) Resize(n int) error {
 	if s.pool == nil || s.cfg.Model == ModelSerial {
 		return ErrNoPool
+	}
+	if s.adaptive != nil {
+		return ErrAdaptive
 	}
 	if n < 1 {
 		return fmt.Errorf("%w: workers must be at least 1, got %d", ErrInvalidConfig, n)

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/pool"
 	"github.com/poolside-dev/poolside/server"
 	"github.com/poolside-dev/poolside/wire"
 )
@@ -27,7 +32,9 @@ func init() { subcommands = append(subcommands, newServeCmd) }
 type serveFlags struct {
 	addr         string
 	model        server.Model
-	workers      int
+	workers      workersFlag
+	minWorkers   int
+	maxWorkers   int
 	queue        int
 	store        string
 	data         string
@@ -39,6 +46,8 @@ type serveFlags struct {
 	workDelay    time.Duration
 	workCPU      int
 	metricsAddr  string
+	adminAddr    string
+	adminRemote  bool
 	logLevel     string
 	logFormat    string
 }
@@ -68,15 +77,40 @@ told they succeeded; --store memory keeps them only while the server runs.
 SIGINT or SIGTERM drains: no new connections, requests in flight finish and
 get their replies, then the store is closed.
 
+Pool size (--workers, pool and conn models):
+  N     a fixed pool of N workers (0 = 4 × GOMAXPROCS); change it while the
+        server runs with PUT /pool on the admin API
+  auto  adaptive sizing: every 100ms the server compares the time requests
+        spent on a worker with its long-term average (a Gradient2 limit). It
+        grows the pool while demand fills it and that time holds, and
+        shrinks it when the time rises past 1.5 × the average; always within
+        --min-workers and --max-workers, starting from 4 × GOMAXPROCS. With
+        --log-level debug each change is logged.
+
+Admin API (--admin-addr, off by default), JSON over HTTP:
+  GET /pool                 pool size and counters; with --workers auto also
+                            the bounds and the latest sizing points
+                            (GET /pool?points=N for the latest N)
+  PUT /pool {"workers": N}  resize the pool at once, connections untouched;
+                            refused (409) with --workers auto, which owns the
+                            size, and with the serial and unbounded models
+It has no authentication, so --admin-addr must be a loopback address
+(127.0.0.1, ::1 or localhost) and requests must name a loopback host (which
+stops a web page from reaching it by DNS rebinding). --admin-allow-remote lifts
+both rules: only use it on a network you trust.
+
 --work-delay and --work-cpu are benchmark aids: they make every request wait
 or compute on its worker, so that concurrency models can be compared with a
 realistic service time.
 
 The first line on standard output is "poolside: serving on ADDR", the
-address actually bound (useful with --addr 127.0.0.1:0).`,
+address actually bound (useful with --addr 127.0.0.1:0). With --admin-addr the
+second is "poolside: admin API on ADDR".`,
 		Example: `  poolside serve
   poolside serve --model serial --store memory
-  poolside serve --workers 64 --work-delay 10ms --metrics-addr 127.0.0.1:9408`,
+  poolside serve --workers 64 --work-delay 10ms --metrics-addr 127.0.0.1:9408
+  poolside serve --workers auto --max-workers 512 --admin-addr 127.0.0.1:9409
+  curl -X PUT -d '{"workers": 32}' http://127.0.0.1:9409/pool`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), f, stdout, stderr)
@@ -85,7 +119,9 @@ address actually bound (useful with --addr 127.0.0.1:0).`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:9407", "TCP address to listen on (port 0 picks a free one)")
 	fl.Var(&f.model, "model", "concurrency model: pool, serial, conn or unbounded")
-	fl.IntVar(&f.workers, "workers", 0, "pool workers for the pool and conn models (0 = 4 × GOMAXPROCS)")
+	fl.Var(&f.workers, "workers", "pool workers for the pool and conn models: a number (0 = 4 × GOMAXPROCS), or auto to size the pool from measured latency")
+	fl.IntVar(&f.minWorkers, "min-workers", 0, "with --workers auto, the fewest workers (0 = GOMAXPROCS)")
+	fl.IntVar(&f.maxWorkers, "max-workers", 0, "with --workers auto, the most workers (0 = 64 × GOMAXPROCS, at least 256)")
 	fl.IntVar(&f.queue, "queue", server.DefaultQueue, "requests (pool, serial) or connections (conn) that may wait for a worker before clients are told the server is busy")
 	fl.StringVar(&f.store, "store", "bolt", "where bookings are kept: bolt (a durable file, see --data) or memory")
 	fl.StringVar(&f.data, "data", "poolside.db", "the bolt database file")
@@ -97,6 +133,8 @@ address actually bound (useful with --addr 127.0.0.1:0).`,
 	fl.DurationVar(&f.workDelay, "work-delay", 0, "benchmark aid: every request waits this long on its worker, like a call to a slow backend")
 	fl.IntVar(&f.workCPU, "work-cpu", 0, "benchmark aid: every request computes this many SHA-256 blocks (about 1 µs each) on its worker")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /debug/pprof/ on this address, e.g. 127.0.0.1:9408 (empty = off)")
+	fl.StringVar(&f.adminAddr, "admin-addr", "", "serve the admin API (GET and PUT /pool) on this loopback address, e.g. 127.0.0.1:9409 (empty = off)")
+	fl.BoolVar(&f.adminRemote, "admin-allow-remote", false, "let --admin-addr be a non-loopback address and accept any Host header: anyone who can reach it can resize the pool")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	return cmd
@@ -137,14 +175,99 @@ func openStore(kind, path string) (booking.Store, error) {
 	return nil, usageError(fmt.Errorf("--store %q: choose bolt or memory", kind))
 }
 
+// workersFlag is the value of --workers: a number of workers, or auto.
+type workersFlag struct {
+	n    int
+	auto bool
+}
+
+func (w *workersFlag) String() string {
+	if w.auto {
+		return "auto"
+	}
+	return strconv.Itoa(w.n)
+}
+
+func (w *workersFlag) Set(s string) error {
+	if strings.EqualFold(s, "auto") {
+		*w = workersFlag{auto: true}
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return errors.New("want a whole number of workers (0 = 4 × GOMAXPROCS) or auto")
+	}
+	*w = workersFlag{n: n}
+	return nil
+}
+
+func (w *workersFlag) Type() string { return "N|auto" }
+
+// checkSizing checks --workers, --min-workers and --max-workers together.
+func checkSizing(f serveFlags) error {
+	if !f.workers.auto {
+		if f.minWorkers != 0 || f.maxWorkers != 0 {
+			return usageError(errors.New("--min-workers and --max-workers need --workers auto"))
+		}
+		return nil
+	}
+	switch {
+	case f.model != server.ModelPool && f.model != server.ModelConn:
+		return usageError(fmt.Errorf("--workers auto needs --model pool or conn, not %v, which has no resizable pool", f.model))
+	case f.minWorkers < 0 || f.maxWorkers < 0:
+		return usageError(errors.New("--min-workers and --max-workers must be 0 (the default) or more"))
+	case f.minWorkers > 0 && f.maxWorkers > 0 && f.minWorkers > f.maxWorkers:
+		return usageError(fmt.Errorf("--min-workers %d is above --max-workers %d", f.minWorkers, f.maxWorkers))
+	}
+	return nil
+}
+
+// isLoopbackHost reports whether host (no port, no brackets) is a loopback
+// IP address or localhost.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// checkAdminAddr refuses an --admin-addr off loopback unless
+// --admin-allow-remote is given.
+func checkAdminAddr(f serveFlags) error {
+	if f.adminAddr == "" {
+		if f.adminRemote {
+			return usageError(errors.New("--admin-allow-remote needs --admin-addr"))
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(f.adminAddr)
+	if err != nil {
+		return usageError(fmt.Errorf("--admin-addr %q: want HOST:PORT, for example 127.0.0.1:9409", f.adminAddr))
+	}
+	if f.adminRemote || isLoopbackHost(host) {
+		return nil
+	}
+	if host == "" {
+		host = "every interface"
+	}
+	return usageError(fmt.Errorf("--admin-addr %s would serve the admin API on %s, but it has no authentication and can resize the pool: use 127.0.0.1, ::1 or localhost, or add --admin-allow-remote if the network is trusted", f.adminAddr, host))
+}
+
 func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
 	}
+	if err := checkSizing(f); err != nil {
+		return err
+	}
+	if err := checkAdminAddr(f); err != nil {
+		return err
+	}
 	cfg := server.Config{
 		Model:              f.model,
-		Workers:            f.workers,
+		Workers:            f.workers.n,
 		Queue:              f.queue,
 		MaxConns:           f.maxConns,
 		ReadTimeout:        f.readTimeout,
@@ -157,6 +280,9 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		InternalErrorReply: wire.ErrorBlock(wire.MsgInternal),
 		Logger:             log,
 		Handler:            server.HandlerFunc(func(context.Context, []byte) []byte { return nil }),
+	}
+	if f.workers.auto {
+		cfg.Adaptive = &server.AdaptiveConfig{Limit: pool.Gradient2Config{Min: f.minWorkers, Max: f.maxWorkers}}
 	}
 	if f.queue < 1 {
 		return usageError(fmt.Errorf("--queue must be at least 1, got %d", f.queue))
@@ -203,16 +329,27 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	if f.model == server.ModelPool || f.model == server.ModelConn {
 		fields["workers"] = srv.Stats().Pool.Workers
 	}
+	if lo, hi, ok := srv.AdaptiveBounds(); ok {
+		fields["adaptive"] = fmt.Sprintf("%d to %d workers", lo, hi)
+	}
 	log.WithFields(fields).Info("serving the Building Services protocol")
 
-	var stopMetrics func()
 	if metrics != nil {
-		stopMetrics, err = serveMetrics(f.metricsAddr, metrics, srv, log)
+		stopMetrics, err := serveMetrics(f.metricsAddr, metrics, srv, log)
 		if err != nil {
 			srv.Close()
 			return err
 		}
 		defer stopMetrics()
+	}
+	if f.adminAddr != "" {
+		stopAdmin, addr, err := serveAdmin(f.adminAddr, f.adminRemote, srv, log)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer stopAdmin()
+		fmt.Fprintf(stdout, "poolside: admin API on %s\n", addr)
 	}
 
 	served := make(chan error, 1)
@@ -258,21 +395,74 @@ func serveMetrics(addr string, m *serverMetrics, srv *server.Server, log logrus.
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on --metrics-addr %s: %w", addr, err)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.WithField("addr", ln.Addr().String()).Info("serving /metrics and /debug/pprof/")
+	return serveHTTP(ln, mux, "metrics", log), nil
+}
+
+// serveAdmin serves the admin API (server.AdminHandler) on addr until the
+// returned function is called, and returns the address bound. Unless
+// allowRemote, it refuses to serve off loopback (even if a name such as
+// localhost resolved elsewhere) and answers only requests whose Host is a
+// loopback name.
+func serveAdmin(addr string, allowRemote bool, srv *server.Server, log logrus.FieldLogger) (func(), net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot listen on --admin-addr %s: %w", addr, err)
+	}
+	h := server.AdminHandler(srv)
+	if !allowRemote {
+		if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+			ln.Close()
+			return nil, nil, usageError(fmt.Errorf("--admin-addr %s bound %s, which is not loopback; add --admin-allow-remote to allow it", addr, ln.Addr()))
+		}
+		h = loopbackHostOnly(h)
+	}
+	log.WithField("addr", ln.Addr().String()).Info("serving the admin API: GET and PUT /pool")
+	return serveHTTP(ln, h, "admin API", log), ln.Addr(), nil
+}
+
+// loopbackHostOnly answers 403 to requests whose Host header is not a
+// loopback address or localhost: a web page on a name that its owner has
+// pointed at 127.0.0.1 (DNS rebinding) cannot reach the API through the
+// browser.
+func loopbackHostOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hp, _, err := net.SplitHostPort(host); err == nil {
+			host = hp
+		}
+		if !isLoopbackHost(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")) {
+			b, _ := json.Marshal(server.AdminError{Error: fmt.Sprintf("Host %q is not a loopback name; the admin API answers only requests to 127.0.0.1, [::1] or localhost", r.Host)})
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write(append(b, '\n'))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// serveHTTP serves h on ln until the returned function is called, which
+// shuts the HTTP server down, giving requests in flight 2 s to finish
+// before it cuts them. what names the server in its error log. The
+// metrics and admin servers share it.
+func serveHTTP(ln net.Listener, h http.Handler, what string, log logrus.FieldLogger) func() {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.WithError(err).Error("metrics server stopped")
+			log.WithError(err).Errorf("%s server stopped", what)
 		}
 	}()
-	log.WithField("addr", ln.Addr().String()).Info("serving /metrics and /debug/pprof/")
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_ = hs.Shutdown(ctx)
+		if err := hs.Shutdown(ctx); err != nil {
+			hs.Close() // a request still running, such as a 30 s profile
+		}
 		<-done
-	}, nil
+	}
 }
 
 // otherAction labels requests for requests whose action is not recognised.

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poolside-dev/poolside/server"
+)
+
+func TestServeSizingAndAdminUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--workers", "many"}, `invalid argument "many" for "--workers" flag: want a whole number of workers (0 = 4 × GOMAXPROCS) or auto`},
+		{[]string{"--workers", "-2"}, `invalid argument "-2" for "--workers"`},
+		{[]string{"--workers", "2.5"}, `invalid argument "2.5" for "--workers"`},
+		{[]string{"--workers", ""}, `invalid argument "" for "--workers"`},
+		{[]string{"--min-workers", "4"}, "--min-workers and --max-workers need --workers auto"},
+		{[]string{"--workers", "8", "--max-workers", "16"}, "--min-workers and --max-workers need --workers auto"},
+		{[]string{"--workers", "auto", "--model", "serial"}, "--workers auto needs --model pool or conn, not serial"},
+		{[]string{"--workers", "auto", "--model", "unbounded"}, "--workers auto needs --model pool or conn, not unbounded"},
+		{[]string{"--workers", "auto", "--min-workers", "10", "--max-workers", "5"}, "--min-workers 10 is above --max-workers 5"},
+		{[]string{"--workers", "auto", "--min-workers", "-1"}, "must be 0 (the default) or more"},
+		{[]string{"--admin-addr", "0.0.0.0:0"}, "--admin-addr 0.0.0.0:0 would serve the admin API on 0.0.0.0, but it has no authentication"},
+		{[]string{"--admin-addr", ":0"}, "would serve the admin API on every interface"},
+		{[]string{"--admin-addr", "[::]:0"}, "or add --admin-allow-remote"},
+		{[]string{"--admin-addr", "example.com:9409"}, "use 127.0.0.1, ::1 or localhost"},
+		{[]string{"--admin-addr", "127.0.0.1"}, `--admin-addr "127.0.0.1": want HOST:PORT`},
+		{[]string{"--admin-allow-remote"}, "--admin-allow-remote needs --admin-addr"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			stdout, _, err := runCLI(t, append([]string{"serve", "--store", "memory", "--addr", "127.0.0.1:0"}, tc.args...)...)
+			require.Error(t, err)
+			assert.Equal(t, exitUsage, exitCode(err), "%v", err)
+			assert.Contains(t, err.Error(), tc.says)
+			assert.Empty(t, stdout, "nothing was served")
+		})
+	}
+}
+
+func TestServeHelpDocumentsSizingAndAdmin(t *testing.T) {
+	stdout, _, err := runCLI(t, "serve", "--help")
+	require.NoError(t, err)
+	for _, s := range []string{"--workers N|auto", "--min-workers", "--max-workers", "--admin-addr", "--admin-allow-remote", "PUT /pool {\"workers\": N}", "Gradient2", "DNS rebinding"} {
+		assert.Contains(t, stdout, s)
+	}
+}
+
+// inProcessServe is "poolside serve" running in this process through run.
+type inProcessServe struct {
+	addr, admin string
+	stderr      *lockedWriter
+}
+
+// startServeInProcess runs "poolside serve --addr 127.0.0.1:0 --admin-addr
+// 127.0.0.1:0 --store memory args..." and reads its two address lines. It
+// stops the server (as SIGINT would) when the test ends and checks that it
+// exited cleanly.
+func startServeInProcess(t *testing.T, args ...string) *inProcessServe {
+	t.Helper()
+	p := &inProcessServe{stderr: &lockedWriter{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	exited := make(chan error, 1)
+	go func() {
+		err := run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--store", "memory", "--log-level", "warn"}, args...), pw, p.stderr)
+		pw.Close()
+		exited <- err
+	}()
+	lines := make(chan string, 2)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default: // only the first two lines matter
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-exited:
+			assert.NoError(t, err, "stderr: %s", p.stderr)
+		case <-time.After(30 * time.Second):
+			t.Error("poolside serve did not stop")
+		}
+		<-drained
+	})
+
+	for _, want := range []struct {
+		prefix string
+		into   *string
+	}{{"poolside: serving on ", &p.addr}, {"poolside: admin API on ", &p.admin}} {
+		select {
+		case line, ok := <-lines:
+			require.True(t, ok, "poolside serve stopped early: %s", p.stderr)
+			require.True(t, strings.HasPrefix(line, want.prefix), "line %q, want %q...", line, want.prefix)
+			*want.into = strings.TrimPrefix(line, want.prefix)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("poolside serve did not start: %s", p.stderr)
+		}
+	}
+	return p
+}
+
+// adminCall sends one request to the admin API at addr with the Host
+// header host ("" for the address itself), and returns the status and
+// body.
+func adminCall(t *testing.T, method, addr, host, body string) (int, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+"/pool", strings.NewReader(body))
+	require.NoError(t, err)
+	if host != "" {
+		req.Host = host
+	}
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	return resp.StatusCode, b
+}
+
+func decodeJSON[T any](t *testing.T, b []byte) T {
+	t.Helper()
+	var v T
+	require.NoError(t, json.Unmarshal(b, &v), "%s", b)
+	return v
+}
+
+// TestServeAdminAPI resizes a running server through --admin-addr and
+// keeps serving the protocol on the same address.
+func TestServeAdminAPI(t *testing.T) {
+	p := startServeInProcess(t, "--workers", "3")
+
+	code, body := adminCall(t, http.MethodGet, p.admin, "", "")
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	ps := decodeJSON[server.PoolState](t, body)
+	assert.Equal(t, "pool", ps.Model)
+	assert.Equal(t, 3, ps.Workers)
+	assert.Nil(t, ps.Adaptive)
+
+	code, body = adminCall(t, http.MethodPut, p.admin, "", `{"workers": 5}`)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	assert.Equal(t, 5, decodeJSON[server.PoolState](t, body).Workers)
+
+	code, body = adminCall(t, http.MethodPut, p.admin, "", `{"workers": 0}`)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, decodeJSON[server.AdminError](t, body).Error, "workers is 0")
+
+	for _, host := range []string{"localhost:9409", "[::1]:9409", "127.0.0.1"} {
+		code, body = adminCall(t, http.MethodGet, p.admin, host, "")
+		assert.Equal(t, http.StatusOK, code, "Host %s: %s", host, body)
+	}
+	code, body = adminCall(t, http.MethodPut, p.admin, "rebound.example:9409", `{"workers": 50}`)
+	assert.Equal(t, http.StatusForbidden, code)
+	assert.Contains(t, decodeJSON[server.AdminError](t, body).Error, `Host "rebound.example:9409" is not a loopback name`)
+
+	stdout, _, err := runCLI(t, "bookings", "--addr", p.addr, "--room", "312")
+	require.NoError(t, err)
+	assert.Equal(t, "Room 312 is not booked\n", stdout)
+	code, body = adminCall(t, http.MethodGet, p.admin, "", "")
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, 5, decodeJSON[server.PoolState](t, body).Workers, "the rebound host changed nothing")
+}
+
+// TestServeWorkersAuto: with --workers auto the admin API shows the
+// bounds and refuses to resize by hand.
+func TestServeWorkersAuto(t *testing.T) {
+	p := startServeInProcess(t, "--workers", "auto", "--min-workers", "2", "--max-workers", "6")
+
+	code, body := adminCall(t, http.MethodGet, p.admin, "", "")
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	ps := decodeJSON[server.PoolState](t, body)
+	require.NotNil(t, ps.Adaptive)
+	assert.Equal(t, 2, ps.Adaptive.Min)
+	assert.Equal(t, 6, ps.Adaptive.Max)
+	assert.True(t, ps.Workers >= 2 && ps.Workers <= 6, "workers %d", ps.Workers)
+
+	code, body = adminCall(t, http.MethodPut, p.admin, "", `{"workers": 4}`)
+	assert.Equal(t, http.StatusConflict, code)
+	assert.Contains(t, decodeJSON[server.AdminError](t, body).Error, "adaptive sizing is on")
+}
