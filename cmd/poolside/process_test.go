@@ -53,6 +53,7 @@ type serveProcess struct {
 	cmd    *exec.Cmd
 	addr   string
 	stderr *lockedWriter
+	lines  chan string // stdout after the first line (the first 16 lines)
 	exited chan struct{}
 	err    error
 }
@@ -65,7 +66,7 @@ func startServe(t *testing.T, args ...string) *serveProcess {
 	cmd := exec.Command(poolsideBinary(t), append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	p := &serveProcess{cmd: cmd, stderr: &lockedWriter{}, exited: make(chan struct{})}
+	p := &serveProcess{cmd: cmd, stderr: &lockedWriter{}, lines: make(chan string, 16), exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	require.NoError(t, cmd.Start())
 
@@ -77,6 +78,10 @@ func startServe(t *testing.T, args ...string) *serveProcess {
 		}
 		close(lines)
 		for sc.Scan() { // keep draining so the process never blocks on stdout
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
 		}
 		p.err = cmd.Wait()
 		close(p.exited)

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poolside-dev/poolside/wire"
+)
+
+// TestServeMetrics runs the built server with --metrics-addr, sends one
+// booking and one malformed request, and reads /metrics and /debug/pprof/.
+func TestServeMetrics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the server as a process")
+	}
+	p := startServe(t, "--store", "memory", "--metrics-addr", "127.0.0.1:0")
+	var line string
+	select {
+	case line = <-p.lines:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no metrics address line")
+	}
+	const prefix = "poolside: metrics on http://"
+	require.True(t, strings.HasPrefix(line, prefix), "line %q", line)
+	metricsAddr := strings.SplitN(strings.TrimPrefix(line, prefix), "/", 2)[0]
+
+	nc, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
+	require.NoError(t, err)
+	require.NoError(t, nc.SetDeadline(time.Now().Add(10*time.Second)))
+	r, err := exchange(nc, wire.Request{Action: wire.ActionBook, Room: "312", Date: wire.FromTime(time.Now()) + 10})
+	require.NoError(t, err)
+	require.False(t, r.IsError(), r.Message)
+	r, err = exchange(nc, wire.Request{Action: "FROB"})
+	require.NoError(t, err)
+	assert.Equal(t, wire.MsgUnrecognized, r.Message)
+	require.NoError(t, nc.Close())
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + metricsAddr + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	var body string
+	require.Eventually(t, func() bool { // the close is counted after the client sees it
+		_, body = get("/metrics")
+		return strings.Contains(body, `poolside_connections_closed_total{reason="eof"} 1`)
+	}, 10*time.Second, 10*time.Millisecond, "the connection close is counted")
+	for _, want := range []string{
+		"poolside_requests_total 2",
+		"poolside_connections_accepted_total 1",
+		"poolside_pool_completed_total 2",
+		`poolside_request_duration_seconds_count{action="BOOK",outcome="ok"} 1`,
+		`poolside_request_duration_seconds_count{action="other",outcome="refused"} 1`,
+		"poolside_request_queue_wait_seconds_count 2",
+		"poolside_request_service_seconds_count 2",
+		"poolside_pool_workers ",
+	} {
+		assert.Contains(t, body, want)
+	}
+	code, _ := get("/debug/pprof/")
+	assert.Equal(t, http.StatusOK, code)
+	require.NoError(t, p.stop(t, syscall.SIGTERM))
+}
