@@ -16,4 +16,8 @@ var (
 	// request completing in it, so no result can be computed: the server
 	// did not answer, or the window was too short.
 	ErrNoRequests = errors.New("benchmarks: no request completed in the measurement window")
+
+	// ErrAdminRefused is returned by AdminSizer when the admin API answers
+	// with an error status; the error's text carries the API's message.
+	ErrAdminRefused = errors.New("benchmarks: the admin API refused the request")
 )

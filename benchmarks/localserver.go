@@ -57,6 +57,10 @@ type ServerConfig struct {
 	// Services handler (Store and Dir are then unused), for example a
 	// booking.Service wrapped to misbehave.
 	Handler server.Handler
+
+	// Adaptive, if not nil, turns on adaptive sizing (as poolside serve
+	// --workers auto); see server.Config.Adaptive.
+	Adaptive *server.AdaptiveConfig
 }
 
 // Validate reports whether c can configure a LocalServer. Errors wrap
@@ -91,6 +95,7 @@ func (c ServerConfig) serverConfig(h server.Handler) server.Config {
 		BusyReply:          wire.ErrorBlock(wire.MsgBusy),
 		ReadTimeoutReply:   wire.ErrorBlock(wire.MsgReadData),
 		InternalErrorReply: wire.ErrorBlock(wire.MsgInternal),
+		Adaptive:           c.Adaptive,
 	}
 }
 

@@ -1,0 +1,107 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/poolside-dev/poolside/server"
+)
+
+// AdaptiveRun is what a server with adaptive sizing did under the load
+// Tune tuned for (TuneConfig.Adaptive): the pool size the control loop
+// chose over time, and the throughput and latency it got.
+type AdaptiveRun struct {
+	// Duration is the measured time, after the settle time.
+	Duration time.Duration
+	// Interval is the time between the control loop's updates.
+	Interval time.Duration
+	// Start is the size the pool started at; Min and Max bound it.
+	Start, Min, Max int
+	// Trajectory is every update of the control loop, settle time
+	// included, oldest first.
+	Trajectory []server.AdaptivePoint
+	// Settled is the median pool size over the second half of the
+	// trajectory, and Low and High its range there; SettledRPS is the
+	// throughput there, from the requests each update counted.
+	Settled, Low, High int
+	SettledRPS         float64
+	// Result is the measured window's figures.
+	Result Result
+}
+
+// runAdaptive runs a fresh in-process server with adaptive sizing under
+// cfg's load for cfg.Adaptive (after cfg.Settle). step is the index given
+// to Progress.
+func runAdaptive(ctx context.Context, cfg TuneConfig, step int) (*AdaptiveRun, error) {
+	ac := server.AdaptiveConfig{History: int((cfg.Settle+cfg.Adaptive)/server.DefaultAdaptiveInterval) + 100}
+	scfg := cfg.Server
+	scfg.Model.Workers = 0
+	scfg.Adaptive = &ac
+	ls, err := StartServer(scfg)
+	if err != nil {
+		return nil, err
+	}
+	defer ls.Close()
+	load := cfg.Load
+	load.Server = ls
+	r, err := NewRunner(ctx, load)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if cfg.Progress != nil {
+		cfg.Progress(TuneStep{Index: step, MaxSteps: cfg.MaxSteps, Phase: PhaseAdaptive, Expected: cfg.Settle + cfg.Adaptive})
+	}
+	lo, hi, _ := ls.srv.AdaptiveBounds()
+	run := &AdaptiveRun{
+		Duration: cfg.Adaptive,
+		Interval: server.DefaultAdaptiveInterval,
+		Start:    max(lo, min(hi, server.DefaultWorkers())),
+		Min:      lo,
+		Max:      hi,
+	}
+	res, err := r.Run(ctx, Window{Warmup: cfg.Settle, Duration: cfg.Adaptive})
+	if err != nil {
+		return nil, fmt.Errorf("benchmarks: adaptive sizing: %w", err)
+	}
+	run.Result = res
+	run.Trajectory = ls.srv.AdaptiveHistory()
+	run.settle()
+	return run, nil
+}
+
+// settle computes the figures of the second half of the trajectory.
+func (a *AdaptiveRun) settle() {
+	half := a.Trajectory[len(a.Trajectory)/2:]
+	if len(half) == 0 {
+		return
+	}
+	limits := make([]int, len(half))
+	requests := 0
+	for i, p := range half {
+		limits[i] = p.Limit
+		requests += p.Requests
+	}
+	slices.Sort(limits)
+	a.Settled, a.Low, a.High = limits[len(limits)/2], limits[0], limits[len(limits)-1]
+	if span := half[len(half)-1].Time.Sub(half[0].Time) + a.Interval; span > 0 {
+		a.SettledRPS = float64(requests) / span.Seconds()
+	}
+}
+
+// reached returns how long after its start the adaptive pool first
+// reached n workers, and false if it never did.
+func (a *AdaptiveRun) reached(n int) (time.Duration, bool) {
+	if len(a.Trajectory) == 0 {
+		return 0, false
+	}
+	start := a.Trajectory[0].Time.Add(-a.Interval)
+	for _, p := range a.Trajectory {
+		if p.Limit >= n {
+			return p.Time.Sub(start), true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,483 @@
+package benchmarks_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"image/png"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/server"
+)
+
+// curve is a fake server for the search: a Sizer and a Measurer whose
+// throughput and latency are functions of the pool size. Nothing runs;
+// Run returns at once.
+type curve struct {
+	rps    func(n int) float64
+	p99    func(n int) time.Duration // nil: 1 ms
+	errors func(n int) int64         // nil: none
+
+	service, rtt time.Duration // at every size
+	cpu          time.Duration // CPU per request; 0: not measured
+	cores        int
+
+	failOn int   // Run fails at this call (1-based); 0: never
+	refuse error // returned by every Resize
+
+	mu      sync.Mutex
+	workers int
+	resizes []int
+	runs    int
+}
+
+func (c *curve) Workers() (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.workers, nil
+}
+
+func (c *curve) Resize(n int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refuse != nil {
+		return c.refuse
+	}
+	c.workers = n
+	c.resizes = append(c.resizes, n)
+	return nil
+}
+
+var errFake = errors.New("fake measurement failed")
+
+func (c *curve) Run(_ context.Context, w benchmarks.Window) (benchmarks.Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.runs++
+	if c.runs == c.failOn {
+		return benchmarks.Result{}, errFake
+	}
+	n := c.workers
+	x := c.rps(n)
+	p99 := time.Millisecond
+	if c.p99 != nil {
+		p99 = c.p99(n)
+	}
+	res := benchmarks.Result{
+		RPS:         x,
+		Requests:    int64(x * w.Duration.Seconds()),
+		Window:      w.Duration,
+		Latency:     benchmarks.Latency{P50: p99 / 2, P99: p99},
+		ServiceTime: benchmarks.Latency{Mean: c.service + c.rtt},
+		Server: &benchmarks.ServerView{
+			Workers: n,
+			Service: benchmarks.Latency{Mean: c.service},
+		},
+	}
+	if c.errors != nil {
+		res.Errors.Timeout = c.errors(n)
+	}
+	if c.cpu > 0 {
+		// The cores are busy in proportion to the throughput.
+		util := min(1, x*c.cpu.Seconds()/float64(c.cores))
+		res.CPU = benchmarks.CPU{Scope: benchmarks.CPUScopeProcess, PerRequest: c.cpu, Cores: c.cores, Utilisation: util}
+	}
+	return res, nil
+}
+
+func (c *curve) sizes() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]int(nil), c.resizes...)
+}
+
+// tuneWith runs Tune in the custom mode against c.
+func tuneWith(t *testing.T, c *curve, cfg benchmarks.TuneConfig) *benchmarks.TuneReport {
+	t.Helper()
+	cfg.Sizer, cfg.Measurer = c, c
+	rep, err := benchmarks.Tune(context.Background(), cfg)
+	require.NoError(t, err)
+	return rep
+}
+
+// assertRule checks the recommendation against its definition: the
+// smallest eligible size with at least 95% of the best eligible
+// throughput.
+func assertRule(t *testing.T, rep *benchmarks.TuneReport) {
+	t.Helper()
+	best := 0.0
+	for _, p := range rep.Points {
+		if p.Eligible {
+			best = max(best, p.RPS)
+		}
+	}
+	want := 0
+	for _, p := range rep.Points {
+		if p.Eligible && p.RPS >= 0.95*best {
+			want = p.Workers
+			break
+		}
+	}
+	assert.Equal(t, want, rep.Recommended, "the 95%% rule over the points measured")
+	for i := 1; i < len(rep.Points); i++ {
+		assert.Less(t, rep.Points[i-1].Workers, rep.Points[i].Workers, "points in order of size, each measured once")
+	}
+}
+
+// ioBound is a closed loop of 64 clients and a 10 ms service time: N/D
+// until the clients' ceiling C/(D+RTT) = 6095 req/s.
+func ioBound() *curve {
+	return &curve{
+		rps:     func(n int) float64 { return min(100*float64(n), 64/0.0105) },
+		service: 10 * time.Millisecond,
+		rtt:     500 * time.Microsecond,
+		cpu:     50 * time.Microsecond,
+		cores:   2,
+		workers: 8,
+	}
+}
+
+func TestTuneIOBoundSeedsFromLittlesLawAndBisects(t *testing.T) {
+	c := ioBound()
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 64}})
+
+	// Little's law: N = C/(D+RTT) × D = 64 × 10/10.5 = 60.95, rounded up.
+	assert.Equal(t, 61, rep.Seed)
+	assert.Equal(t, 10*time.Millisecond, rep.ServiceTime)
+	assert.Equal(t, 500*time.Microsecond, rep.RTT)
+	// A resize to the size it has (the check that it can be resized),
+	// probe, seed, one doubling (capped at the 64 clients) that gains
+	// nothing, one halving below the knee, then bisection of [30, 61]
+	// until the bracket is at most 3 (5% of 61) wide. The pool is put
+	// back to its 8 workers at the end.
+	assert.Equal(t, []int{8, 1, 61, 64, 30, 45, 53, 57, 59, 8}, c.sizes())
+	assert.Equal(t, benchmarks.StopMinGain, rep.Stop)
+	assert.Equal(t, 61, rep.ClimbFrom)
+	assert.Equal(t, 64, rep.ClimbTo)
+	assert.Equal(t, 59, rep.Recommended)
+	assert.Equal(t, 61, rep.Best, "the smaller of two equal throughputs")
+	assert.Equal(t, 8, rep.FinalWorkers)
+	assertRule(t, rep)
+
+	p := rep.Point(30)
+	require.NotNil(t, p)
+	assert.Equal(t, benchmarks.PhaseDown, p.Phase)
+	assert.InDelta(t, 3000, p.WorkerCeiling, 1e-6, "N/D")
+	assert.InDelta(t, 64/0.0105, p.LoadCeiling, 1e-6, "C/(D+RTT)")
+	assert.Contains(t, rep.Explanation, "Recommendation: 59 workers.")
+	assert.Contains(t, rep.Explanation, "64 clients cannot keep more than 64 requests in flight")
+}
+
+func TestTuneCPUBoundStopsAtTheCores(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("the CPU ceiling counts min(cores, GOMAXPROCS); this curve has 2 cores")
+	}
+	// Two cores, 1.1 ms of CPU per request: 909 req/s per worker up to
+	// two workers, then no more.
+	c := &curve{
+		rps:     func(n int) float64 { return float64(min(n, 2)) / 0.0011 },
+		service: time.Millisecond,
+		cpu:     1100 * time.Microsecond,
+		cores:   2,
+		workers: 8,
+	}
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 16}})
+	// X = min(C/(D+RTT), cores/CPU) = 1818 req/s; N = X × D = 1.8 -> 2.
+	assert.Equal(t, 2, rep.Seed)
+	assert.InDelta(t, 2/0.0011, rep.CPUCeiling, 1e-6)
+	assert.Equal(t, []int{8, 1, 2, 4, 8}, c.sizes())
+	assert.Equal(t, benchmarks.StopMinGain, rep.Stop)
+	assert.Equal(t, 2, rep.Recommended)
+	assertRule(t, rep)
+	assert.Equal(t, "cpu", rep.SeedBy)
+	assert.Contains(t, rep.Explanation, "what the cores can serve at the CPU time the probe measured per request, 1818 req/s")
+}
+
+func TestTuneSLOStopsTheClimb(t *testing.T) {
+	// Throughput doubles with the pool, but from 32 workers the p99 is
+	// over the 20 ms SLO. The CPU ceiling (2 cores at 5 ms) seeds 4.
+	c := &curve{
+		rps: func(n int) float64 { return 100 * float64(n) },
+		p99: func(n int) time.Duration {
+			if n >= 32 {
+				return 50 * time.Millisecond
+			}
+			return 5 * time.Millisecond
+		},
+		service: 10 * time.Millisecond,
+		cpu:     5 * time.Millisecond,
+		cores:   2,
+	}
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("the seed counts min(cores, GOMAXPROCS); this curve has 2 cores")
+	}
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 128}, SLOP99: 20 * time.Millisecond})
+	assert.Equal(t, 4, rep.Seed)
+	// Up 8 and 16 (each doubles), up 32 (over the SLO): stop. No descent
+	// from the seed (4 is far below 16's throughput); bisect [8, 16].
+	assert.Equal(t, []int{0, 1, 4, 8, 16, 32, 12, 14, 15, 0}, c.sizes())
+	assert.Equal(t, benchmarks.StopSLO, rep.Stop)
+	assert.Equal(t, 16, rep.Recommended)
+	assert.Equal(t, 16, rep.Best)
+	assert.False(t, rep.Point(32).Eligible)
+	assertRule(t, rep)
+	assert.Contains(t, rep.Explanation, "Doubling the pool from 16 to 32 workers broke the p99 SLO of 20ms")
+	assert.Equal(t, 16, rep.ClimbFrom)
+	assert.Equal(t, 32, rep.ClimbTo)
+}
+
+func TestTuneNinetyFivePercentRule(t *testing.T) {
+	// Past 8 workers throughput creeps up by 1 req/s a worker: 8 is the
+	// smallest size within 5% of the best.
+	c := &curve{
+		rps: func(n int) float64 {
+			if n <= 8 {
+				return 100 * float64(n)
+			}
+			return 800 + float64(n)
+		},
+		service: 10 * time.Millisecond,
+	}
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 32}, MinGain: -1})
+	// No min-gain stop: the climb goes to the 32 clients.
+	assert.Equal(t, benchmarks.StopMaxWorkers, rep.Stop)
+	assert.Equal(t, 32, rep.Best)
+	assert.Equal(t, 8, rep.Recommended)
+	assertRule(t, rep)
+}
+
+func TestTuneStopsOnErrors(t *testing.T) {
+	c := ioBound()
+	c.cpu = 0
+	// With the CPU ceiling off, the seed is 61: make 64 fail 5%.
+	c.errors = func(n int) int64 {
+		if n == 64 {
+			return 610 // 5% of two seconds at 6095 req/s
+		}
+		return 0
+	}
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 64}})
+	assert.Equal(t, benchmarks.StopErrors, rep.Stop)
+	assert.False(t, rep.Point(64).Eligible)
+	assertRule(t, rep)
+}
+
+func TestTuneNoSizeMeetsTheSLO(t *testing.T) {
+	rep := tuneWith(t, ioBound(), benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 64}, SLOP99: time.Microsecond})
+	assert.Zero(t, rep.Recommended)
+	assert.Zero(t, rep.Best)
+	assert.Contains(t, rep.Explanation, "No size met the objective")
+	assertRule(t, rep)
+}
+
+func TestTuneStepBudget(t *testing.T) {
+	c := ioBound()
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 64}, MaxSteps: 4})
+	assert.Equal(t, []int{8, 1, 61, 64, 30, 8}, c.sizes())
+	assert.Equal(t, benchmarks.StopMaxSteps, rep.Stop)
+	assert.Len(t, rep.Points, 4)
+	assert.Equal(t, 61, rep.Recommended, "the best answer from the points it had")
+	assertRule(t, rep)
+}
+
+func TestTuneBounds(t *testing.T) {
+	c := ioBound()
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 64}, MinWorkers: 4, MaxWorkers: 40})
+	// The seed (61) is clamped to 40; the climb starts at the top.
+	assert.Equal(t, 40, rep.Seed)
+	assert.Equal(t, benchmarks.StopMaxWorkers, rep.Stop)
+	for _, p := range rep.Points {
+		assert.GreaterOrEqual(t, p.Workers, 4)
+		assert.LessOrEqual(t, p.Workers, 40)
+	}
+	assert.Equal(t, 4, rep.Points[0].Workers)
+	assertRule(t, rep)
+}
+
+func TestTuneApplyAndRestore(t *testing.T) {
+	c := ioBound()
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 64}, Apply: true})
+	sizes := c.sizes()
+	assert.Equal(t, rep.Recommended, sizes[len(sizes)-1], "Apply leaves the pool at the recommendation")
+	assert.Equal(t, rep.Recommended, rep.FinalWorkers)
+
+	// A failed step still puts the pool back.
+	c = ioBound()
+	c.failOn = 3
+	_, err := benchmarks.Tune(context.Background(), benchmarks.TuneConfig{Sizer: c, Measurer: c, Load: benchmarks.Config{Clients: 64}, Apply: true})
+	require.ErrorIs(t, err, errFake)
+	assert.Equal(t, []int{8, 1, 61, 64, 8}, c.sizes())
+
+	// So does a failed probe, before anything was measured.
+	c = ioBound()
+	c.failOn = 1
+	_, err = benchmarks.Tune(context.Background(), benchmarks.TuneConfig{Sizer: c, Measurer: c, Load: benchmarks.Config{Clients: 64}})
+	require.ErrorIs(t, err, errFake)
+	assert.Equal(t, []int{8, 1, 8}, c.sizes())
+}
+
+func TestTuneRefusedResizeChangesNothing(t *testing.T) {
+	c := ioBound()
+	c.refuse = errors.New("adaptive sizing is on")
+	_, err := benchmarks.Tune(context.Background(), benchmarks.TuneConfig{Sizer: c, Measurer: c})
+	require.ErrorIs(t, err, c.refuse)
+	assert.Contains(t, err.Error(), "the pool of 8 workers cannot be resized")
+	assert.Zero(t, c.runs, "nothing was measured")
+}
+
+func TestTuneProgress(t *testing.T) {
+	var steps []benchmarks.TuneStep
+	c := ioBound()
+	tuneWith(t, c, benchmarks.TuneConfig{
+		Load:     benchmarks.Config{Clients: 64},
+		Settle:   time.Second,
+		Step:     3 * time.Second,
+		Progress: func(s benchmarks.TuneStep) { steps = append(steps, s) },
+	})
+	require.Len(t, steps, 8)
+	phases := make([]benchmarks.TunePhase, len(steps))
+	for i, s := range steps {
+		assert.Equal(t, i+1, s.Index)
+		assert.Equal(t, benchmarks.DefaultTuneMaxSteps, s.MaxSteps)
+		assert.Equal(t, 4*time.Second, s.Expected)
+		phases[i] = s.Phase
+	}
+	assert.Equal(t, []benchmarks.TunePhase{
+		benchmarks.PhaseProbe, benchmarks.PhaseSeed, benchmarks.PhaseUp, benchmarks.PhaseDown,
+		benchmarks.PhaseBisect, benchmarks.PhaseBisect, benchmarks.PhaseBisect, benchmarks.PhaseBisect,
+	}, phases)
+}
+
+func TestTuneConfigValidate(t *testing.T) {
+	c := ioBound()
+	for _, tc := range []struct {
+		name string
+		cfg  benchmarks.TuneConfig
+	}{
+		{"remote without a sizer", benchmarks.TuneConfig{Load: benchmarks.Config{Addr: "127.0.0.1:9407"}}},
+		{"measurer without a sizer", benchmarks.TuneConfig{Measurer: c}},
+		{"serial model", benchmarks.TuneConfig{Server: benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelSerial}}}},
+		{"negative step", benchmarks.TuneConfig{Step: -time.Second}},
+		{"max below min", benchmarks.TuneConfig{MinWorkers: 8, MaxWorkers: 4}},
+		{"negative workers", benchmarks.TuneConfig{MinWorkers: -1}},
+		{"one step", benchmarks.TuneConfig{MaxSteps: 1}},
+		{"negative SLO", benchmarks.TuneConfig{SLOP99: -time.Millisecond}},
+		{"gain of 100%", benchmarks.TuneConfig{MinGain: 1}},
+		{"adaptive remote", benchmarks.TuneConfig{Sizer: c, Measurer: c, Adaptive: time.Second}},
+		{"bad load", benchmarks.TuneConfig{Load: benchmarks.Config{Clients: -1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.ErrorIs(t, tc.cfg.Validate(), benchmarks.ErrInvalidConfig)
+			_, err := benchmarks.Tune(context.Background(), tc.cfg)
+			require.ErrorIs(t, err, benchmarks.ErrInvalidConfig)
+		})
+	}
+	assert.NoError(t, benchmarks.TuneConfig{}.Validate(), "the zero value")
+	assert.NoError(t, benchmarks.TuneConfig{Sizer: c, Measurer: c}.Validate())
+}
+
+// syntheticReport is a report of the io-bound curve with a made-up
+// adaptive run, for the writers.
+func syntheticReport(t *testing.T) *benchmarks.TuneReport {
+	rep := tuneWith(t, ioBound(), benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 64}, SLOP99: 50 * time.Millisecond})
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := &benchmarks.AdaptiveRun{Duration: 2 * time.Second, Interval: 100 * time.Millisecond, Start: 8, Min: 2, Max: 256, Settled: 68, Low: 66, High: 70}
+	for i := range 20 {
+		a.Trajectory = append(a.Trajectory, server.AdaptivePoint{
+			Time: start.Add(time.Duration(i+1) * a.Interval), Limit: min(8+6*i, 70), Latency: 10 * time.Millisecond, Requests: 600,
+		})
+	}
+	a.Result = benchmarks.Result{RPS: 6000, Latency: benchmarks.Latency{P50: 10 * time.Millisecond, P99: 12 * time.Millisecond}}
+	rep.Adaptive = a
+	return rep
+}
+
+func TestTuneReportWriters(t *testing.T) {
+	rep := syntheticReport(t)
+
+	var table bytes.Buffer
+	require.NoError(t, rep.WriteTable(&table))
+	lines := strings.Split(strings.TrimSpace(table.String()), "\n")
+	require.Len(t, lines, 1+len(rep.Points))
+	for _, col := range []string{"workers", "step", "phase", "req/s", "p50", "p99", "queue wait", "CPU µs/req", "%N/D", "%C/(D+RTT)", "errors"} {
+		assert.Contains(t, lines[0], col)
+	}
+	var recRow string
+	for _, l := range lines[1:] {
+		if strings.Fields(l)[0] == "59" {
+			recRow = l
+		}
+	}
+	assert.Contains(t, recRow, "<- recommended")
+
+	var expl bytes.Buffer
+	require.NoError(t, rep.WriteExplanation(&expl))
+	assert.Contains(t, expl.String(), "SLO p99 <= 50ms")
+	assert.Contains(t, expl.String(), "Adaptive sizing")
+	assert.Contains(t, expl.String(), "the pool stayed at 68 workers")
+	assert.Contains(t, expl.String(), "first reached 59 workers after 1.0 s")
+
+	var js bytes.Buffer
+	require.NoError(t, rep.WriteJSON(&js))
+	var doc struct {
+		Recommended *int    `json:"recommended"`
+		Explanation string  `json:"explanation"`
+		RTT         float64 `json:"rtt_ms"`
+		Points      []struct {
+			Workers     *int     `json:"workers"`
+			RPS         *float64 `json:"rps"`
+			P99         *float64 `json:"p99_ms"`
+			QueueWait   *float64 `json:"queue_wait_mean_ms"`
+			CPU         *float64 `json:"cpu_us_per_req"`
+			LoadCeiling float64  `json:"load_ceiling_rps"`
+		} `json:"points"`
+		Adaptive struct {
+			Settled    int `json:"settled"`
+			Trajectory []struct {
+				T     float64 `json:"t_s"`
+				Limit int     `json:"limit"`
+			} `json:"trajectory"`
+		} `json:"adaptive"`
+		Env map[string]any `json:"env"`
+	}
+	require.NoError(t, json.Unmarshal(js.Bytes(), &doc))
+	require.NotNil(t, doc.Recommended)
+	assert.Equal(t, 59, *doc.Recommended)
+	assert.Equal(t, rep.Explanation, doc.Explanation)
+	assert.InDelta(t, 0.5, doc.RTT, 1e-9)
+	require.Len(t, doc.Points, len(rep.Points))
+	for _, p := range doc.Points {
+		require.NotNil(t, p.Workers)
+		require.NotNil(t, p.RPS)
+		require.NotNil(t, p.P99)
+		require.NotNil(t, p.QueueWait)
+		require.NotNil(t, p.CPU)
+		assert.InDelta(t, 64/0.0105, p.LoadCeiling, 1e-6)
+	}
+	assert.Equal(t, 68, doc.Adaptive.Settled)
+	require.Len(t, doc.Adaptive.Trajectory, 20)
+	assert.InDelta(t, 0.1, doc.Adaptive.Trajectory[0].T, 1e-9)
+	assert.EqualValues(t, 64, doc.Env["clients"])
+
+	for _, format := range []string{"png", "svg"} {
+		var chart bytes.Buffer
+		require.NoError(t, rep.WriteChart(&chart, format))
+		if format == "png" {
+			img, err := png.Decode(&chart)
+			require.NoError(t, err)
+			assert.Greater(t, img.Bounds().Dy(), img.Bounds().Dx()/2, "two rows with an adaptive run")
+		} else {
+			assert.Contains(t, chart.String(), "<svg")
+		}
+	}
+	require.ErrorIs(t, rep.WriteChart(&bytes.Buffer{}, "gif"), benchmarks.ErrInvalidConfig)
+}

@@ -1,0 +1,375 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/client"
+)
+
+func init() { subcommands = append(subcommands, newTuneCmd) }
+
+// tuneFlags are the flags of "poolside tune".
+type tuneFlags struct {
+	addr             string
+	admin            string
+	apply            bool
+	clients          int
+	rate             float64
+	connPerRequest   bool
+	timeout          time.Duration
+	mix              string
+	seed             uint64
+	workDelay        time.Duration
+	workCPU          int
+	store            string
+	queue            int
+	minWorkers       int
+	maxWorkers       int
+	maxSteps         int
+	settle           time.Duration
+	step             time.Duration
+	sloP99           time.Duration
+	minGain          float64
+	compareAdaptive  bool
+	adaptiveDuration time.Duration
+	jsonFile         string
+	chartFile        string
+}
+
+func newTuneCmd(stdout, stderr io.Writer) *cobra.Command {
+	var f tuneFlags
+	cmd := &cobra.Command{
+		Use:   "tune",
+		Short: "Find the pool size for a load and a latency SLO, resizing a live server",
+		Long: `Find the smallest pool that gets (nearly) the most throughput out of a load,
+within a p99 latency objective, by resizing one running server step by step.
+
+The server is a fresh one in this process (the booking handler on a memory store,
+on an ephemeral loopback port), or, with --addr and --admin, a running
+"poolside serve --admin-addr" resized through its admin API (PUT /pool). The
+clients keep their connections from step to step: only the pool changes. Each
+step resizes the pool, runs --settle of load that is not measured, then measures
+for --step.
+
+The search:
+  1. probe   measure --min-workers (1): the service time D of a request on its
+             worker at low load and, in process, the CPU time per request
+  2. seed    Little's law, N = X × D, with X what the load can ask for
+             (C/(D+RTT) for C clients in a closed loop, --rate in an open one)
+             capped by what the cores can serve (in process)
+  3. up      double the pool while throughput gains at least --min-gain, the
+             p99 holds --slo-p99 and fewer than 1% of requests fail
+  4. down    halve it from the seed while throughput stays within 5% of the best
+  5. bisect  between the smallest size within 5% of the best and the next
+             smaller one, until they are 5% (or one worker) apart
+The recommendation is the smallest size within the SLO with at least 95% of the
+best throughput. Past it, more workers add nothing but queueing: the clients,
+the rate or the CPU is the limit. The common advice (cores × 2 + spindles, or
+N = X × W) is a starting point, not the answer: the service time itself grows
+under load.
+
+The table shows every size measured: req/s, p50 and p99 at the clients, the
+server's mean queue wait (in process), CPU µs per request (in process: load
+generator and server together), and throughput as a share of the ceilings N/D
+(the pool) and C/(D+RTT) (the clients; RTT, the rest of a request's time at the
+client, is measured in process where requests queued least) or the rate. A
+paragraph explains the recommendation. --compare-adaptive then runs a second
+in-process server with adaptive sizing (as "poolside serve --workers auto")
+under the same load and reports where its pool settled, against the
+recommendation.
+
+Measured on a machine that others share, points differ by a few percent from
+run to run. A progress bar is drawn on standard error when it is a terminal.`,
+		Example: `  # an I/O-bound service: 10ms on the worker, 64 clients
+  poolside tune --work-delay 10ms --clients 64 --chart tune.png
+
+  # a CPU-bound service with a latency objective, against adaptive sizing
+  poolside tune --work-cpu 10000 --clients 16 --slo-p99 100ms --compare-adaptive
+
+  # a running server: poolside serve --admin-addr 127.0.0.1:9409 ...
+  poolside tune --addr 127.0.0.1:9407 --admin 127.0.0.1:9409 --clients 32 --apply`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runTune(cmd, f, stdout, stderr)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", "", "tune the running server at this host:port (needs --admin) instead of an in-process one")
+	fl.StringVar(&f.admin, "admin", "", "the running server's admin API host:port (poolside serve --admin-addr)")
+	fl.BoolVar(&f.apply, "apply", false, "with --addr, leave the pool at the recommended size (default: put back the size it had)")
+	fl.IntVar(&f.clients, "clients", benchmarks.DefaultClients, "concurrent clients (closed loop) or most requests in flight (open loop)")
+	fl.Float64Var(&f.rate, "rate", 0, "open loop: requests per second to schedule (0 = closed loop)")
+	fl.BoolVar(&f.connPerRequest, "conn-per-request", false, "dial a connection per request, as the book's client does (default: persistent connections)")
+	fl.DurationVar(&f.timeout, "timeout", benchmarks.DefaultTimeout, "give up on a request after this long (counted as a timeout error)")
+	fl.StringVar(&f.mix, "mix", benchmarks.DefaultMix.String(), "request mix, ACTION=WEIGHT for book, unbook, ondate, forroom")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of the request mix")
+	fl.DurationVar(&f.workDelay, "work-delay", 0, "in-process server: every request waits this long on its worker")
+	fl.IntVar(&f.workCPU, "work-cpu", 0, "in-process server: every request computes this many SHA-256 blocks on its worker (a fraction of a µs each)")
+	fl.StringVar(&f.store, "store", string(benchmarks.StoreMemory), "in-process server: memory, or bolt for a temporary bbolt file (fsync per booking)")
+	fl.IntVar(&f.queue, "queue", 0, "in-process server: requests that may wait for a worker before clients are told the server is busy (0 = 1024)")
+	fl.IntVar(&f.minWorkers, "min-workers", 1, "smallest pool searched; the probe measures the service time there")
+	fl.IntVar(&f.maxWorkers, "max-workers", 0, "largest pool searched (0 = --clients, the most requests in flight)")
+	fl.IntVar(&f.maxSteps, "max-steps", benchmarks.DefaultTuneMaxSteps, "most pool sizes measured")
+	fl.DurationVar(&f.settle, "settle", benchmarks.DefaultTuneSettle, "load after each resize that is not measured")
+	fl.DurationVar(&f.step, "step", benchmarks.DefaultTuneStep, "measured time at each pool size")
+	fl.DurationVar(&f.sloP99, "slo-p99", 0, "latency objective: never recommend a size whose p99 is above this (0 = none)")
+	fl.Float64Var(&f.minGain, "min-gain", benchmarks.DefaultTuneMinGain, "stop doubling the pool when throughput gains less than this share (0.05 = 5%; negative = never)")
+	fl.BoolVar(&f.compareAdaptive, "compare-adaptive", false, "after the search, run an in-process server with adaptive sizing under the same load and compare")
+	fl.DurationVar(&f.adaptiveDuration, "adaptive-duration", 10*time.Second, "with --compare-adaptive, how long to measure the adaptive server")
+	fl.StringVar(&f.jsonFile, "json", "", "also write every point and the recommendation as JSON to this file")
+	fl.StringVar(&f.chartFile, "chart", "", "also draw throughput and p99 against workers, the recommendation marked, to this .png or .svg file")
+	return cmd
+}
+
+// tuneServerFlags configure the in-process server, so they make no sense
+// with --addr.
+var tuneServerFlags = []string{"work-delay", "work-cpu", "store", "queue", "compare-adaptive", "adaptive-duration"}
+
+// tuneConfig checks the flags and turns them into a TuneConfig.
+func (f tuneFlags) tuneConfig(cmd *cobra.Command) (benchmarks.TuneConfig, error) {
+	bad := func(format string, a ...any) (benchmarks.TuneConfig, error) {
+		return benchmarks.TuneConfig{}, usageError(fmt.Errorf(format+" (see 'poolside tune --help')", a...))
+	}
+	changed := cmd.Flags().Changed
+	switch {
+	case f.addr != "" && f.admin == "":
+		return bad("--addr needs --admin, the server's admin API (poolside serve --admin-addr), to resize its pool")
+	case f.addr == "" && f.admin != "":
+		return bad("--admin needs --addr, the server's own address, to send the load to")
+	case f.addr == "" && f.apply:
+		return bad("--apply leaves a running server at the recommended size; it needs --addr and --admin")
+	}
+	if f.addr != "" {
+		for name, v := range map[string]string{"--addr": f.addr, "--admin": f.admin} {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return bad("%s %q is not host:port, for example 127.0.0.1:9407", name, v)
+			}
+		}
+		for _, name := range tuneServerFlags {
+			if changed(name) {
+				return bad("--%s configures the in-process server; it cannot be used with --addr", name)
+			}
+		}
+	}
+	if changed("adaptive-duration") && !f.compareAdaptive {
+		return bad("--adaptive-duration needs --compare-adaptive")
+	}
+	switch {
+	case f.clients < 1:
+		return bad("--clients must be at least 1, got %d", f.clients)
+	case f.rate < 0:
+		return bad("--rate must be 0 (closed loop) or more, got %v", f.rate)
+	case f.timeout <= 0:
+		return bad("--timeout must be positive, got %v", f.timeout)
+	case f.workDelay < 0:
+		return bad("--work-delay must not be negative, got %v", f.workDelay)
+	case f.workCPU < 0:
+		return bad("--work-cpu must not be negative, got %d", f.workCPU)
+	case f.queue < 0:
+		return bad("--queue must be 0 (default) or more, got %d", f.queue)
+	case f.store != string(benchmarks.StoreMemory) && f.store != string(benchmarks.StoreBolt):
+		return bad("--store %q: choose memory or bolt", f.store)
+	case f.minWorkers < 1:
+		return bad("--min-workers must be at least 1, got %d", f.minWorkers)
+	case f.maxWorkers < 0:
+		return bad("--max-workers must be 0 (= --clients) or more, got %d", f.maxWorkers)
+	case f.maxWorkers > 0 && f.maxWorkers < f.minWorkers:
+		return bad("--max-workers %d is below --min-workers %d", f.maxWorkers, f.minWorkers)
+	case f.maxSteps < 2:
+		return bad("--max-steps must be at least 2 (the probe and the seed), got %d", f.maxSteps)
+	case f.settle < 0:
+		return bad("--settle must not be negative, got %v", f.settle)
+	case f.step <= 0:
+		return bad("--step must be positive, got %v", f.step)
+	case f.sloP99 < 0:
+		return bad("--slo-p99 must be 0 (none) or more, got %v", f.sloP99)
+	case f.minGain != f.minGain || f.minGain >= 1:
+		return bad("--min-gain must be below 1 (0.05 is 5%%), got %v", f.minGain)
+	case f.compareAdaptive && f.adaptiveDuration <= 0:
+		return bad("--adaptive-duration must be positive, got %v", f.adaptiveDuration)
+	}
+	if f.chartFile != "" {
+		if _, err := benchmarks.ChartFormat(f.chartFile); err != nil {
+			return bad("--chart %q: the file name must end in .png or .svg", f.chartFile)
+		}
+	}
+	mix, err := benchmarks.ParseMix(f.mix)
+	if err != nil {
+		return bad("--mix: %v", err)
+	}
+	// TuneConfig's zeros mean its defaults; the flags' zeros mean zero.
+	minGain := f.minGain
+	if minGain == 0 {
+		minGain = math.SmallestNonzeroFloat64 // stop when a doubling gains nothing
+	}
+	settle := f.settle
+	if settle == 0 {
+		settle = -1 // none
+	}
+	cfg := benchmarks.TuneConfig{
+		Server: benchmarks.ServerConfig{
+			Queue:     f.queue,
+			WorkDelay: f.workDelay,
+			WorkCPU:   f.workCPU,
+			Store:     benchmarks.Store(f.store),
+		},
+		Load: benchmarks.Config{
+			Addr:           f.addr,
+			Clients:        f.clients,
+			ConnPerRequest: f.connPerRequest,
+			Rate:           f.rate,
+			Timeout:        f.timeout,
+			Mix:            mix,
+			Seed:           f.seed,
+		},
+		Settle:     settle,
+		Step:       f.step,
+		MinWorkers: f.minWorkers,
+		MaxWorkers: f.maxWorkers,
+		MaxSteps:   f.maxSteps,
+		SLOP99:     f.sloP99,
+		MinGain:    minGain,
+		Apply:      f.apply,
+	}
+	if f.addr != "" {
+		cfg.Sizer = &benchmarks.AdminSizer{Addr: f.admin}
+	}
+	if f.compareAdaptive {
+		cfg.Adaptive = f.adaptiveDuration
+	}
+	if err := cfg.Validate(); err != nil {
+		return bad("%v", err)
+	}
+	return cfg, nil
+}
+
+func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
+	cfg, err := f.tuneConfig(cmd)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if isTerminal(stderr) {
+		stop := startTuneProgress(ctx, &cfg, stderr)
+		defer stop()
+	}
+	rep, err := benchmarks.Tune(ctx, cfg)
+	if err != nil {
+		var ne net.Error
+		switch {
+		case ctx.Err() != nil:
+			return &exitError{code: exitInternal, err: fmt.Errorf("interrupted: %w", ctx.Err())}
+		case errors.Is(err, client.ErrConnect), errors.As(err, &ne):
+			return &exitError{code: exitNetwork, err: err}
+		}
+		return err
+	}
+	if err := rep.WriteTable(stdout); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	if err := rep.WriteExplanation(stdout); err != nil {
+		return err
+	}
+	if f.addr != "" {
+		what := "put back to"
+		if f.apply && rep.FinalWorkers == rep.Recommended {
+			what = "left at the recommended"
+		}
+		fmt.Fprintf(stdout, "\nthe pool at %s was %s %d workers\n", f.addr, what, rep.FinalWorkers)
+	}
+	outputs := []struct {
+		name  string
+		write func(io.Writer) error
+	}{
+		{f.jsonFile, rep.WriteJSON},
+		{f.chartFile, func(w io.Writer) error {
+			format, err := benchmarks.ChartFormat(f.chartFile)
+			if err != nil {
+				return err
+			}
+			return rep.WriteChart(w, format)
+		}},
+	}
+	var errs []error
+	for _, o := range outputs {
+		if o.name == "" {
+			continue
+		}
+		if err := writeFile(o.name, o.write); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(stderr, "poolside: wrote %s\n", o.name)
+	}
+	return errors.Join(errs...)
+}
+
+// startTuneProgress draws a progress bar on w over the longest the search
+// can take (MaxSteps steps, then the adaptive run), labelled with the step
+// in progress, and returns the function that removes it. The search
+// usually needs fewer steps: the bar then ends early.
+func startTuneProgress(ctx context.Context, cfg *benchmarks.TuneConfig, w io.Writer) (stop func()) {
+	per := max(cfg.Settle, 0) + cfg.Step
+	total := time.Duration(cfg.MaxSteps)*per + cfg.Adaptive
+	bar := progressbar.NewOptions64(int64(total/time.Millisecond),
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetPredictTime(false),
+	)
+	var mu sync.Mutex
+	var done time.Duration // expected time of the steps finished
+	var stepStart time.Time
+	var expected time.Duration
+	cfg.Progress = func(s benchmarks.TuneStep) {
+		mu.Lock()
+		defer mu.Unlock()
+		done = time.Duration(s.Index-1) * per
+		stepStart, expected = time.Now(), s.Expected
+		if s.Phase == benchmarks.PhaseAdaptive {
+			done = time.Duration(cfg.MaxSteps) * per
+			bar.Describe(fmt.Sprintf("adaptive sizing, %v", cfg.Adaptive))
+			return
+		}
+		bar.Describe(fmt.Sprintf("step %d/%d %-6s %4d workers", s.Index, s.MaxSteps, s.Phase, s.Workers))
+	}
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				mu.Lock()
+				if !stepStart.IsZero() {
+					_ = bar.Set64(int64((done + min(time.Since(stepStart), expected)) / time.Millisecond))
+				}
+				mu.Unlock()
+			case <-quit:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-finished
+		_ = bar.Finish()
+	}
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"image"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/server"
+)
+
+// quickTune are flags that keep a tune run to under a second.
+var quickTune = []string{"tune", "--clients", "4", "--step", "150ms", "--settle", "20ms", "--max-steps", "4"}
+
+func TestTuneWritesReports(t *testing.T) {
+	dir := t.TempDir()
+	js, png, svg := filepath.Join(dir, "tune.json"), filepath.Join(dir, "tune.png"), filepath.Join(dir, "tune.svg")
+	args := append(append([]string{}, quickTune...), "--work-delay", "2ms", "--json", js, "--chart", png)
+	stdout, stderr, err := runCLI(t, args...)
+	require.NoError(t, err, stderr)
+
+	lines := strings.Split(stdout, "\n")
+	for _, col := range []string{"workers", "step", "phase", "req/s", "p50", "p99", "queue wait", "CPU µs/req", "%N/D", "%C/(D+RTT)", "errors"} {
+		assert.Contains(t, lines[0], col)
+	}
+	assert.Equal(t, []string{"1", "1", "probe"}, strings.Fields(lines[1])[:3], "the probe at one worker comes first")
+	assert.Contains(t, stdout, "<- recommended")
+	assert.Contains(t, stdout, "Little's law")
+	assert.Contains(t, stdout, "Recommendation: ")
+	assert.Contains(t, stderr, "wrote "+js)
+	assert.Contains(t, stderr, "wrote "+png)
+
+	data, err := os.ReadFile(js)
+	require.NoError(t, err)
+	var doc struct {
+		Recommended *int   `json:"recommended"`
+		Explanation string `json:"explanation"`
+		Points      []struct {
+			Workers int     `json:"workers"`
+			RPS     float64 `json:"rps"`
+		} `json:"points"`
+	}
+	require.NoError(t, json.Unmarshal(data, &doc))
+	require.NotNil(t, doc.Recommended)
+	assert.GreaterOrEqual(t, *doc.Recommended, 1)
+	assert.LessOrEqual(t, *doc.Recommended, 4)
+	assert.NotEmpty(t, doc.Points)
+	assert.Contains(t, stdout, doc.Explanation[:40], "the JSON has the paragraph the table is followed by")
+
+	data, err = os.ReadFile(png)
+	require.NoError(t, err)
+	img, _, err := image.Decode(bytes.NewReader(data))
+	require.NoError(t, err)
+	assert.Greater(t, img.Bounds().Dx(), 100)
+
+	args = append(append([]string{}, quickTune...), "--chart", svg, "--slo-p99", "1s", "--min-gain", "0", "--settle", "0s")
+	_, stderr, err = runCLI(t, args...)
+	require.NoError(t, err, stderr)
+	data, err = os.ReadFile(svg)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "<svg")
+}
+
+func TestTuneCompareAdaptive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a second server with adaptive sizing")
+	}
+	args := append(append([]string{}, quickTune...), "--work-delay", "2ms", "--compare-adaptive", "--adaptive-duration", "300ms")
+	stdout, stderr, err := runCLI(t, args...)
+	require.NoError(t, err, stderr)
+	text := strings.Join(strings.Fields(stdout), " ") // unwrapped
+	assert.Contains(t, text, "Adaptive sizing (as poolside serve --workers auto")
+	assert.Contains(t, text, "in its second half the pool stayed at")
+}
+
+// startAdminServer starts an in-process server with the admin API on
+// loopback and returns the server and the two addresses.
+func startAdminServer(t *testing.T, cfg benchmarks.ServerConfig) (ls *benchmarks.LocalServer, addr, admin string) {
+	t.Helper()
+	ls, err := benchmarks.StartServer(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { ls.Close() })
+	ts := httptest.NewServer(server.AdminHandler(ls.Server()))
+	t.Cleanup(ts.Close)
+	return ls, ls.Addr(), ts.Listener.Addr().String()
+}
+
+func TestTuneRunningServer(t *testing.T) {
+	ls, addr, admin := startAdminServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelPool, Workers: 3}, WorkDelay: 2 * time.Millisecond})
+	args := append(append([]string{}, quickTune...), "--addr", addr, "--admin", admin)
+	stdout, stderr, err := runCLI(t, args...)
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stdout, "against "+addr)
+	assert.Contains(t, stdout, "the pool at "+addr+" was put back to 3 workers")
+	n, err := ls.Workers()
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+}
+
+func TestTuneErrors(t *testing.T) {
+	_, addr, _ := startAdminServer(t, benchmarks.ServerConfig{})
+	_, serialAddr, serialAdmin := startAdminServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelSerial}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"server down", []string{"--addr", closed, "--admin", closed}, exitNetwork, "connect"},
+		{"admin API down", []string{"--addr", addr, "--admin", closed}, exitNetwork, "admin API"},
+		{"no pool to resize", []string{"--addr", serialAddr, "--admin", serialAdmin}, exitInternal, "no resizable pool"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := runCLI(t, append(append([]string{}, quickTune...), tc.args...)...)
+			require.Error(t, err)
+			assert.Equal(t, tc.code, exitCode(err), "%v", err)
+			assert.Contains(t, err.Error(), tc.msg)
+		})
+	}
+}
+
+func TestTuneUsage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"argument", []string{"tune", "now"}},
+		{"no clients", []string{"tune", "--clients", "0"}},
+		{"negative rate", []string{"tune", "--rate", "-1"}},
+		{"zero step", []string{"tune", "--step", "0s"}},
+		{"negative settle", []string{"tune", "--settle", "-1s"}},
+		{"zero min workers", []string{"tune", "--min-workers", "0"}},
+		{"max below min", []string{"tune", "--min-workers", "8", "--max-workers", "4"}},
+		{"one step", []string{"tune", "--max-steps", "1"}},
+		{"negative SLO", []string{"tune", "--slo-p99", "-1ms"}},
+		{"gain of 100%", []string{"tune", "--min-gain", "1"}},
+		{"bad store", []string{"tune", "--store", "tape"}},
+		{"bad mix", []string{"tune", "--mix", "nap=1"}},
+		{"chart format", []string{"tune", "--chart", "out.gif"}},
+		{"addr without admin", []string{"tune", "--addr", "127.0.0.1:9407"}},
+		{"admin without addr", []string{"tune", "--admin", "127.0.0.1:9409"}},
+		{"bad admin", []string{"tune", "--addr", "127.0.0.1:9407", "--admin", "nowhere"}},
+		{"addr with work delay", []string{"tune", "--addr", "127.0.0.1:9407", "--admin", "127.0.0.1:9409", "--work-delay", "1ms"}},
+		{"addr with adaptive", []string{"tune", "--addr", "127.0.0.1:9407", "--admin", "127.0.0.1:9409", "--compare-adaptive"}},
+		{"apply in process", []string{"tune", "--apply"}},
+		{"adaptive duration alone", []string{"tune", "--adaptive-duration", "5s"}},
+		{"zero adaptive duration", []string{"tune", "--compare-adaptive", "--adaptive-duration", "0s"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, _, err := runCLI(t, tc.args...)
+			require.Error(t, err)
+			assert.Equal(t, exitUsage, exitCode(err), err)
+			assert.Empty(t, stdout, "nothing ran")
+		})
+	}
+}
