@@ -103,27 +103,28 @@ func (rep *Report) WriteChart(w io.Writer, format string) error {
 	lp.NominalX(names...)
 	lp.Y.Min, lp.Y.Max = 0, 1.3*max(maxOf(lat[0]), maxOf(lat[1]), maxOf(lat[2]))
 
-	c, err := draw.NewFormattedCanvas(9*vg.Inch, 4*vg.Inch, format)
-	if err != nil {
-		return fmt.Errorf("benchmarks: chart: %w", err)
+	page := chartPage{
+		width: 9 * vg.Inch, height: 4 * vg.Inch, headroom: vg.Points(30),
+		tiles: draw.Tiles{PadX: vg.Points(12), PadLeft: vg.Points(4), PadRight: vg.Points(8), PadBottom: vg.Points(4)},
 	}
-	dc := draw.New(c)
-	head := rep.chartTitle()
-	titled := draw.Crop(dc, 0, 0, 0, -vg.Points(30))
-	dc.FillText(draw.TextStyle{Color: color.Black, Font: tp.Title.TextStyle.Font, Handler: tp.Title.TextStyle.Handler, XAlign: draw.XCenter, YAlign: draw.YTop},
-		vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: dc.Max.Y - vg.Points(4)}, head)
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Points(12), PadLeft: vg.Points(4), PadRight: vg.Points(8), PadBottom: vg.Points(4)}
-	plots := [][]*plot.Plot{{tp, lp}}
-	for j, cv := range plot.Align(plots, tiles, titled)[0] {
-		plots[0][j].Draw(cv)
-	}
-	_, err = c.WriteTo(w)
-	return err
+	return page.write(w, format, rep.chartTitle(), [][]*plot.Plot{{tp, lp}})
 }
 
 // chartTitle summarises the load in one line.
 func (rep *Report) chartTitle() string {
 	e := rep.Env
+	parts := e.loadParts()
+	if e.InProcess {
+		parts = append(parts, e.workParts()...)
+		parts = append(parts, string(e.Store)+" store")
+	}
+	parts = append(parts, fmt.Sprintf("%d cores", e.NumCPU), fmt.Sprintf("median of %d", e.Repeat))
+	return "poolside bench: " + strings.Join(parts, ", ")
+}
+
+// loadParts describes e's load for a chart's heading: the clients, the
+// loop, and a connection per request if so.
+func (e Env) loadParts() []string {
 	parts := []string{fmt.Sprintf("%d clients", e.Clients)}
 	if e.Rate > 0 {
 		parts = append(parts, fmt.Sprintf("open loop %.0f req/s", e.Rate))
@@ -133,17 +134,53 @@ func (rep *Report) chartTitle() string {
 	if e.ConnPerRequest {
 		parts = append(parts, "conn per request")
 	}
-	if e.InProcess {
-		if e.WorkDelay > 0 {
-			parts = append(parts, fmt.Sprintf("work delay %v", e.WorkDelay))
-		}
-		if e.WorkCPU > 0 {
-			parts = append(parts, fmt.Sprintf("work CPU %d", e.WorkCPU))
-		}
-		parts = append(parts, string(e.Store)+" store")
+	return parts
+}
+
+// workParts describes for a chart's heading the work the in-process
+// server gives each request: none, a delay, CPU or both.
+func (e Env) workParts() []string {
+	var parts []string
+	if e.WorkDelay > 0 {
+		parts = append(parts, fmt.Sprintf("work delay %v", e.WorkDelay))
 	}
-	parts = append(parts, fmt.Sprintf("%d cores", e.NumCPU), fmt.Sprintf("median of %d", e.Repeat))
-	return "poolside bench: " + strings.Join(parts, ", ")
+	if e.WorkCPU > 0 {
+		parts = append(parts, fmt.Sprintf("work CPU %d", e.WorkCPU))
+	}
+	return parts
+}
+
+// chartPage is the layout of a chart: its size, the band at the top that
+// holds the heading, and the padding of the grid of plots below it.
+type chartPage struct {
+	width, height vg.Length
+	headroom      vg.Length
+	// tiles pads the grid; write sets its Rows and Cols.
+	tiles draw.Tiles
+}
+
+// write draws head across the top of the page and plots below it, a row
+// per slice, all rows as long as the first, and writes the page to w in
+// format, "png" or "svg". head has the font of the first plot's title.
+func (pg chartPage) write(w io.Writer, format, head string, plots [][]*plot.Plot) error {
+	c, err := draw.NewFormattedCanvas(pg.width, pg.height, format)
+	if err != nil {
+		return fmt.Errorf("benchmarks: chart: %w", err)
+	}
+	dc := draw.New(c)
+	font := plots[0][0].Title.TextStyle
+	dc.FillText(draw.TextStyle{Color: color.Black, Font: font.Font, Handler: font.Handler, XAlign: draw.XCenter, YAlign: draw.YTop},
+		vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: dc.Max.Y - vg.Points(4)}, head)
+	tiles := pg.tiles
+	tiles.Rows, tiles.Cols = len(plots), len(plots[0])
+	cvs := plot.Align(plots, tiles, draw.Crop(dc, 0, 0, 0, -pg.headroom))
+	for i := range plots {
+		for j := range plots[i] {
+			plots[i][j].Draw(cvs[i][j])
+		}
+	}
+	_, err = c.WriteTo(w)
+	return err
 }
 
 // maxOf returns the largest value, or 1 when there is none above 0, so

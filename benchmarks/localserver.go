@@ -147,6 +147,22 @@ func StartServer(cfg ServerConfig) (*LocalServer, error) {
 	return ls, nil
 }
 
+// startLocalRunner starts a LocalServer for scfg and a Runner of load
+// against it. The caller closes both, the Runner first.
+func startLocalRunner(ctx context.Context, scfg ServerConfig, load Config) (*LocalServer, *Runner, error) {
+	ls, err := StartServer(scfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	load.Server = ls
+	r, err := NewRunner(ctx, load)
+	if err != nil {
+		ls.Close()
+		return nil, nil, err
+	}
+	return ls, r, nil
+}
+
 // openService opens the configured store and the booking service on it.
 func (ls *LocalServer) openService() error {
 	var store booking.Store

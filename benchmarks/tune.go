@@ -444,17 +444,11 @@ func Tune(ctx context.Context, cfg TuneConfig) (*TuneReport, error) {
 	case modeInProcess:
 		scfg := cfg.Server
 		scfg.Model.Workers = cfg.MinWorkers
-		ls, err := StartServer(scfg)
+		ls, r, err := startLocalRunner(ctx, scfg, cfg.Load)
 		if err != nil {
 			return nil, err
 		}
 		defer ls.Close()
-		load := cfg.Load
-		load.Server = ls
-		r, err := NewRunner(ctx, load)
-		if err != nil {
-			return nil, err
-		}
 		defer r.Close()
 		t.sizer, t.meas = ls, r
 	case modeRemote:

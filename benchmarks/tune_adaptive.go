@@ -39,17 +39,11 @@ func runAdaptive(ctx context.Context, cfg TuneConfig, step int) (*AdaptiveRun, e
 	scfg := cfg.Server
 	scfg.Model.Workers = 0
 	scfg.Adaptive = &ac
-	ls, err := StartServer(scfg)
+	ls, r, err := startLocalRunner(ctx, scfg, cfg.Load)
 	if err != nil {
 		return nil, err
 	}
 	defer ls.Close()
-	load := cfg.Load
-	load.Server = ls
-	r, err := NewRunner(ctx, load)
-	if err != nil {
-		return nil, err
-	}
 	defer r.Close()
 	if cfg.Progress != nil {
 		cfg.Progress(TuneStep{Index: step, MaxSteps: cfg.MaxSteps, Phase: PhaseAdaptive, Expected: cfg.Settle + cfg.Adaptive})

@@ -43,55 +43,26 @@ func (rep *TuneReport) WriteChart(w io.Writer, format string) error {
 	if err != nil {
 		return fmt.Errorf("benchmarks: chart: %w", err)
 	}
+	page := chartPage{
+		width: 10 * vg.Inch, height: 4 * vg.Inch, headroom: vg.Points(24),
+		tiles: draw.Tiles{PadX: vg.Points(14), PadY: vg.Points(14), PadLeft: vg.Points(4), PadRight: vg.Points(10), PadBottom: vg.Points(4)},
+	}
 	plots := [][]*plot.Plot{{tp, lp}}
-	height := 4 * vg.Inch
 	if rep.Adaptive != nil && len(rep.Adaptive.Trajectory) > 0 {
 		sp, xp, err := rep.adaptivePlots()
 		if err != nil {
 			return fmt.Errorf("benchmarks: chart: %w", err)
 		}
 		plots = append(plots, []*plot.Plot{sp, xp})
-		height = 7.5 * vg.Inch
+		page.height = 7.5 * vg.Inch
 	}
-
-	c, err := draw.NewFormattedCanvas(10*vg.Inch, height, format)
-	if err != nil {
-		return fmt.Errorf("benchmarks: chart: %w", err)
-	}
-	dc := draw.New(c)
-	head := rep.chartTitle()
-	titled := draw.Crop(dc, 0, 0, 0, -vg.Points(24))
-	dc.FillText(draw.TextStyle{Color: color.Black, Font: tp.Title.TextStyle.Font, Handler: tp.Title.TextStyle.Handler, XAlign: draw.XCenter, YAlign: draw.YTop},
-		vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: dc.Max.Y - vg.Points(4)}, head)
-	tiles := draw.Tiles{Rows: len(plots), Cols: 2, PadX: vg.Points(14), PadY: vg.Points(14), PadLeft: vg.Points(4), PadRight: vg.Points(10), PadBottom: vg.Points(4)}
-	cvs := plot.Align(plots, tiles, titled)
-	for i := range plots {
-		for j := range plots[i] {
-			plots[i][j].Draw(cvs[i][j])
-		}
-	}
-	_, err = c.WriteTo(w)
-	return err
+	return page.write(w, format, rep.chartTitle(), plots)
 }
 
 // chartTitle summarises the load and the recommendation in one line.
 func (rep *TuneReport) chartTitle() string {
 	e := rep.Env
-	parts := []string{fmt.Sprintf("%d clients", e.Clients)}
-	if e.Rate > 0 {
-		parts = append(parts, fmt.Sprintf("open loop %.0f req/s", e.Rate))
-	} else {
-		parts = append(parts, "closed loop")
-	}
-	if e.ConnPerRequest {
-		parts = append(parts, "conn per request")
-	}
-	if e.WorkDelay > 0 {
-		parts = append(parts, fmt.Sprintf("work delay %v", e.WorkDelay))
-	}
-	if e.WorkCPU > 0 {
-		parts = append(parts, fmt.Sprintf("work CPU %d", e.WorkCPU))
-	}
+	parts := append(e.loadParts(), e.workParts()...)
 	parts = append(parts, fmt.Sprintf("%d cores", e.NumCPU))
 	head := "poolside tune: " + strings.Join(parts, ", ")
 	if rep.Recommended > 0 {

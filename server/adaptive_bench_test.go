@@ -3,45 +3,15 @@ package server_test
 import (
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/server"
-	"github.com/poolside-dev/poolside/wire"
 )
 
 var adaptiveTrace = flag.String("adaptive-trace", "", "with BenchmarkAdaptive…, write each adaptive sizing trajectory to PREFIX.BENCHMARK.csv")
-
-// adaptiveBenchServer is benchServer returning the Server too, so that the
-// benchmark can read its adaptive sizing history.
-func adaptiveBenchServer(b *testing.B, cfg server.Config) (*server.Server, string) {
-	b.Helper()
-	svc, err := booking.New(booking.NewMemoryStore(), booking.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	d := wire.FromTime(time.Now()) + 30
-	if r := svc.Handle(b.Context(), wire.Request{Action: wire.ActionBook, Room: "312", Date: d}); r.IsError() {
-		b.Fatal(r.Message)
-	}
-	cfg.Handler = svc
-	s, err := server.New(withReplies(cfg))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Serve(ln) }()
-	b.Cleanup(func() { s.Close(); <-done; svc.Close() })
-	return s, ln.Addr().String()
-}
 
 // BenchmarkAdaptiveWorkDelay asks whether --workers auto finds the static
 // optimum: every request waits D on its worker and C clients call without
@@ -82,7 +52,7 @@ func BenchmarkAdaptiveWorkDelay(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			s, addr := adaptiveBenchServer(b, cfg)
+			s, addr := benchServer(b, cfg)
 			start := time.Now()
 			rps := drive(b, addr, clients)
 			b.ReportMetric(100*rps/ceiling, "ceiling%")
@@ -171,7 +141,7 @@ func BenchmarkAdaptiveWorkCPU(b *testing.B) {
 			} else if _, err := fmt.Sscan(workers, &cfg.Workers); err != nil {
 				b.Fatal(err)
 			}
-			s, addr := adaptiveBenchServer(b, cfg)
+			s, addr := benchServer(b, cfg)
 			start := time.Now()
 			drive(b, addr, clients)
 			if cfg.Adaptive != nil {

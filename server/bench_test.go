@@ -14,8 +14,8 @@ import (
 )
 
 // benchServer starts cfg with a Building Services handler on a memory
-// store holding one booking, and returns its address.
-func benchServer(b *testing.B, cfg server.Config) string {
+// store holding one booking, and returns the server and its address.
+func benchServer(b *testing.B, cfg server.Config) (*server.Server, string) {
 	b.Helper()
 	svc, err := booking.New(booking.NewMemoryStore(), booking.Config{})
 	if err != nil {
@@ -37,7 +37,7 @@ func benchServer(b *testing.B, cfg server.Config) string {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Serve(ln) }()
 	b.Cleanup(func() { s.Close(); <-done; svc.Close() })
-	return ln.Addr().String()
+	return s, ln.Addr().String()
 }
 
 // queryFrame is a BOOKINGSFORROOM request: read-only, so it can repeat.
@@ -122,7 +122,7 @@ func BenchmarkModelsWorkDelay(b *testing.B) {
 		{server.ModelUnbounded, 0, clients / delay.Seconds()},
 	} {
 		b.Run(fmt.Sprintf("model=%v/workers=%d/clients=%d/delay=%v", tc.model, tc.workers, clients, delay), func(b *testing.B) {
-			addr := benchServer(b, server.Config{Model: tc.model, Workers: tc.workers, WorkDelay: delay})
+			_, addr := benchServer(b, server.Config{Model: tc.model, Workers: tc.workers, WorkDelay: delay})
 			rps := drive(b, addr, clients)
 			b.ReportMetric(100*rps/tc.ceiling, "ceiling%")
 		})
@@ -137,7 +137,7 @@ func BenchmarkModelsNoDelay(b *testing.B) {
 	const clients = 16
 	for _, m := range []server.Model{server.ModelSerial, server.ModelPool, server.ModelConn, server.ModelUnbounded} {
 		b.Run(fmt.Sprintf("model=%v/clients=%d", m, clients), func(b *testing.B) {
-			addr := benchServer(b, server.Config{Model: m, Workers: clients})
+			_, addr := benchServer(b, server.Config{Model: m, Workers: clients})
 			drive(b, addr, clients)
 		})
 	}

@@ -35,6 +35,12 @@ func (e *exitError) Unwrap() error { return e.err }
 // usageError marks err as a usage error (exit status 2).
 func usageError(err error) error { return &exitError{code: exitUsage, err: err} }
 
+// usagef is a usage error of cmd: the message, formatted as by
+// fmt.Errorf, and where to read more.
+func usagef(cmd *cobra.Command, format string, a ...any) error {
+	return usageError(fmt.Errorf(format+" (see '%s --help')", append(a, cmd.CommandPath())...))
+}
+
 // exitCode maps an error returned by run to the process exit status.
 func exitCode(err error) int {
 	if err == nil {

@@ -7,10 +7,8 @@ import (
 	"io"
 	"math"
 	"net"
-	"sync"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/poolside-dev/poolside/benchmarks"
@@ -21,19 +19,9 @@ func init() { subcommands = append(subcommands, newTuneCmd) }
 
 // tuneFlags are the flags of "poolside tune".
 type tuneFlags struct {
-	addr             string
+	loadFlags
 	admin            string
 	apply            bool
-	clients          int
-	rate             float64
-	connPerRequest   bool
-	timeout          time.Duration
-	mix              string
-	seed             uint64
-	workDelay        time.Duration
-	workCPU          int
-	store            string
-	queue            int
 	minWorkers       int
 	maxWorkers       int
 	maxSteps         int
@@ -104,20 +92,11 @@ run to run. A progress bar is drawn on standard error when it is a terminal.`,
 			return runTune(cmd, f, stdout, stderr)
 		},
 	}
+	f.register(cmd, tuneServers)
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", "", "tune the running server at this host:port (needs --admin) instead of an in-process one")
 	fl.StringVar(&f.admin, "admin", "", "the running server's admin API host:port (poolside serve --admin-addr)")
 	fl.BoolVar(&f.apply, "apply", false, "with --addr, leave the pool at the recommended size (default: put back the size it had)")
-	fl.IntVar(&f.clients, "clients", benchmarks.DefaultClients, "concurrent clients (closed loop) or most requests in flight (open loop)")
-	fl.Float64Var(&f.rate, "rate", 0, "open loop: requests per second to schedule (0 = closed loop)")
-	fl.BoolVar(&f.connPerRequest, "conn-per-request", false, "dial a connection per request, as the book's client does (default: persistent connections)")
-	fl.DurationVar(&f.timeout, "timeout", benchmarks.DefaultTimeout, "give up on a request after this long (counted as a timeout error)")
-	fl.StringVar(&f.mix, "mix", benchmarks.DefaultMix.String(), "request mix, ACTION=WEIGHT for book, unbook, ondate, forroom")
-	fl.Uint64Var(&f.seed, "seed", 1, "seed of the request mix")
-	fl.DurationVar(&f.workDelay, "work-delay", 0, "in-process server: every request waits this long on its worker")
-	fl.IntVar(&f.workCPU, "work-cpu", 0, "in-process server: every request computes this many SHA-256 blocks on its worker (a fraction of a µs each)")
-	fl.StringVar(&f.store, "store", string(benchmarks.StoreMemory), "in-process server: memory, or bolt for a temporary bbolt file (fsync per booking)")
-	fl.IntVar(&f.queue, "queue", 0, "in-process server: requests that may wait for a worker before clients are told the server is busy (0 = 1024)")
 	fl.IntVar(&f.minWorkers, "min-workers", 1, "smallest pool searched; the probe measures the service time there")
 	fl.IntVar(&f.maxWorkers, "max-workers", 0, "largest pool searched (0 = --clients, the most requests in flight)")
 	fl.IntVar(&f.maxSteps, "max-steps", benchmarks.DefaultTuneMaxSteps, "most pool sizes measured")
@@ -132,6 +111,9 @@ run to run. A progress bar is drawn on standard error when it is a terminal.`,
 	return cmd
 }
 
+// tuneServers names what the server flags of tune configure.
+const tuneServers = "in-process server"
+
 // tuneServerFlags configure the in-process server, so they make no sense
 // with --addr.
 var tuneServerFlags = []string{"work-delay", "work-cpu", "store", "queue", "compare-adaptive", "adaptive-duration"}
@@ -139,9 +121,8 @@ var tuneServerFlags = []string{"work-delay", "work-cpu", "store", "queue", "comp
 // tuneConfig checks the flags and turns them into a TuneConfig.
 func (f tuneFlags) tuneConfig(cmd *cobra.Command) (benchmarks.TuneConfig, error) {
 	bad := func(format string, a ...any) (benchmarks.TuneConfig, error) {
-		return benchmarks.TuneConfig{}, usageError(fmt.Errorf(format+" (see 'poolside tune --help')", a...))
+		return benchmarks.TuneConfig{}, usagef(cmd, format, a...)
 	}
-	changed := cmd.Flags().Changed
 	switch {
 	case f.addr != "" && f.admin == "":
 		return bad("--addr needs --admin, the server's admin API (poolside serve --admin-addr), to resize its pool")
@@ -150,36 +131,19 @@ func (f tuneFlags) tuneConfig(cmd *cobra.Command) (benchmarks.TuneConfig, error)
 	case f.addr == "" && f.apply:
 		return bad("--apply leaves a running server at the recommended size; it needs --addr and --admin")
 	}
+	srv, load, err := f.config(cmd, tuneServers, tuneServerFlags)
+	if err != nil {
+		return benchmarks.TuneConfig{}, err
+	}
 	if f.addr != "" {
-		for name, v := range map[string]string{"--addr": f.addr, "--admin": f.admin} {
-			if _, _, err := net.SplitHostPort(v); err != nil {
-				return bad("%s %q is not host:port, for example 127.0.0.1:9407", name, v)
-			}
-		}
-		for _, name := range tuneServerFlags {
-			if changed(name) {
-				return bad("--%s configures the in-process server; it cannot be used with --addr", name)
-			}
+		if err := checkHostPort(cmd, "--admin", f.admin); err != nil {
+			return benchmarks.TuneConfig{}, err
 		}
 	}
-	if changed("adaptive-duration") && !f.compareAdaptive {
+	if cmd.Flags().Changed("adaptive-duration") && !f.compareAdaptive {
 		return bad("--adaptive-duration needs --compare-adaptive")
 	}
 	switch {
-	case f.clients < 1:
-		return bad("--clients must be at least 1, got %d", f.clients)
-	case f.rate < 0:
-		return bad("--rate must be 0 (closed loop) or more, got %v", f.rate)
-	case f.timeout <= 0:
-		return bad("--timeout must be positive, got %v", f.timeout)
-	case f.workDelay < 0:
-		return bad("--work-delay must not be negative, got %v", f.workDelay)
-	case f.workCPU < 0:
-		return bad("--work-cpu must not be negative, got %d", f.workCPU)
-	case f.queue < 0:
-		return bad("--queue must be 0 (default) or more, got %d", f.queue)
-	case f.store != string(benchmarks.StoreMemory) && f.store != string(benchmarks.StoreBolt):
-		return bad("--store %q: choose memory or bolt", f.store)
 	case f.minWorkers < 1:
 		return bad("--min-workers must be at least 1, got %d", f.minWorkers)
 	case f.maxWorkers < 0:
@@ -199,14 +163,8 @@ func (f tuneFlags) tuneConfig(cmd *cobra.Command) (benchmarks.TuneConfig, error)
 	case f.compareAdaptive && f.adaptiveDuration <= 0:
 		return bad("--adaptive-duration must be positive, got %v", f.adaptiveDuration)
 	}
-	if f.chartFile != "" {
-		if _, err := benchmarks.ChartFormat(f.chartFile); err != nil {
-			return bad("--chart %q: the file name must end in .png or .svg", f.chartFile)
-		}
-	}
-	mix, err := benchmarks.ParseMix(f.mix)
-	if err != nil {
-		return bad("--mix: %v", err)
+	if err := checkChartFile(cmd, f.chartFile); err != nil {
+		return benchmarks.TuneConfig{}, err
 	}
 	// TuneConfig's zeros mean its defaults; the flags' zeros mean zero.
 	minGain := f.minGain
@@ -218,21 +176,8 @@ func (f tuneFlags) tuneConfig(cmd *cobra.Command) (benchmarks.TuneConfig, error)
 		settle = -1 // none
 	}
 	cfg := benchmarks.TuneConfig{
-		Server: benchmarks.ServerConfig{
-			Queue:     f.queue,
-			WorkDelay: f.workDelay,
-			WorkCPU:   f.workCPU,
-			Store:     benchmarks.Store(f.store),
-		},
-		Load: benchmarks.Config{
-			Addr:           f.addr,
-			Clients:        f.clients,
-			ConnPerRequest: f.connPerRequest,
-			Rate:           f.rate,
-			Timeout:        f.timeout,
-			Mix:            mix,
-			Seed:           f.seed,
-		},
+		Server:     srv,
+		Load:       load,
 		Settle:     settle,
 		Step:       f.step,
 		MinWorkers: f.minWorkers,
@@ -289,31 +234,10 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "\nthe pool at %s was %s %d workers\n", f.addr, what, rep.FinalWorkers)
 	}
-	outputs := []struct {
-		name  string
-		write func(io.Writer) error
-	}{
-		{f.jsonFile, rep.WriteJSON},
-		{f.chartFile, func(w io.Writer) error {
-			format, err := benchmarks.ChartFormat(f.chartFile)
-			if err != nil {
-				return err
-			}
-			return rep.WriteChart(w, format)
-		}},
-	}
-	var errs []error
-	for _, o := range outputs {
-		if o.name == "" {
-			continue
-		}
-		if err := writeFile(o.name, o.write); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		fmt.Fprintf(stderr, "poolside: wrote %s\n", o.name)
-	}
-	return errors.Join(errs...)
+	return writeOutputs(stderr,
+		output{f.jsonFile, rep.WriteJSON},
+		chartOutput(f.chartFile, rep.WriteChart),
+	)
 }
 
 // startTuneProgress draws a progress bar on w over the longest the search
@@ -322,54 +246,14 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 // usually needs fewer steps: the bar then ends early.
 func startTuneProgress(ctx context.Context, cfg *benchmarks.TuneConfig, w io.Writer) (stop func()) {
 	per := max(cfg.Settle, 0) + cfg.Step
-	total := time.Duration(cfg.MaxSteps)*per + cfg.Adaptive
-	bar := progressbar.NewOptions64(int64(total/time.Millisecond),
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionSetPredictTime(false),
-	)
-	var mu sync.Mutex
-	var done time.Duration // expected time of the steps finished
-	var stepStart time.Time
-	var expected time.Duration
+	steps := time.Duration(cfg.MaxSteps) * per
+	p := startProgress(ctx, w, steps+cfg.Adaptive)
 	cfg.Progress = func(s benchmarks.TuneStep) {
-		mu.Lock()
-		defer mu.Unlock()
-		done = time.Duration(s.Index-1) * per
-		stepStart, expected = time.Now(), s.Expected
 		if s.Phase == benchmarks.PhaseAdaptive {
-			done = time.Duration(cfg.MaxSteps) * per
-			bar.Describe(fmt.Sprintf("adaptive sizing, %v", cfg.Adaptive))
+			p.step(steps, s.Expected, fmt.Sprintf("adaptive sizing, %v", cfg.Adaptive))
 			return
 		}
-		bar.Describe(fmt.Sprintf("step %d/%d %-6s %4d workers", s.Index, s.MaxSteps, s.Phase, s.Workers))
+		p.step(time.Duration(s.Index-1)*per, s.Expected, fmt.Sprintf("step %d/%d %-6s %4d workers", s.Index, s.MaxSteps, s.Phase, s.Workers))
 	}
-	quit := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				mu.Lock()
-				if !stepStart.IsZero() {
-					_ = bar.Set64(int64((done + min(time.Since(stepStart), expected)) / time.Millisecond))
-				}
-				mu.Unlock()
-			case <-quit:
-				return
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return func() {
-		close(quit)
-		<-finished
-		_ = bar.Finish()
-	}
+	return p.stop
 }

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"net"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/poolside-dev/poolside/benchmarks"
+)
+
+// loadFlags are the flags that shape the load and the in-process server,
+// shared by "poolside bench" and "poolside tune".
+type loadFlags struct {
+	addr           string
+	clients        int
+	rate           float64
+	connPerRequest bool
+	timeout        time.Duration
+	mix            string
+	seed           uint64
+	workDelay      time.Duration
+	workCPU        int
+	store          string
+	queue          int
+}
+
+// register defines the load flags on cmd, all but --addr, whose help
+// differs from command to command. servers names what the server flags
+// configure, "in-process servers" or "in-process server".
+func (f *loadFlags) register(cmd *cobra.Command, servers string) {
+	fl := cmd.Flags()
+	fl.IntVar(&f.clients, "clients", benchmarks.DefaultClients, "concurrent clients (closed loop) or most requests in flight (open loop)")
+	fl.Float64Var(&f.rate, "rate", 0, "open loop: requests per second to schedule (0 = closed loop)")
+	fl.BoolVar(&f.connPerRequest, "conn-per-request", false, "dial a connection per request, as the book's client does (default: persistent connections)")
+	fl.DurationVar(&f.timeout, "timeout", benchmarks.DefaultTimeout, "give up on a request after this long (counted as a timeout error)")
+	fl.StringVar(&f.mix, "mix", benchmarks.DefaultMix.String(), "request mix, ACTION=WEIGHT for book, unbook, ondate, forroom")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of the request mix")
+	fl.DurationVar(&f.workDelay, "work-delay", 0, servers+": every request waits this long on its worker")
+	fl.IntVar(&f.workCPU, "work-cpu", 0, servers+": every request computes this many SHA-256 blocks (about 0.13 µs each on a current x86 core) on its worker")
+	fl.StringVar(&f.store, "store", string(benchmarks.StoreMemory), servers+": memory, or bolt for a temporary bbolt file (fsync per booking)")
+	fl.IntVar(&f.queue, "queue", 0, servers+": requests that may wait for a worker before clients are told the server is busy (0 = 1024)")
+}
+
+// config checks the load flags and turns them into the configurations of
+// the in-process server and of the load. serverOnly are the flags of cmd
+// that configure the in-process server, so that --addr rules them out;
+// servers names it as register does. Errors are usage errors of cmd.
+func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []string) (benchmarks.ServerConfig, benchmarks.Config, error) {
+	bad := func(format string, a ...any) (benchmarks.ServerConfig, benchmarks.Config, error) {
+		return benchmarks.ServerConfig{}, benchmarks.Config{}, usagef(cmd, format, a...)
+	}
+	if f.addr != "" {
+		if err := checkHostPort(cmd, "--addr", f.addr); err != nil {
+			return benchmarks.ServerConfig{}, benchmarks.Config{}, err
+		}
+		for _, name := range serverOnly {
+			if cmd.Flags().Changed(name) {
+				return bad("--%s configures the %s; it cannot be used with --addr", name, servers)
+			}
+		}
+	}
+	switch {
+	case f.clients < 1:
+		return bad("--clients must be at least 1, got %d", f.clients)
+	case f.rate < 0:
+		return bad("--rate must be 0 (closed loop) or more, got %v", f.rate)
+	case f.timeout <= 0:
+		return bad("--timeout must be positive, got %v", f.timeout)
+	case f.workDelay < 0:
+		return bad("--work-delay must not be negative, got %v", f.workDelay)
+	case f.workCPU < 0:
+		return bad("--work-cpu must not be negative, got %d", f.workCPU)
+	case f.queue < 0:
+		return bad("--queue must be 0 (default) or more, got %d", f.queue)
+	case f.store != string(benchmarks.StoreMemory) && f.store != string(benchmarks.StoreBolt):
+		return bad("--store %q: choose memory or bolt", f.store)
+	}
+	mix, err := benchmarks.ParseMix(f.mix)
+	if err != nil {
+		return bad("--mix: %v", err)
+	}
+	srv := benchmarks.ServerConfig{
+		Queue:     f.queue,
+		WorkDelay: f.workDelay,
+		WorkCPU:   f.workCPU,
+		Store:     benchmarks.Store(f.store),
+	}
+	load := benchmarks.Config{
+		Addr:           f.addr,
+		Clients:        f.clients,
+		ConnPerRequest: f.connPerRequest,
+		Rate:           f.rate,
+		Timeout:        f.timeout,
+		Mix:            mix,
+		Seed:           f.seed,
+	}
+	return srv, load, nil
+}
+
+// checkHostPort returns a usage error of cmd if v, the value of the flag
+// name, is not host:port.
+func checkHostPort(cmd *cobra.Command, name, v string) error {
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return usagef(cmd, "%s %q is not host:port, for example 127.0.0.1:9407", name, v)
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progress is a progress bar over the expected time of a run made of
+// steps. The caller reports the start of each step; in between, a ticker
+// moves the bar on with the time the step has taken, up to the time it is
+// expected to take. Its methods are safe for concurrent use.
+type progress struct {
+	bar *progressbar.ProgressBar
+
+	mu        sync.Mutex
+	done      time.Duration // expected time of the steps finished
+	stepStart time.Time     // zero until the first step
+	expected  time.Duration // expected time of the step in progress
+
+	quit, finished chan struct{}
+}
+
+// startProgress draws a progress bar on w over total and starts its
+// ticker, which ends with ctx or stop.
+func startProgress(ctx context.Context, w io.Writer, total time.Duration) *progress {
+	p := &progress{
+		bar: progressbar.NewOptions64(int64(total/time.Millisecond),
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionSetPredictTime(false),
+		),
+		quit:     make(chan struct{}),
+		finished: make(chan struct{}),
+	}
+	go p.tick(ctx)
+	return p
+}
+
+// step marks the start of a step, labelled label, expected to take
+// expected after done of the total has been spent on the steps before.
+func (p *progress) step(done, expected time.Duration, label string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done, p.stepStart, p.expected = done, time.Now(), expected
+	p.bar.Describe(label)
+}
+
+// tick moves the bar on every 100ms until quit is closed or ctx ends.
+func (p *progress) tick(ctx context.Context) {
+	defer close(p.finished)
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			p.mu.Lock()
+			if !p.stepStart.IsZero() {
+				_ = p.bar.Set64(int64((p.done + min(time.Since(p.stepStart), p.expected)) / time.Millisecond))
+			}
+			p.mu.Unlock()
+		case <-p.quit:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// stop ends the ticker and removes the bar. Call it once.
+func (p *progress) stop() {
+	close(p.quit)
+	<-p.finished
+	_ = p.bar.Finish()
+}
