@@ -261,6 +261,14 @@ func (c *Client) exchange(ctx context.Context, cn *conn, req wire.Request, frame
 		return wire.Reply{}, written, false, false, err
 	}
 	if rep.IsError() {
+		// A server that sheds load may close the connection after its busy
+		// reply (poolside does in its conn model and past --max-conns), so
+		// a Client that can redial does not reuse it: a retry on it could
+		// be written and then fail, and a written BOOK is not retried. A
+		// Client made with New has no other connection and keeps it.
+		if rep.Message == wire.MsgBusy && c.dial != nil {
+			keep = false
+		}
 		return rep, written, false, keep, &ServerError{Message: rep.Message}
 	}
 	return rep, written, false, keep, nil

@@ -25,8 +25,9 @@ type conn struct {
 
 	// mu orders the idle/active transitions against Shutdown's closeIfIdle,
 	// so that a drain never cuts a request that has started to arrive.
-	mu   sync.Mutex
-	idle bool
+	mu    sync.Mutex
+	idle  bool
+	poked bool // closeIfIdle set a past read deadline
 
 	rbuf []byte // request block, reused
 	wbuf []byte // reply frame, reused
@@ -77,21 +78,23 @@ func (c *conn) serve() {
 			return
 		}
 		reply, busy := c.handle(block)
+		var werr error
+		if reply != nil {
+			werr = c.write(reply)
+		}
+		if o := c.s.cfg.Observer; o != nil {
+			o.RequestDone(block, reply, c.queueWait, c.service, busy)
+		}
 		if busy && reply == nil {
 			reason = CloseBusy
 			return
 		}
-		if reply != nil {
-			if err := c.write(reply); err != nil {
-				reason = CloseWriteError
-				if !c.s.hardClose.Load() && !isExpected(err) {
-					c.log.WithError(err).Warn("writing a reply failed")
-				}
-				return
+		if werr != nil {
+			reason = CloseWriteError
+			if !c.s.hardClose.Load() && !isExpected(werr) {
+				c.log.WithError(werr).Warn("writing a reply failed")
 			}
-		}
-		if o := c.s.cfg.Observer; o != nil {
-			o.RequestDone(block, reply, c.queueWait, c.service, busy)
+			return
 		}
 		if c.s.inShutdown.Load() {
 			reason = c.stopReason()
@@ -133,9 +136,12 @@ func (c *conn) setActive() {
 	c.idle = false
 	if t := c.s.cfg.ReadTimeout; t > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(t))
-	} else if c.s.cfg.IdleTimeout > 0 {
-		_ = c.nc.SetReadDeadline(time.Time{}) // clear the idle deadline
+	} else if c.s.cfg.IdleTimeout > 0 || c.poked {
+		// Clear the idle deadline, or the past one closeIfIdle set if the
+		// drain began just as this request's first bytes arrived.
+		_ = c.nc.SetReadDeadline(time.Time{})
 	}
+	c.poked = false
 }
 
 // closeIfIdle wakes an idle connection's read so that it ends; a connection
@@ -144,6 +150,7 @@ func (c *conn) closeIfIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.idle {
+		c.poked = true
 		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
 	}
 }
@@ -291,7 +298,7 @@ func (c *conn) run(block []byte) (reply []byte) {
 			reply = c.s.cfg.InternalErrorReply
 		}
 	}()
-	c.s.requests.Add(1)
+	c.s.requests.Add(1) // counted as the handler starts: panics and nil replies included
 	c.s.work()
 	return c.s.cfg.Handler.ServeFrame(c.s.ctx, block)
 }

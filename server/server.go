@@ -28,8 +28,9 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	inShutdown atomic.Bool // Shutdown or Close has begun
-	hardClose  atomic.Bool // Close has begun
+	inShutdown atomic.Bool   // Shutdown or Close has begun
+	hardClose  atomic.Bool   // Close has begun
+	stopping   chan struct{} // closed when Shutdown or Close begins
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -59,6 +60,7 @@ func New(cfg Config) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		drained:   make(chan struct{}),
+		stopping:  make(chan struct{}),
 	}
 	if cfg.Adaptive != nil {
 		a, err := newAdaptive(*cfg.Adaptive)
@@ -119,7 +121,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
-			case <-s.ctx.Done():
+			case <-s.stopping:
 				t.Stop()
 			}
 			continue
@@ -173,8 +175,8 @@ func (s *Server) accept(nc net.Conn) {
 // refuse sends the busy reply to a connection the server will not serve and
 // closes it, on a tracked goroutine so the accept loop never waits.
 func (s *Server) refuse(nc net.Conn, why string) {
-	s.busy.Add(1)
 	started := s.goTracked(func() {
+		s.busy.Add(1)
 		if s.cfg.BusyReply != nil {
 			timeout := s.cfg.WriteTimeout
 			if timeout == 0 || timeout > time.Second {
@@ -262,6 +264,9 @@ func (s *Server) beginClose() []*conn {
 	s.stopAdaptive()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.closed {
+		close(s.stopping)
+	}
 	s.closed = true
 	for ln := range s.listeners {
 		ln.Close()
@@ -352,7 +357,7 @@ type Stats struct {
 	Model    Model
 	Accepted uint64 // connections accepted, refused ones included
 	Open     int64  // connections open now
-	Requests uint64 // requests handled (a reply was produced)
+	Requests uint64 // requests handed to the handler (panics and nil replies included)
 	Busy     uint64 // requests and connections refused with the busy reply
 	Panics   uint64 // handler panics recovered
 	// Closed counts closed connections by reason.

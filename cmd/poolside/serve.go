@@ -123,7 +123,7 @@ address actually bound (useful with --addr 127.0.0.1:0). Then, with
 	fl.Var(&f.workers, "workers", "pool workers for the pool and conn models: a number (0 = 4 × GOMAXPROCS), or auto to size the pool from measured latency")
 	fl.IntVar(&f.minWorkers, "min-workers", 0, "with --workers auto, the fewest workers (0 = GOMAXPROCS)")
 	fl.IntVar(&f.maxWorkers, "max-workers", 0, "with --workers auto, the most workers (0 = 64 × GOMAXPROCS, at least 256)")
-	fl.IntVar(&f.queue, "queue", server.DefaultQueue, "requests (pool, serial) or connections (conn) that may wait for a worker before clients are told the server is busy")
+	fl.IntVar(&f.queue, "queue", server.DefaultQueue, "requests (pool, serial) or connections (conn) that may wait for a worker before clients are told the server is busy (at least 1)")
 	fl.StringVar(&f.store, "store", "bolt", "where bookings are kept: bolt (a durable file, see --data) or memory")
 	fl.StringVar(&f.data, "data", "poolside.db", "the bolt database file")
 	fl.DurationVar(&f.readTimeout, "read-timeout", 10*time.Second, "time a request may take to arrive once it has started; then the client is told \"Cannot read client data\" and disconnected (0 = no limit)")
