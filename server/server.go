@@ -289,7 +289,9 @@ func (s *Server) beginClose() []*conn {
 // lets requests in flight finish and their replies be written (then closes
 // those connections too), stops the pool and waits for every goroutine the
 // server started. If ctx ends first it returns ctx.Err() and leaves the rest
-// running; call Close to end them.
+// running; call Close to end them. In ModelConn, a connection still
+// waiting in the pool queue when Shutdown begins is closed without being
+// read (CloseShutdown): no request of it had started.
 func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range s.beginClose() {
 		c.closeIfIdle()
