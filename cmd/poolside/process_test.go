@@ -48,41 +48,34 @@ type buildFailure struct {
 
 func (b *buildFailure) Error() string { return "go build: " + b.err.Error() + "\n" + b.out }
 
-// serveProcess is a running "poolside serve".
-type serveProcess struct {
+// process is a running poolside binary.
+type process struct {
 	cmd    *exec.Cmd
-	addr   string
 	stderr *lockedWriter
-	lines  chan string // stdout after the first line (the first 16 lines)
+	lines  chan string // its standard output, line by line (the first 16 lines)
 	exited chan struct{}
-	err    error
+	err    error // cmd.Wait's result, once exited is closed
 }
 
-// startServe runs "poolside serve --addr 127.0.0.1:0 args..." and waits for
-// its listening address. The process is killed when the test ends if it is
-// still running.
-func startServe(t *testing.T, args ...string) *serveProcess {
+// startProcess runs the built binary with args. The process is killed
+// when the test ends if it is still running.
+func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(poolsideBinary(t), append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
+	cmd := exec.Command(poolsideBinary(t), args...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	p := &serveProcess{cmd: cmd, stderr: &lockedWriter{}, lines: make(chan string, 16), exited: make(chan struct{})}
+	p := &process{cmd: cmd, stderr: &lockedWriter{}, lines: make(chan string, 16), exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	require.NoError(t, cmd.Start())
-
-	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
 		for sc.Scan() { // keep draining so the process never blocks on stdout
 			select {
 			case p.lines <- sc.Text():
 			default:
 			}
 		}
+		close(p.lines)
 		p.err = cmd.Wait()
 		close(p.exited)
 	}()
@@ -94,21 +87,11 @@ func startServe(t *testing.T, args ...string) *serveProcess {
 			<-p.exited
 		}
 	})
-
-	select {
-	case line, ok := <-lines:
-		require.True(t, ok, "poolside serve exited before listening: %s", p.stderr)
-		const prefix = "poolside: serving on "
-		require.True(t, strings.HasPrefix(line, prefix), "first line %q", line)
-		p.addr = strings.TrimPrefix(line, prefix)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("poolside serve did not start: %s", p.stderr)
-	}
 	return p
 }
 
 // stop sends sig and waits for the process to exit.
-func (p *serveProcess) stop(t *testing.T, sig syscall.Signal) error {
+func (p *process) stop(t *testing.T, sig syscall.Signal) error {
 	t.Helper()
 	require.NoError(t, p.cmd.Process.Signal(sig))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -117,9 +100,27 @@ func (p *serveProcess) stop(t *testing.T, sig syscall.Signal) error {
 	case <-p.exited:
 		return p.err
 	case <-ctx.Done():
-		t.Fatalf("poolside serve did not exit after %v", sig)
+		t.Fatalf("poolside did not exit after %v", sig)
 		return nil
 	}
+}
+
+// serveProcess is a running "poolside serve".
+type serveProcess struct {
+	*process
+	addr string
+}
+
+// startServe runs "poolside serve --addr 127.0.0.1:0 args..." and waits for
+// its listening address.
+func startServe(t *testing.T, args ...string) *serveProcess {
+	t.Helper()
+	p := &serveProcess{process: startProcess(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "warn"}, args...)...)}
+	line := nextLine(t, p.lines, "poolside serve (stderr: "+p.stderr.String()+")")
+	const prefix = "poolside: serving on "
+	require.True(t, strings.HasPrefix(line, prefix), "first line %q", line)
+	p.addr = strings.TrimPrefix(line, prefix)
+	return p
 }
 
 // lockedWriter serialises writes to a strings.Builder.

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -298,48 +296,18 @@ func TestProxyCommandHelp(t *testing.T) {
 
 // proxyProcess is a running "poolside proxy" binary.
 type proxyProcess struct {
-	cmd       *exec.Cmd
+	*process
 	addr, api string
-	stderr    *lockedWriter
-	exited    chan struct{}
-	err       error
 }
 
 // startProxyProcess runs the built "poolside proxy --listen 127.0.0.1:0
-// args..." and waits for its address lines (two with --api). The process
-// is killed when the test ends if it is still running.
+// args..." and waits for its address lines (two with --api).
 func startProxyProcess(t *testing.T, args ...string) *proxyProcess {
 	t.Helper()
-	cmd := exec.Command(poolsideBinary(t), append([]string{"proxy", "--listen", "127.0.0.1:0"}, args...)...)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	p := &proxyProcess{cmd: cmd, stderr: &lockedWriter{}, exited: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	require.NoError(t, cmd.Start())
-	lines := make(chan string, 2)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		close(lines)
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	p.addr = parseProxyLine(t, nextLine(t, lines, "poolside proxy (process)"))
+	p := &proxyProcess{process: startProcess(t, append([]string{"proxy", "--listen", "127.0.0.1:0"}, args...)...)}
+	p.addr = parseProxyLine(t, nextLine(t, p.lines, "poolside proxy (process)"))
 	if slices.Contains(args, "--api") {
-		p.api = parseAPILine(t, nextLine(t, lines, "poolside proxy --api (process)"))
+		p.api = parseAPILine(t, nextLine(t, p.lines, "poolside proxy --api (process)"))
 	}
 	return p
 }
