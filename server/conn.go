@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -187,13 +188,39 @@ func (c *conn) readRequest() (block []byte, reason CloseReason, ok bool) {
 		return nil, CloseFrameTooLarge, false
 	}
 	if cap(c.rbuf) < size {
-		c.rbuf = make([]byte, size)
+		if err := c.growRead(size); err != nil {
+			return nil, c.readFailed(err), false
+		}
+		return c.rbuf[:size], 0, true
 	}
 	block = c.rbuf[:size]
 	if _, err := io.ReadFull(c.nc, block); err != nil {
 		return nil, c.readFailed(err), false
 	}
 	return block, 0, true
+}
+
+// growRead reads a block of size bytes that does not fit c.rbuf, growing
+// the buffer as bytes arrive rather than from the announced size alone, so
+// a client that announces a large frame and sends little of it costs
+// little memory.
+func (c *conn) growRead(size int) error {
+	buf := c.rbuf[:0]
+	for len(buf) < size {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(size-len(buf), max(len(buf), 4096)))
+		}
+		n, err := c.nc.Read(buf[len(buf):min(cap(buf), size)])
+		buf = buf[:len(buf)+n]
+		if err != nil && len(buf) < size {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	c.rbuf = buf
+	return nil
 }
 
 // idleEnd classifies the end of a connection that was waiting for a request.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -413,4 +414,34 @@ func TestCloseReasonNames(t *testing.T) {
 	}
 	assert.Contains(t, server.CloseReason(99).String(), "CloseReason(")
 	assert.True(t, errors.Is(fmt.Errorf("x: %w", server.ErrServerClosed), server.ErrServerClosed))
+}
+
+// TestAnnouncedSizeDoesNotAllocate: a client that announces a large frame
+// and sends little of it must not make the server allocate the whole
+// announced size, or a few thousand such connections exhaust memory.
+func TestAnnouncedSizeDoesNotAllocate(t *testing.T) {
+	rec := newRecorder()
+	s, addr, _ := startServer(t, server.Config{Handler: echo, Framing: wire.Uint32Framing{Max: 1 << 20}, Observer: rec})
+	const conns = 100 // each announces 1 MiB and sends 10 bytes
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range conns {
+		c := dial(t, addr)
+		_, err := c.nc.Write(append([]byte{0, 0x10, 0, 0}, make([]byte, 10)...))
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return s.Stats().Open == conns }, testTimeout, time.Millisecond)
+	// The server has read the headers once every connection is blocked in
+	// its body read; a request with a reply proves the loop is past them.
+	probe := dial(t, addr)
+	ok, err := wire.AppendFrameWith(nil, wire.Uint32Framing{}, []byte("probe"))
+	require.NoError(t, err)
+	_, err = probe.nc.Write(ok)
+	require.NoError(t, err)
+	_, err = wire.ReadFrameWith(probe.nc, wire.Uint32Framing{}, nil)
+	require.NoError(t, err)
+	runtime.ReadMemStats(&after)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(conns<<20)/4,
+		"%d connections announcing 1 MiB each must not cost 1 MiB each", conns)
 }
