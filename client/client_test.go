@@ -325,6 +325,9 @@ func TestRetries(t *testing.T) {
 		{"UNBOOK not after its bytes were written", firstThen(response{close: true}),
 			wire.Request{Action: wire.ActionUnbook, Room: "312", Date: day}, fast, io.EOF, 1, 0},
 		{"BOOK after busy", firstThen(response{bytes: errorFrame(wire.MsgBusy)}), bookRq, fast, nil, 2, 1},
+		// poolside's conn model and --max-conns close after the busy reply:
+		// the retry must go out on a new connection, not the dead one.
+		{"BOOK after busy and close", firstThen(response{bytes: errorFrame(wire.MsgBusy), close: true}), bookRq, fast, nil, 2, 1},
 		{"busy, retries used up", func(int, int, wire.Request) response { return response{bytes: errorFrame(wire.MsgBusy)} },
 			bookRq, fast, client.ErrBusy, 4, 3},
 		{"ERROR never retried", firstThen(response{bytes: errorFrame(wire.MsgDuplicate)}), bookRq, fast, &client.ServerError{}, 1, 0},
