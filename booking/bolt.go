@@ -203,9 +203,6 @@ func (s *BoltStore) begin(ctx context.Context, op func() string) error {
 // before the call starts; once started it runs to the end.
 func (s *BoltStore) Book(ctx context.Context, room string, date wire.Date, limit int) error {
 	op := func() string { return fmt.Sprintf("book %s on %s", room, date) }
-	if err := s.begin(ctx, op); err != nil {
-		return err
-	}
 	dk, rk := dateKey(date), []byte(room)
 	check := func(tx *bolt.Tx) error {
 		dates := tx.Bucket(byDate)
@@ -221,7 +218,7 @@ func (s *BoltStore) Book(ctx context.Context, room string, date wire.Date, limit
 		}
 		return nil
 	}
-	err := s.write(check, func(tx *bolt.Tx) error {
+	return s.write(ctx, op, check, func(tx *bolt.Tx) error {
 		dates, rooms := tx.Bucket(byDate), tx.Bucket(byRoom)
 		if rooms == nil {
 			return errMissingBuckets
@@ -239,10 +236,6 @@ func (s *BoltStore) Book(ctx context.Context, room string, date wire.Date, limit
 		}
 		return forRoom.Put(dk, marker)
 	})
-	if err != nil && !isRefusal(err) {
-		return s.fail(op(), err)
-	}
-	return err
 }
 
 var errMissingBuckets = errors.New("booking: database has no dates or rooms bucket")
@@ -264,9 +257,6 @@ func countUpTo(b *bolt.Bucket, limit int) int {
 // bare.
 func (s *BoltStore) Unbook(ctx context.Context, room string, date wire.Date) error {
 	op := func() string { return fmt.Sprintf("unbook %s on %s", room, date) }
-	if err := s.begin(ctx, op); err != nil {
-		return err
-	}
 	dk, rk := dateKey(date), []byte(room)
 	check := func(tx *bolt.Tx) error {
 		dates := tx.Bucket(byDate)
@@ -278,7 +268,7 @@ func (s *BoltStore) Unbook(ctx context.Context, room string, date wire.Date) err
 		}
 		return nil
 	}
-	err := s.write(check, func(tx *bolt.Tx) error {
+	return s.write(ctx, op, check, func(tx *bolt.Tx) error {
 		dates, rooms := tx.Bucket(byDate), tx.Bucket(byRoom)
 		if rooms == nil {
 			return errMissingBuckets
@@ -288,15 +278,12 @@ func (s *BoltStore) Unbook(ctx context.Context, room string, date wire.Date) err
 		}
 		return deleteKey(rooms, rk, dk)
 	})
-	if err != nil && !isRefusal(err) {
-		return s.fail(op(), err)
-	}
-	return err
 }
 
 // write runs check, then apply, in one write transaction and returns check's
-// refusal or a store error; nil means apply's changes are committed and
-// fsynced.
+// refusal (bare) or a store error (wrapped, naming op); nil means apply's
+// changes are committed and fsynced. It refuses at once after Close or
+// when ctx is done.
 //
 // check runs first in a read-only transaction: a refusal seen in a
 // committed snapshot is a correct answer as of that snapshot, and costs no
@@ -311,7 +298,20 @@ func (s *BoltStore) Unbook(ctx context.Context, room string, date wire.Date) err
 // failure: it is passed out in refusal and the function returns nil, so it
 // neither rolls back the other writes of its batch nor makes Batch run it
 // again on its own.
-func (s *BoltStore) write(check, apply func(*bolt.Tx) error) error {
+func (s *BoltStore) write(ctx context.Context, op func() string, check, apply func(*bolt.Tx) error) error {
+	if err := s.begin(ctx, op); err != nil {
+		return err
+	}
+	err := s.commit(check, apply)
+	if err != nil && !isRefusal(err) {
+		return s.fail(op(), err)
+	}
+	return err
+}
+
+// commit is write's transaction: the read-only check, then check and apply
+// in an Update or a Batch.
+func (s *BoltStore) commit(check, apply func(*bolt.Tx) error) error {
 	if err := s.db.View(check); err != nil {
 		return err
 	}
