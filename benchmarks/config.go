@@ -97,9 +97,12 @@ type Config struct {
 	Mix Mix
 
 	// FirstDate is the first date booked; later bookings walk forward from
-	// it. 0 means today (on this machine's calendar) plus two days, plus,
-	// when Server is nil, a number of days taken from the clock, so that
-	// runs against one long-running server book dates no earlier run did.
+	// it. 0 means today (on this machine's calendar) plus two days for an
+	// in-process Server, which starts empty. With Server nil, 0 means that
+	// every such Runner of this process books from one shared walk, which
+	// starts on a random date up to 2.9 million years ahead: a server that
+	// keeps the bookings of earlier runs (bench --addr again, or --repeat)
+	// almost surely holds none of the pairs it books.
 	FirstDate wire.Date
 
 	// Seed seeds the choice of actions from the mix; runs with one seed
@@ -153,12 +156,8 @@ func (c Config) withDefaults() Config {
 	if c.Mix.total() == 0 {
 		c.Mix = DefaultMix
 	}
-	if c.FirstDate == 0 {
+	if c.FirstDate == 0 && c.Server != nil {
 		c.FirstDate = wire.FromTime(time.Now()) + 2
-		if c.Server == nil {
-			// About 2,700 years of distinct starting days, one per second.
-			c.FirstDate += wire.Date(time.Now().Unix() % (1 << 20))
-		}
 	}
 	return c
 }

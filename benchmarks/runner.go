@@ -19,9 +19,9 @@ import (
 // continue their walk from one window to the next, so windows never book
 // a pair an earlier one did. After Close, Run returns ErrClosed.
 type Runner struct {
-	cfg      Config
-	workers  []*worker
-	nextSlot atomic.Int64
+	cfg     Config
+	workers []*worker
+	walk    *walk // the (room, date) pairs this Runner books
 
 	mu     sync.Mutex // held by Run and Close
 	closed bool
@@ -36,6 +36,12 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	cfg = cfg.withDefaults()
 	r := &Runner{cfg: cfg}
+	if cfg.FirstDate == 0 {
+		r.walk = remoteWalk()
+		r.cfg.FirstDate = r.walk.first
+	} else {
+		r.walk = &walk{first: cfg.FirstDate}
+	}
 	ccfg := client.Config{Timeout: cfg.Timeout, ConnPerRequest: cfg.ConnPerRequest, MaxConns: 1, Dialer: cfg.Dialer}
 	for i := range cfg.Clients {
 		c, err := client.Dial(ctx, cfg.Addr, ccfg)

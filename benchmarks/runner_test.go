@@ -95,6 +95,30 @@ func TestWindowsContinueTheWalk(t *testing.T) {
 	assert.GreaterOrEqual(t, int64(st.Book), total)
 }
 
+// A long-running server keeps the bookings of every run made against it
+// (bench --addr twice, or --repeat): a later run must not book a pair an
+// earlier one left standing, even in the same second.
+func TestRemoteRunsNeverRebook(t *testing.T) {
+	svc, err := booking.New(booking.NewMemoryStore(), booking.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { svc.Close() })
+	ls := startServer(t, benchmarks.ServerConfig{Handler: svc})
+	load := benchmarks.Config{Addr: ls.Addr(), Clients: 3, Mix: benchmarks.Mix{Book: 1}}
+	w := benchmarks.Window{Duration: time.Second, MaxRequests: 50}
+
+	for run := range 2 {
+		res, err := benchmarks.Run(t.Context(), load, w)
+		require.NoError(t, err)
+		require.Positive(t, res.Requests+res.Errors.Total())
+		assert.Zero(t, res.Errors.Total(), "run %d booked a pair an earlier run did", run+1)
+	}
+	rep, err := benchmarks.Compare(t.Context(), benchmarks.CompareConfig{Load: load, Window: w, Repeat: 2})
+	require.NoError(t, err)
+	require.Len(t, rep.Results, 1)
+	assert.Zero(t, rep.Results[0].Errors.Total(), "a --repeat round booked a pair an earlier round did")
+	assert.Zero(t, svc.Stats().Refused)
+}
+
 func TestMaxRequestsEndsTheWindow(t *testing.T) {
 	ls := startServer(t, benchmarks.ServerConfig{})
 	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 2})

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,6 +51,29 @@ func slotAt(first wire.Date, i int64) slot {
 	return slot{room: rooms[idx], date: first + wire.Date(d)}
 }
 
+// walk hands out the pairs of slotAt(first, 0), slotAt(first, 1), ...,
+// each once, to any number of goroutines.
+type walk struct {
+	first wire.Date
+	next  atomic.Int64
+}
+
+func (w *walk) take() slot { return slotAt(w.first, w.next.Add(1)-1) }
+
+// remoteSpan is the range of days remoteWalk starts in.
+const remoteSpan = 1 << 30
+
+// remoteWalk is the walk of every Runner of this process whose server is
+// not in this process and whose Config.FirstDate is 0. Such a server may run
+// for long and keep every booking ever made on it. Sharing one walk keeps
+// the Runners of one process (the rounds of bench --repeat, say) off each
+// other's pairs. A random first date, up to remoteSpan days (2.9 million
+// years) after today, keeps other processes' runs off them too: two runs of
+// 100,000 bookings each overlap with a chance of about 1 in 27,000.
+var remoteWalk = sync.OnceValue(func() *walk {
+	return &walk{first: wire.FromTime(time.Now()) + 2 + wire.Date(rand.Uint64N(remoteSpan))}
+})
+
 type action int
 
 const (
@@ -82,7 +107,7 @@ func newWorker(r *Runner, c *client.Client, id int) *worker {
 		rng:     rand.New(rand.NewPCG(r.cfg.Seed, uint64(id))),
 		latency: newHistogram(),
 		service: newHistogram(),
-		last:    slotAt(r.cfg.FirstDate, 0),
+		last:    slotAt(r.walk.first, 0),
 	}
 }
 
@@ -117,7 +142,7 @@ func (w *worker) do(ctx context.Context) error {
 	}
 	switch a {
 	case actBook:
-		s := slotAt(w.r.cfg.FirstDate, w.r.nextSlot.Add(1)-1)
+		s := w.r.walk.take()
 		err := w.c.Book(ctx, s.room, s.date.Time())
 		if err == nil {
 			w.mine = append(w.mine, s)
