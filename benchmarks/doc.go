@@ -25,7 +25,9 @@
 // of a (room, date) pair no other booking of the Runner used, walking dates
 // forward five rooms at a time, so bookings succeed on a fresh store and a
 // refused one is a real error; an unbook cancels one of the client's own
-// earlier bookings.
+// earlier bookings. Against a server that is not in this process, which may
+// hold the bookings of earlier runs, the walk starts on a random date far
+// ahead (see Config.FirstDate).
 //
 // # Results
 //

@@ -64,8 +64,11 @@ Load:
                          omission, like wrk2); the uncorrected p99 is shown too
 
 The requests book, cancel and query rooms (--mix), every booking of a room and
-date nothing else booked, so bookings succeed. The first --warmup is not
-measured; every request is bounded by --timeout.
+date nothing else booked, so bookings succeed. With --addr the dates start at a
+random day far in the future (up to 2.9 million years ahead), so that the
+bookings earlier runs left on a long-running server do not collide; the bench
+leaves some of its own bookings behind too. The first --warmup is not measured;
+every request is bounded by --timeout.
 
 On a machine with few cores a trivial handler makes serial as fast as anything:
 the load generator and the server share the CPU. --work-delay gives each request
