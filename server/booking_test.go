@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/internal/wiretest"
 	"github.com/poolside-dev/poolside/server"
 	"github.com/poolside-dev/poolside/wire"
 )
@@ -66,23 +67,6 @@ func mixedWorkload(i int, today, shared wire.Date) []step {
 }
 
 func sortedRooms(rooms ...string) []string { sort.Strings(rooms); return rooms }
-
-// exchange sends req on nc and decodes the reply.
-func exchange(nc net.Conn, req wire.Request) (wire.Reply, error) {
-	b, err := req.MarshalBinary()
-	if err != nil {
-		return wire.Reply{}, err
-	}
-	if err := wire.WriteFrame(nc, b); err != nil {
-		return wire.Reply{}, err
-	}
-	block, err := wire.ReadFrame(nc, nil)
-	if err != nil {
-		return wire.Reply{}, err
-	}
-	var r wire.Reply
-	return r, r.UnmarshalBinary(block)
-}
 
 // TestEveryModelServesTheBookingWorkload runs 50 concurrent clients and
 // 1,000 requests with known outcomes through each model, half the clients
@@ -141,7 +125,7 @@ func TestEveryModelServesTheBookingWorkload(t *testing.T) {
 						if nc == nil {
 							nc = dial(t, addr).nc
 						}
-						got, err := exchange(nc, st.req)
+						got, err := wiretest.Exchange(nc, st.req)
 						if !assert.NoError(t, err, "client %d: %v", i, st.req) {
 							return
 						}

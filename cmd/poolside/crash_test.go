@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poolside-dev/poolside/internal/wiretest"
 	"github.com/poolside-dev/poolside/wire"
 )
 
@@ -103,7 +104,7 @@ func TestCrashKeepsAcknowledgedBookings(t *testing.T) {
 		rooms[s.room] = true
 	}
 	for room := range rooms {
-		r, err := exchange(nc, wire.Request{Action: wire.ActionBookingsForRoom, Room: room})
+		r, err := wiretest.Exchange(nc, wire.Request{Action: wire.ActionBookingsForRoom, Room: room})
 		require.NoError(t, err)
 		for _, d := range r.Dates {
 			stored[slot{room, d}] = true
@@ -120,22 +121,5 @@ func TestCrashKeepsAcknowledgedBookings(t *testing.T) {
 }
 
 func book(nc net.Conn, s slot) (wire.Reply, error) {
-	return exchange(nc, wire.Request{Action: wire.ActionBook, Room: s.room, Date: s.date})
-}
-
-// exchange sends one request and reads its reply.
-func exchange(nc net.Conn, req wire.Request) (wire.Reply, error) {
-	b, err := req.MarshalBinary()
-	if err != nil {
-		return wire.Reply{}, err
-	}
-	if err := wire.WriteFrame(nc, b); err != nil {
-		return wire.Reply{}, err
-	}
-	blk, err := wire.ReadFrame(nc, nil)
-	if err != nil {
-		return wire.Reply{}, err
-	}
-	var r wire.Reply
-	return r, r.UnmarshalBinary(blk)
+	return wiretest.Exchange(nc, wire.Request{Action: wire.ActionBook, Room: s.room, Date: s.date})
 }

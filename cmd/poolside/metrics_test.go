@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poolside-dev/poolside/internal/wiretest"
 	"github.com/poolside-dev/poolside/wire"
 )
 
@@ -35,10 +36,10 @@ func TestServeMetrics(t *testing.T) {
 	nc, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
 	require.NoError(t, err)
 	require.NoError(t, nc.SetDeadline(time.Now().Add(10*time.Second)))
-	r, err := exchange(nc, wire.Request{Action: wire.ActionBook, Room: "312", Date: wire.FromTime(time.Now()) + 10})
+	r, err := wiretest.Exchange(nc, wire.Request{Action: wire.ActionBook, Room: "312", Date: wire.FromTime(time.Now()) + 10})
 	require.NoError(t, err)
 	require.False(t, r.IsError(), r.Message)
-	r, err = exchange(nc, wire.Request{Action: "FROB"})
+	r, err = wiretest.Exchange(nc, wire.Request{Action: "FROB"})
 	require.NoError(t, err)
 	assert.Equal(t, wire.MsgUnrecognized, r.Message)
 	require.NoError(t, nc.Close())

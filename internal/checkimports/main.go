@@ -32,6 +32,7 @@ var allowed = map[string][]string{
 	"cmd/poolside":          {"benchmarks", "booking", "client", "faults", "pool", "server", "wire", "*"},
 	"robustness":            {}, // tests only: doc.go imports nothing
 	"internal/checkimports": {},
+	"internal/wiretest":     {"wire"}, // shared by tests only
 }
 
 type pkg struct {
