@@ -7,7 +7,10 @@ import "strconv"
 // *net.OpError wrapping os.ErrDeadlineExceeded) or the connection is
 // closed; the bytes the peer sends stay unread in the socket. In the write
 // direction Writes past At report success but the bytes are dropped, as a
-// network path that loses everything would.
+// network path that loses everything would; the end of the stream is lost
+// too: CloseWrite sends no FIN, and a Proxy neither closes nor resets the
+// side a Blackhole writes to when the other side ends, but waits for that
+// side's own end. (Close still closes the socket.)
 //
 // Spec: "blackhole" (from the start) or "blackhole=AT".
 type Blackhole struct {
@@ -34,6 +37,9 @@ func (f Blackhole) String() string {
 // Inject swallows the stream from At on.
 func (f Blackhole) Inject(s *Stream, next Op) Op {
 	var off int64
+	if f.At == 0 {
+		s.lose()
+	}
 	return func(p []byte) (int, error) {
 		if off >= f.At {
 			if s.Dir() == Write {
@@ -43,6 +49,9 @@ func (f Blackhole) Inject(s *Stream, next Op) Op {
 		}
 		n, err := next(upTo(p, f.At-off))
 		off += int64(n)
+		if off >= f.At {
+			s.lose()
+		}
 		return n, err
 	}
 }

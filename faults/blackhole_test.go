@@ -38,3 +38,24 @@ func TestBlackhole(t *testing.T) {
 		assert.Equal(t, want[:4], got, "nothing leaves past At")
 	})
 }
+
+// A blackholed write side loses the end of the stream too: CloseWrite sends
+// no FIN, so the peer reads nothing until its own deadline.
+func TestBlackholeLosesTheEnd(t *testing.T) {
+	for _, at := range []int64{0, 4} {
+		t.Run(faults.Blackhole{At: at}.String(), func(t *testing.T) {
+			a, b := tcpPair(t)
+			c := faults.Wrap(a, faults.OnWrite(faults.Blackhole{At: at}))
+			_, err := c.Write(seq(10))
+			require.NoError(t, err)
+			require.NoError(t, c.(interface{ CloseWrite() error }).CloseWrite())
+			got := make([]byte, at)
+			_, err = io.ReadFull(b, got)
+			require.NoError(t, err)
+			require.NoError(t, b.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+			n, err := b.Read(make([]byte, 10))
+			requireTimeout(t, err)
+			assert.Zero(t, n)
+		})
+	}
+}

@@ -58,6 +58,7 @@ type conn struct {
 	closeErr  error
 	closed    atomic.Bool  // Close was called by the application
 	dropped   atomic.Int32 // a fault cut or reset the connection
+	lost      atomic.Bool  // a Blackhole swallows the writes: the peer hears nothing more
 }
 
 // side is one direction of a conn.
@@ -278,8 +279,18 @@ func (c *conn) setFaultDeadline(s *side, t time.Time) {
 	}
 }
 
-// CloseWrite half-closes the underlying connection, if it can.
-func (c *conn) CloseWrite() error { return closeWrite(c.Conn) }
+// CloseWrite half-closes the underlying connection, if it can. Once a
+// Blackhole swallows the writes it does nothing and returns nil: the end of
+// the stream is lost like the rest.
+func (c *conn) CloseWrite() error {
+	if c.lost.Load() {
+		return nil
+	}
+	return closeWrite(c.Conn)
+}
+
+// writesLost reports whether a Blackhole swallows the writes now.
+func (c *conn) writesLost() bool { return c.lost.Load() }
 
 // CloseRead half-closes the read side of the underlying connection, if it can.
 func (c *conn) CloseRead() error { return closeRead(c.Conn) }
@@ -409,6 +420,14 @@ type Stream struct {
 
 // Dir reports the direction of the stream.
 func (s *Stream) Dir() Dir { return s.dir }
+
+// lose records that nothing written from now on reaches the peer, not even
+// the end of the stream (see conn.CloseWrite and the proxy's link).
+func (s *Stream) lose() {
+	if s.dir == Write {
+		s.c.lost.Store(true)
+	}
+}
 
 // Rand returns the fault's own random source for this stream: a PCG seeded
 // from the wrapper's seed, the direction and the fault's place in the list.

@@ -301,7 +301,7 @@ func (p *Proxy) handle(c net.Conn) {
 		upstream: wrap(u, nil, fs.up, p.cfg.Seed, laneUp),
 	}
 	if !p.track(l) {
-		l.abort(nil)
+		l.kill()
 		return
 	}
 	defer p.untrack(l)
@@ -367,7 +367,7 @@ func (p *Proxy) Close() error {
 	}
 	p.mu.Unlock()
 	for _, l := range links {
-		l.abort(nil)
+		l.kill()
 	}
 	p.wg.Wait()
 	return p.result(err)
@@ -453,20 +453,29 @@ func (l *link) run(bufs *sync.Pool) {
 	}()
 	l.pipe(l.client, l.upstream, bufs)
 	<-upDone
-	l.abort(nil)
+	l.kill()
 }
 
 // pipe relays src to dst. At src's EOF it half-closes dst; on an error it
-// aborts the link.
+// aborts the link. When a Blackhole swallows what the proxy writes to src,
+// src's peer hears nothing of that: pipe then goes on reading src, and
+// drops what it reads, until src's peer ends the connection itself.
 func (l *link) pipe(dst, src *conn, bufs *sync.Pool) {
 	bp := bufs.Get().(*[]byte)
+	defer bufs.Put(bp)
 	err := relay(dst, src, *bp)
-	bufs.Put(bp)
-	if err != nil {
-		l.abort(err)
+	if err == nil {
+		_ = dst.CloseWrite()
 		return
 	}
-	_ = dst.CloseWrite()
+	l.abort(err)
+	if src.writesLost() {
+		for err == nil || src.writesLost() {
+			if _, err = src.Read(*bp); err != nil {
+				return
+			}
+		}
+	}
 }
 
 // relay copies src to dst until src's EOF (nil) or an error.
@@ -487,14 +496,28 @@ func relay(dst, src net.Conn, buf []byte) error {
 	}
 }
 
-// abort closes both sides once; after a reset it resets both.
+// abort ends the link once: it closes both sides, and after a reset resets
+// both, except a side whose writes a Blackhole swallows. Its peer hears
+// nothing more, not even the end, so that side stays open until its peer
+// ends the connection or kill closes it.
 func (l *link) abort(err error) {
 	l.once.Do(func() {
-		if errors.Is(err, syscall.ECONNRESET) {
-			setLingerZero(l.client.Conn)
-			setLingerZero(l.upstream.Conn)
+		reset := errors.Is(err, syscall.ECONNRESET)
+		for _, c := range [...]*conn{l.client, l.upstream} {
+			if c.writesLost() {
+				continue
+			}
+			if reset {
+				setLingerZero(c.Conn)
+			}
+			_ = c.Close()
 		}
-		_ = l.client.Close()
-		_ = l.upstream.Close()
 	})
+}
+
+// kill aborts the link and closes both sides, blackholed or not.
+func (l *link) kill() {
+	l.abort(nil)
+	_ = l.client.Close()
+	_ = l.upstream.Close()
 }

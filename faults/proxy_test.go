@@ -59,7 +59,6 @@ func TestProxyFaults(t *testing.T) {
 		{"down corrupt", "", "corrupt=2^0x01", []byte("01\x333456789"), false, nil},
 		{"down cut", "", "cut=4", msg[:4], false, nil},
 		{"up cut drops the link", "cut=3", "", msg[:3], true, nil},
-		{"up blackhole", "blackhole=5", "", msg[:5], false, nil},
 		{"down reset", "", "reset=0", nil, false, syscall.ECONNRESET},
 		{"up reset", "reset=0", "", nil, false, syscall.ECONNRESET},
 	}
@@ -326,4 +325,81 @@ func TestConfigValidate(t *testing.T) {
 			require.ErrorIs(t, err, tt.err)
 		})
 	}
+}
+
+// oneShotUpstream accepts one connection on a new listener and hands it to
+// serve, in the background; the test's cleanup waits for serve.
+func oneShotUpstream(t *testing.T, serve func(c *net.TCPConn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer ln.Close()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		serve(c.(*net.TCPConn))
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+// A blackhole loses everything in its direction, the connection's end
+// included: neither the upstream's FIN or RST reaches a client behind a Down
+// blackhole, nor the client's half-close an upstream behind an Up one.
+// Only the waiting side's own deadline ends its wait.
+func TestProxyBlackholeLosesTheEnd(t *testing.T) {
+	const wait = 50 * time.Millisecond
+	t.Run("down, upstream closes", func(t *testing.T) {
+		up := oneShotUpstream(t, func(c *net.TCPConn) { _, _ = c.Write([]byte("hello")) })
+		p := startProxy(t, faults.Config{Upstream: up, Down: []faults.Fault{faults.Blackhole{}}})
+		c, err := net.Dial("tcp", p.Addr().String())
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(wait)))
+		n, err := c.Read(make([]byte, 10))
+		requireTimeout(t, err)
+		assert.Zero(t, n)
+	})
+	t.Run("down, upstream resets", func(t *testing.T) {
+		up := oneShotUpstream(t, func(c *net.TCPConn) { _ = c.SetLinger(0) })
+		p := startProxy(t, faults.Config{Upstream: up, Down: []faults.Fault{faults.Blackhole{}}})
+		c, err := net.Dial("tcp", p.Addr().String())
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(wait)))
+		n, err := c.Read(make([]byte, 10))
+		requireTimeout(t, err)
+		assert.Zero(t, n)
+	})
+	t.Run("up, client half-closes", func(t *testing.T) {
+		got := make(chan []byte, 1)
+		errs := make(chan error, 1)
+		up := oneShotUpstream(t, func(c *net.TCPConn) {
+			b := make([]byte, 5)
+			_, err := io.ReadFull(c, b)
+			got <- b
+			if err == nil {
+				_ = c.SetReadDeadline(time.Now().Add(wait))
+				_, err = c.Read(make([]byte, 10))
+			}
+			errs <- err
+		})
+		p := startProxy(t, faults.Config{Upstream: up, Up: []faults.Fault{faults.Blackhole{At: 5}}})
+		c, err := net.Dial("tcp", p.Addr().String())
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Write(seq(10))
+		require.NoError(t, err)
+		require.NoError(t, c.(*net.TCPConn).CloseWrite())
+		assert.Equal(t, seq(5), <-got)
+		requireTimeout(t, <-errs)
+	})
 }
