@@ -69,7 +69,7 @@ func (a api) faults(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a api) set(w http.ResponseWriter, r *http.Request) error {
-	var body struct {
+	var body *struct { // a pointer, so that a null body is told apart
 		Up   string `json:"up"`
 		Down string `json:"down"`
 	}
@@ -77,6 +77,9 @@ func (a api) set(w http.ResponseWriter, r *http.Request) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
 		return fmt.Errorf("bad JSON body (want {\"up\":\"SPEC\",\"down\":\"SPEC\"}): %w", err)
+	}
+	if body == nil {
+		return errors.New(`bad JSON body: null; want a JSON object such as {"up":"SPEC","down":"SPEC"} (DELETE clears the faults)`)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errors.New("bad JSON body: data after the object")

@@ -33,6 +33,8 @@ func TestAPI(t *testing.T) {
 		{"direction prefix", http.MethodPut, "/faults", `{"up":"read:cut=1"}`, 400, faults.APIState{}, "prefix"},
 		{"bad json", http.MethodPut, "/faults", `{"up":`, 400, faults.APIState{}, "bad JSON body"},
 		{"unknown field", http.MethodPut, "/faults", `{"seed":7}`, 400, faults.APIState{}, `unknown field \"seed\"`},
+		{"null", http.MethodPut, "/faults", `null`, 400, faults.APIState{}, "a JSON object"},
+		{"array", http.MethodPut, "/faults", `[]`, 400, faults.APIState{}, "bad JSON body"},
 		{"trailing data", http.MethodPut, "/faults", `{} {}`, 400, faults.APIState{}, "data after the object"},
 		{"method", http.MethodPatch, "/faults", "", 405, faults.APIState{}, "method PATCH not allowed"},
 		{"path", http.MethodGet, "/nope", "", 404, faults.APIState{}, "no such path"},

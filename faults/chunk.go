@@ -6,9 +6,12 @@ import (
 
 // Chunk splits traffic into pieces of at most Max bytes: every read returns
 // at most Max bytes, and every write reaches the layer below in pieces of at
-// most Max bytes (the application's Write still writes everything). With Min
-// set, each piece's limit is drawn from [Min, Max] by the stream's seeded
-// random source, so the same seed gives the same sizes.
+// most Max bytes (the application's Write still writes everything). The
+// pieces are cut at fixed offsets of the stream: every Max bytes or, with
+// Min set, after lengths drawn from [Min, Max] by the stream's seeded random
+// source. So the same seed cuts at the same offsets however the bytes
+// arrive; a read or write that ends inside a piece (the data came in
+// smaller parts) adds a cut there but moves none of the others.
 //
 // Spec: "chunk=MAX" or "chunk=MIN..MAX".
 type Chunk struct {
@@ -37,16 +40,22 @@ func (f Chunk) String() string {
 	return "chunk=" + strconv.Itoa(f.Min) + ".." + strconv.Itoa(f.Max)
 }
 
-// Inject limits each operation of the stream to one piece.
+// Inject limits each operation of the stream to the rest of the current
+// piece.
 func (f Chunk) Inject(s *Stream, next Op) Op {
+	left := 0 // bytes left in the current piece
 	return func(p []byte) (int, error) {
-		k := f.Max
-		if f.Min > 0 && f.Min < f.Max {
-			k = f.Min + s.Rand().IntN(f.Max-f.Min+1)
+		if left == 0 {
+			left = f.Max
+			if f.Min > 0 && f.Min < f.Max {
+				left = f.Min + s.Rand().IntN(f.Max-f.Min+1)
+			}
 		}
-		if len(p) > k {
-			p = p[:k]
+		if len(p) > left {
+			p = p[:left]
 		}
-		return next(p)
+		n, err := next(p)
+		left -= n
+		return n, err
 	}
 }

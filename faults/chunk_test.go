@@ -99,3 +99,33 @@ func TestSeedDeterminism(t *testing.T) {
 	assert.NotEqual(t, w1, w3, "another seed, other write sizes")
 	assert.NotEqual(t, r1, w1[:len(r1)], "read and write draw from separate sources")
 }
+
+// A seeded Chunk cuts the stream at the same offsets however the bytes
+// arrive: writes of other sizes add cuts of their own but move none.
+func TestChunkCutsAtFixedOffsets(t *testing.T) {
+	want := seq(300)
+	cuts := func(sizes ...int) map[int64]bool {
+		a, b := tcpPair(t)
+		defer b.Close()
+		rec := faults.NewRecorder(a)
+		c := faults.Wrap(rec, faults.OnWrite(faults.Chunk{Min: 2, Max: 9}))
+		for p, i := want, 0; len(p) > 0; i++ {
+			n := min(len(p), sizes[i%len(sizes)])
+			_, err := c.Write(p[:n])
+			require.NoError(t, err)
+			p = p[n:]
+		}
+		set := make(map[int64]bool)
+		for _, call := range rec.Calls() {
+			set[call.Offset+int64(call.N)] = true
+		}
+		return set
+	}
+	whole := cuts(len(want))
+	for _, sizes := range [][]int{{1}, {13}, {5, 1, 17}} {
+		split := cuts(sizes...)
+		for off := range whole {
+			assert.True(t, split[off], "writes of %v: no cut at %d", sizes, off)
+		}
+	}
+}

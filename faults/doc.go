@@ -38,7 +38,10 @@
 // ListenerConfig and Config (Wrap uses 0), mixed with the direction and the
 // fault's place in the list, so faults never share a source. Every
 // connection uses the same seed, so the same traffic meets the same faults
-// whatever order concurrent connections arrive in.
+// whatever order concurrent connections arrive in. Faults are placed by
+// byte offset in the stream, and Chunk draws one size per piece of the
+// stream, not per call, so how timing split the bytes into reads and writes
+// does not move them (Slow's Delay alone counts operations).
 //
 // # Realistic failures
 //

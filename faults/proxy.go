@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,6 +44,10 @@ type Config struct {
 	Seed uint64
 	// DialTimeout bounds each upstream dial; 0 means DefaultDialTimeout.
 	DialTimeout time.Duration
+	// ErrorLog, if not nil, gets one line for each accepted connection the
+	// proxy could not relay because the upstream dial failed. Nil means
+	// these are only counted (ProxyStats.DialErrors).
+	ErrorLog *log.Logger
 }
 
 // Validate reports an empty or malformed Upstream, a malformed Listen, a
@@ -52,12 +58,12 @@ func (c Config) Validate() error {
 	if c.Upstream == "" {
 		return fmt.Errorf("%w: Upstream is empty", ErrInvalidConfig)
 	}
-	if _, _, err := net.SplitHostPort(c.Upstream); err != nil {
-		return fmt.Errorf("%w: Upstream: %w", ErrInvalidConfig, err)
+	if err := checkAddr(c.Upstream, false); err != nil {
+		return fmt.Errorf("%w: Upstream %q: %w", ErrInvalidConfig, c.Upstream, err)
 	}
 	if c.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-			return fmt.Errorf("%w: Listen: %w", ErrInvalidConfig, err)
+		if err := checkAddr(c.Listen, true); err != nil {
+			return fmt.Errorf("%w: Listen %q: %w", ErrInvalidConfig, c.Listen, err)
 		}
 	}
 	if c.DialTimeout < 0 {
@@ -67,6 +73,27 @@ func (c Config) Validate() error {
 		return err
 	}
 	return checkProxyFaults("Down", c.Down)
+}
+
+// checkAddr reports an address that is not host:port, has spaces, or whose
+// port is not a number (or service name) in 1..65535; port 0 (any free
+// port) passes when listening.
+func checkAddr(addr string, listening bool) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if strings.ContainsAny(host, " \t\r\n") {
+		return errors.New("the host contains spaces")
+	}
+	n, err := net.LookupPort("tcp", port)
+	if err != nil {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	if n == 0 && !listening {
+		return errors.New("port 0 cannot be dialled")
+	}
+	return nil
 }
 
 func checkProxyFaults(name string, fs []Fault) error {
@@ -161,6 +188,9 @@ func (p *Proxy) Start() error {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
+	if err := p.canServe(); err != nil {
+		return err // before listening: a second Start must not fail on the address
+	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(p.ctx, "tcp", addr)
 	if err != nil {
@@ -201,13 +231,28 @@ func (p *Proxy) Serve(ln net.Listener) error {
 func (p *Proxy) setListener(ln net.Listener) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.canServeLocked(); err != nil {
+		return err
+	}
+	p.ln = ln
+	return nil
+}
+
+// canServe returns ErrProxyClosed after shutdown began, ErrProxyServing
+// while a listener is served, and nil otherwise.
+func (p *Proxy) canServe() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.canServeLocked()
+}
+
+func (p *Proxy) canServeLocked() error {
 	switch {
 	case p.shutdown:
 		return ErrProxyClosed
 	case p.ln != nil:
 		return ErrProxyServing
 	}
-	p.ln = ln
 	return nil
 }
 
@@ -293,6 +338,9 @@ func (p *Proxy) handle(c net.Conn) {
 	u, err := d.DialContext(p.ctx, "tcp", p.cfg.Upstream)
 	if err != nil {
 		p.dialErrors.Add(1)
+		if p.cfg.ErrorLog != nil && p.ctx.Err() == nil {
+			p.cfg.ErrorLog.Printf("cannot reach the upstream %s for the client %s, so its connection was closed: %v", p.cfg.Upstream, c.RemoteAddr(), err)
+		}
 		_ = c.Close()
 		return
 	}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -290,11 +292,14 @@ func TestProxyDialError(t *testing.T) {
 	addr := dead.Addr().String()
 	require.NoError(t, dead.Close())
 
-	p := startProxy(t, faults.Config{Upstream: addr, DialTimeout: time.Second})
+	var logged bytes.Buffer
+	p := startProxy(t, faults.Config{Upstream: addr, DialTimeout: time.Second, ErrorLog: log.New(&logged, "", 0)})
 	got, _ := roundTrip(t.Context(), p.Addr().String(), []byte("hi"))
 	assert.Empty(t, got, "the client's connection just ends")
 	require.NoError(t, p.Shutdown(t.Context()))
 	assert.Equal(t, uint64(1), p.Stats().DialErrors)
+	assert.Contains(t, logged.String(), "cannot reach the upstream "+addr)
+	assert.Equal(t, 1, strings.Count(logged.String(), "\n"), "one line per failed connection")
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -309,6 +314,12 @@ func TestConfigValidate(t *testing.T) {
 		{"zero", faults.Config{}, faults.ErrInvalidConfig},
 		{"upstream without port", faults.Config{Upstream: "localhost"}, faults.ErrInvalidConfig},
 		{"bad listen", faults.Config{Upstream: "h:1", Listen: "nope"}, faults.ErrInvalidConfig},
+		{"listen port out of range", faults.Config{Upstream: "h:1", Listen: "127.0.0.1:99999"}, faults.ErrInvalidConfig},
+		{"upstream port not a number", faults.Config{Upstream: "127.0.0.1:abc"}, faults.ErrInvalidConfig},
+		{"upstream port out of range", faults.Config{Upstream: "127.0.0.1:99999"}, faults.ErrInvalidConfig},
+		{"upstream port 0", faults.Config{Upstream: "127.0.0.1:0"}, faults.ErrInvalidConfig},
+		{"upstream with a space", faults.Config{Upstream: " 127.0.0.1:9407"}, faults.ErrInvalidConfig},
+		{"upstream named port", faults.Config{Upstream: "localhost:http"}, nil},
 		{"negative dial timeout", faults.Config{Upstream: "h:1", DialTimeout: -1}, faults.ErrInvalidConfig},
 		{"directed up", faults.Config{Upstream: "h:1", Up: []faults.Fault{faults.OnWrite(faults.Cut{})}}, faults.ErrInvalidConfig},
 		{"invalid down", faults.Config{Upstream: "h:1", Down: []faults.Fault{faults.Slow{Delay: 1, Rate: 1}}}, faults.ErrInvalidFault},
@@ -402,4 +413,16 @@ func TestProxyBlackholeLosesTheEnd(t *testing.T) {
 		assert.Equal(t, seq(5), <-got)
 		requireTimeout(t, <-errs)
 	})
+}
+
+// A second Start on a fixed address reports that the proxy serves, not the
+// address in use.
+func TestProxyStartTwice(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	p := startProxy(t, faults.Config{Listen: addr, Upstream: startEcho(t)})
+	require.ErrorIs(t, p.Start(), faults.ErrProxyServing)
+	assert.Equal(t, addr, p.Addr().String())
 }
