@@ -143,7 +143,7 @@ func parseRoomArg(s string) (string, error) {
 func parseDateArg(s string) (time.Time, error) {
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		return time.Time{}, usageError(fmt.Errorf("invalid date %q: want YYYY-MM-DD, for example 2026-12-01", s))
+		return time.Time{}, usageError(fmt.Errorf("invalid date %q: want YYYY-MM-DD, for example 2030-12-01", s))
 	}
 	return t, nil
 }
@@ -172,7 +172,7 @@ exist is refused ("Cannot unbook nonexistent booking").
 ROOM is three digits: a floor 0-9, then a room 01-34 (312 is room 12 on
 floor 3). DATE is YYYY-MM-DD.
 `,
-		`  poolside unbook 312 2026-12-01
+		`  poolside unbook 312 2030-12-01
   poolside unbook --addr 10.0.0.5:9407 --json 101 2027-01-15`
 	if book {
 		name, action, done, short, long, example = "book", wire.ActionBook, "Booked", "Book a room for a date",
@@ -183,9 +183,9 @@ has its 5 bookings, and (poolside's server) a date in the past.
 ROOM is three digits: a floor 0-9, then a room 01-34 (312 is room 12 on
 floor 3). DATE is YYYY-MM-DD.
 `,
-			`  poolside book 312 2026-12-01
+			`  poolside book 312 2030-12-01
   poolside book --addr 10.0.0.5:9407 --timeout 2s 101 2027-01-15
-  poolside book --json 312 2026-12-01   # {"action":"BOOK","room":"312","date":"2026-12-01","ok":true}`
+  poolside book --json 312 2030-12-01   # {"action":"BOOK","room":"312","date":"2030-12-01","ok":true}`
 	}
 	cmd := &cobra.Command{
 		Use:     name + " ROOM DATE",
@@ -249,9 +249,9 @@ none. With --json it prints {"date":...,"rooms":[...]} or
 
 ROOM is three digits: a floor 0-9, then a room 01-34. DATE is YYYY-MM-DD.
 ` + clientExitHelp,
-		Example: `  poolside bookings --date 2026-12-01
+		Example: `  poolside bookings --date 2030-12-01
   poolside bookings --room 312
-  poolside bookings --addr 10.0.0.5:9407 --json --date 2026-12-01`,
+  poolside bookings --addr 10.0.0.5:9407 --json --date 2030-12-01`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			byDate, byRoom := cmd.Flags().Changed("date"), cmd.Flags().Changed("room")

@@ -389,7 +389,7 @@ func TestClientCommandsAgainstServe(t *testing.T) {
 	}{
 		{[]string{"book", "--addr", p.addr, "205", date}, exitOK, "Booked room 205 for " + date + "\n", ""},
 		{[]string{"book", "--addr", p.addr, "205", date}, exitRefused, "", "poolside: Cannot accept duplicate booking\n"},
-		{[]string{"book", "--addr", p.addr, "205", "2026-12-32"}, exitUsage, "", `poolside: invalid date "2026-12-32": want YYYY-MM-DD, for example 2026-12-01` + "\n"},
+		{[]string{"book", "--addr", p.addr, "205", "2026-12-32"}, exitUsage, "", `poolside: invalid date "2026-12-32": want YYYY-MM-DD, for example 2030-12-01` + "\n"},
 		{[]string{"book", "--addr", closedAddr, "205", date}, exitNetwork, "",
 			"poolside: cannot connect to " + closedAddr + ": connection refused — is 'poolside serve' running?\n"},
 		{[]string{"bookings", "--json", "--addr", p.addr, "--date", date}, exitOK, `{"date":"` + date + `","rooms":["101","205"]}` + "\n", ""},
