@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -88,7 +92,9 @@ An ADDR without a host (":9501") listens on loopback only.
 
 The first line on standard output is "poolside: proxying ADDR -> UPSTREAM"
 with the address actually bound (useful with --listen 127.0.0.1:0); with
---api, the second is "poolside: fault API on http://ADDR/faults".
+--api, the second is "poolside: fault API on http://ADDR/faults". A client
+connection the proxy cannot relay (the upstream refuses it, or does not
+answer within --dial-timeout) is closed and reported on standard error.
 SIGINT or SIGTERM stops accepting, lets open connections finish for
 --drain-timeout, closes the rest and exits 0.`,
 		Example: `  poolside proxy --upstream 127.0.0.1:9407 --down chunk=1,delay=1ms --seed 7
@@ -106,63 +112,199 @@ SIGINT or SIGTERM stops accepting, lets open connections finish for
 	fl.StringVar(&f.down, "down", "", "faults on the bytes coming back to the client (SPEC; empty = none)")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the faults' random choices")
 	fl.StringVar(&f.api, "api", "", "serve the fault API on this address, e.g. 127.0.0.1:9501 (empty = off; no host = loopback)")
-	fl.DurationVar(&f.dialTimeout, "dial-timeout", faults.DefaultDialTimeout, "time allowed for connecting to the upstream")
+	fl.DurationVar(&f.dialTimeout, "dial-timeout", faults.DefaultDialTimeout, fmt.Sprintf("time allowed for each connection to the upstream (0 = %v)", faults.DefaultDialTimeout))
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 5*time.Second, "on SIGINT/SIGTERM, how long open connections may go on before they are closed")
 	return cmd
 }
 
 // proxyConfig checks the flags and returns the proxy's configuration and
-// the API address ("" for none).
-func proxyConfig(f proxyFlags) (faults.Config, string, error) {
-	up, err := faults.ParseSpec(f.up)
-	if err != nil {
-		return faults.Config{}, "", usageError(fmt.Errorf("--up %q: %w", f.up, err))
+// the API address ("" for none). The proxy logs each connection it cannot
+// relay to stderr, one "poolside: " line each, like the command's other
+// lines. Every error is a usage error that names the flag; nothing has
+// been bound yet.
+func proxyConfig(f proxyFlags, stderr io.Writer) (faults.Config, string, error) {
+	if err := checkAddr("--listen", f.listen, defaultProxyListen, 0, false); err != nil {
+		return faults.Config{}, "", err
 	}
-	down, err := faults.ParseSpec(f.down)
+	if err := checkAddr("--upstream", f.upstream, defaultProxyUpstream, 1, true); err != nil {
+		return faults.Config{}, "", err
+	}
+	up, err := proxySpec("--up", f.up)
 	if err != nil {
-		return faults.Config{}, "", usageError(fmt.Errorf("--down %q: %w", f.down, err))
+		return faults.Config{}, "", err
+	}
+	down, err := proxySpec("--down", f.down)
+	if err != nil {
+		return faults.Config{}, "", err
+	}
+	if f.dialTimeout < 0 {
+		return faults.Config{}, "", usageError(fmt.Errorf("--dial-timeout must not be negative, got %v (0 means %v)", f.dialTimeout, faults.DefaultDialTimeout))
 	}
 	if f.drainTimeout < 0 {
 		return faults.Config{}, "", usageError(fmt.Errorf("--drain-timeout must not be negative, got %v", f.drainTimeout))
 	}
-	cfg := faults.Config{Listen: f.listen, Upstream: f.upstream, Up: up, Down: down, Seed: f.seed, DialTimeout: f.dialTimeout}
+	cfg := faults.Config{
+		Listen: f.listen, Upstream: f.upstream, Up: up, Down: down, Seed: f.seed, DialTimeout: f.dialTimeout,
+		ErrorLog: log.New(stderr, "poolside: ", 0),
+	}
 	if err := cfg.Validate(); err != nil {
+		// The checks above refuse everything Validate does; this is a
+		// safety net should faults.Config learn a new rule.
 		return faults.Config{}, "", usageError(fmt.Errorf("bad flag value: %w", err))
 	}
 	api := f.api
 	if api != "" {
-		host, port, err := net.SplitHostPort(api)
-		if err != nil {
-			return faults.Config{}, "", usageError(fmt.Errorf("--api %q is not host:port, for example 127.0.0.1:9501", api))
+		if err := checkAddr("--api", api, "127.0.0.1:9501", 0, false); err != nil {
+			return faults.Config{}, "", err
 		}
-		if host == "" {
+		if host, port, _ := net.SplitHostPort(api); host == "" {
 			api = net.JoinHostPort("127.0.0.1", port)
 		}
 	}
 	return cfg, api, nil
 }
 
+// checkAddr returns a usage error naming flag if addr is not host:port
+// with a decimal port from minPort to 65535 and a host that is an IP
+// address or a host name (not resolved). An empty host is refused if
+// needHost. example is a valid value, shown in the error.
+func checkAddr(flag, addr, example string, minPort int, needHost bool) error {
+	if addr == "" {
+		return usageError(fmt.Errorf("%s is empty; give host:port, for example %s", flag, example))
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageError(fmt.Errorf("%s %q is not host:port, for example %s (an IPv6 address goes in brackets: [::1]:%s)",
+			flag, addr, example, examplePort(example)))
+	}
+	switch {
+	case port == "":
+		return usageError(fmt.Errorf("%s %q has no port, for example %s", flag, addr, example))
+	case host == "" && needHost:
+		return usageError(fmt.Errorf("%s %q has no host, for example %s", flag, addr, example))
+	case host != "" && !validHost(host):
+		return usageError(fmt.Errorf("%s %q: host %q is neither an IP address nor a host name, for example %s",
+			flag, addr, host, example))
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n < uint64(minPort) {
+		return usageError(fmt.Errorf("%s %q: port %q is not a number from %d to 65535, for example %s",
+			flag, addr, port, minPort, example))
+	}
+	return nil
+}
+
+// examplePort returns the port of example, a valid host:port.
+func examplePort(example string) string {
+	_, port, _ := net.SplitHostPort(example)
+	return port
+}
+
+// validHost reports whether host is an IP address (IPv6 possibly with a
+// zone) or made of the characters of a host name: letters, digits, '-',
+// '_' and '.'.
+func validHost(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	for _, r := range host {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', r == '-', r == '_', r == '.':
+		default:
+			return false
+		}
+	}
+	return len(host) <= 253
+}
+
+// proxySyntax is the fault syntax the proxy accepts: faults.SpecSyntax
+// without its note on the read: and write: prefixes, which --up and --down
+// make redundant and the proxy refuses.
+var proxySyntax, _, _ = strings.Cut(faults.SpecSyntax, ";")
+
+// proxySpec parses spec, the value of flag (--up or --down). Its errors
+// are usage errors that name the flag and offer only what the proxy
+// accepts; they wrap faults.ErrBadSpec.
+func proxySpec(flag, spec string) ([]faults.Fault, error) {
+	for tok := range strings.SplitSeq(spec, ",") {
+		tok = strings.TrimSpace(tok)
+		for _, prefix := range []string{"read:", "write:"} {
+			if strings.HasPrefix(tok, prefix) {
+				return nil, usageError(&specError{
+					msg: fmt.Sprintf("%s %q: token %q: drop the %q prefix (%s already says which bytes the fault acts on)",
+						flag, spec, tok, prefix, flag),
+					err: faults.ErrBadSpec,
+				})
+			}
+		}
+	}
+	fs, err := faults.ParseSpec(spec)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), faults.ErrBadSpec.Error()+": ")
+		msg = strings.ReplaceAll(msg, faults.SpecSyntax, strings.TrimSpace(proxySyntax))
+		return nil, usageError(&specError{msg: fmt.Sprintf("%s %q: %s", flag, spec, msg), err: err})
+	}
+	return fs, nil
+}
+
+// specError is a fault spec error reworded for the proxy's flags.
+type specError struct {
+	msg string
+	err error // the error it rewords
+}
+
+func (e *specError) Error() string { return e.msg }
+func (e *specError) Unwrap() error { return e.err }
+
+// listenError is the error of a failure to listen on addr, the value of
+// flag: a runtime failure, not a usage error, since the address was well
+// formed.
+func listenError(flag, addr string, err error) error {
+	reason := err
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		reason = op.Err // "bind: address already in use", without the repeated address
+	}
+	hint := "choose another address for " + flag
+	if errors.Is(err, syscall.EADDRINUSE) {
+		hint = "another program is listening there: stop it or " + hint
+	}
+	return fmt.Errorf("cannot listen on %s %s: %w (%s)", flag, addr, reason, hint)
+}
+
+// plural returns "1 thing" or "n things".
+func plural[N int64 | uint64](n N, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
 func runProxy(ctx context.Context, f proxyFlags, stdout, stderr io.Writer) error {
-	cfg, apiAddr, err := proxyConfig(f)
+	cfg, apiAddr, err := proxyConfig(f, stderr)
 	if err != nil {
 		return err
 	}
 	p, err := faults.NewProxy(cfg)
 	if err != nil {
-		return usageError(err)
+		return usageError(fmt.Errorf("bad flag value: %w", err))
 	}
+	// Bind both addresses before printing anything: a script that waits
+	// for the lines below sees the exit instead.
 	if err := p.Start(); err != nil {
-		return fmt.Errorf("cannot listen on --listen %s: %w", f.listen, err)
+		return listenError("--listen", f.listen, err)
 	}
-	fmt.Fprintf(stdout, "poolside: proxying %s -> %s\n", p.Addr(), cfg.Upstream)
-
-	stopAPI := func() {}
+	var apiLn net.Listener
 	if apiAddr != "" {
-		stopAPI, err = serveFaultAPI(apiAddr, p, stdout)
+		apiLn, err = net.Listen("tcp", apiAddr)
 		if err != nil {
 			_ = p.Close()
-			return err
+			return listenError("--api", f.api, err)
 		}
+	}
+	fmt.Fprintf(stdout, "poolside: proxying %s -> %s\n", p.Addr(), cfg.Upstream)
+	stopAPI := func() {}
+	if apiLn != nil {
+		stopAPI = serveFaultAPI(apiLn, p, stdout)
 	}
 	fmt.Fprintf(stderr, "poolside: up faults %q, down faults %q, seed %d\n", faults.FormatSpec(cfg.Up), faults.FormatSpec(cfg.Down), cfg.Seed)
 
@@ -172,24 +314,25 @@ func runProxy(ctx context.Context, f proxyFlags, stdout, stderr io.Writer) error
 	defer cancel()
 	err = p.Shutdown(dctx)
 	if errors.Is(err, context.DeadlineExceeded) {
-		fmt.Fprintf(stderr, "poolside: %d connections still open after %v; closing them\n", p.Stats().Active, f.drainTimeout)
+		open := p.Stats().Active
+		them := "them"
+		if open == 1 {
+			them = "it"
+		}
+		fmt.Fprintf(stderr, "poolside: %s still open after %v; closing %s\n", plural(open, "connection"), f.drainTimeout, them)
 		err = p.Close()
 	}
 	st := p.Stats()
-	fmt.Fprintf(stderr, "poolside: proxy stopped: %d connections relayed, %d upstream dials failed\n", st.Accepted, st.DialErrors)
+	fmt.Fprintf(stderr, "poolside: proxy stopped: %s accepted, %s failed\n", plural(st.Accepted, "connection"), plural(st.DialErrors, "upstream dial"))
 	if err != nil {
 		return fmt.Errorf("the proxy stopped: %w", err)
 	}
 	return nil
 }
 
-// serveFaultAPI serves faults.NewAPI(p) on addr until the returned function
+// serveFaultAPI serves faults.NewAPI(p) on ln until the returned function
 // is called, and prints the API's URL.
-func serveFaultAPI(addr string, p *faults.Proxy, stdout io.Writer) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen on --api %s: %w", addr, err)
-	}
+func serveFaultAPI(ln net.Listener, p *faults.Proxy, stdout io.Writer) (stop func()) {
 	hs := &http.Server{Handler: faults.NewAPI(p), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
@@ -202,5 +345,5 @@ func serveFaultAPI(addr string, p *faults.Proxy, stdout io.Writer) (stop func(),
 		defer cancel()
 		_ = hs.Shutdown(ctx)
 		<-done
-	}, nil
+	}
 }

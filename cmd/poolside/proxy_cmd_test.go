@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -216,7 +217,7 @@ func TestProxyCommand(t *testing.T) {
 	require.NoError(t, bookVia(t, r.addr, "103"))
 
 	require.NoError(t, r.stop(t), "a signal is a clean exit")
-	assert.Contains(t, r.stderr.String(), "poolside: proxy stopped: 3 connections relayed")
+	assert.Contains(t, r.stderr.String(), "poolside: proxy stopped: 3 connections accepted, 0 upstream dials failed\n")
 }
 
 func TestProxyCommandDrainsThenCloses(t *testing.T) {
@@ -231,51 +232,164 @@ func TestProxyCommandDrainsThenCloses(t *testing.T) {
 	start := time.Now()
 	require.NoError(t, r.stop(t))
 	assert.Less(t, time.Since(start), 10*time.Second)
-	assert.Contains(t, r.stderr.String(), "1 connections still open after 100ms; closing them")
+	assert.Contains(t, r.stderr.String(), "poolside: 1 connection still open after 100ms; closing it\n")
+	assert.Contains(t, r.stderr.String(), "poolside: proxy stopped: 1 connection accepted, 0 upstream dials failed\n")
 	_, err = idle.Read(make([]byte, 1))
 	assert.Error(t, err, "the proxy closed the connection")
 }
 
+// TestProxyCommandLogsDialFailures checks that a connection the proxy
+// cannot relay, because the upstream refuses, is reported on stderr while
+// the proxy runs, not only in the count at exit.
+func TestProxyCommandLogsDialFailures(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	refusing := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now: dials are refused
+
+	r := startProxyCmd(t, "--upstream", refusing)
+	c, err := net.Dial("tcp", r.addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(30*time.Second)))
+	_, err = io.ReadAll(c)
+	if err != nil {
+		require.ErrorIs(t, err, syscall.ECONNRESET, "the proxy closes the connection it cannot relay")
+	}
+
+	for {
+		line := nextLine(t, r.stderr.lines, "the line about the failed upstream dial")
+		if strings.Contains(line, refusing) {
+			assert.True(t, strings.HasPrefix(line, "poolside: "), "line %q", line)
+			break
+		}
+	}
+	require.NoError(t, r.stop(t))
+	assert.Contains(t, r.stderr.String(), "poolside: proxy stopped: 1 connection accepted, 1 upstream dial failed\n")
+}
+
+// runProxyChecked runs "poolside proxy --listen 127.0.0.1:0 args..."
+// (a --listen in args overrides the first) with a context that is already
+// cancelled: a run whose flags pass the checks binds, prints its lines and
+// stops at once instead of serving.
+func runProxyChecked(t *testing.T, args ...string) (stdout string, err error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errOut strings.Builder
+	err = run(ctx, append([]string{"proxy", "--listen", "127.0.0.1:0"}, args...), &out, &errOut)
+	return out.String(), err
+}
+
 func TestProxyCommandUsage(t *testing.T) {
+	tokens, _, _ := strings.Cut(faults.SpecSyntax, ";")
 	tests := []struct {
 		args []string
-		want string
+		want string // the error names the flag
 	}{
-		{[]string{"--up", "chunk=0"}, `--up "chunk=0": faults: bad spec: token "chunk=0"`},
-		{[]string{"--down", "slow=1"}, `unknown fault "slow" (valid: ` + faults.SpecSyntax},
-		{[]string{"--down", "cut=1,,reset=2"}, "empty token"},
-		{[]string{"--up", "read:cut=1"}, "a proxy fault takes no read:/write: prefix"},
-		{[]string{"--upstream", "localhost"}, "Upstream"},
-		{[]string{"--upstream", ""}, "Upstream is empty"},
-		{[]string{"--listen", "nowhere"}, "Listen"},
+		{[]string{"--up", "chunk=0"}, `--up "chunk=0": token "chunk=0": chunk size`},
+		{[]string{"--down", "slow=1"}, `--down "slow=1": token "slow=1": unknown fault "slow" (valid: ` + tokens + ")"},
+		{[]string{"--down", "cut=1,,reset=2"}, `--down "cut=1,,reset=2": empty token (valid: ` + tokens + ")"},
+		{[]string{"--up", "read:cut=1"}, `--up "read:cut=1": token "read:cut=1": drop the "read:" prefix`},
+		{[]string{"--down", "chunk=1, write:cut=1"}, `--down "chunk=1, write:cut=1": token "write:cut=1": drop the "write:" prefix`},
+		{[]string{"--upstream", "localhost"}, `--upstream "localhost" is not host:port`},
+		{[]string{"--upstream", "::1:9407"}, `--upstream "::1:9407" is not host:port`},
+		{[]string{"--upstream", ""}, "--upstream is empty"},
+		{[]string{"--upstream", ":9407"}, `--upstream ":9407" has no host`},
+		{[]string{"--upstream", "127.0.0.1:abc"}, `--upstream "127.0.0.1:abc": port "abc" is not a number from 1 to 65535`},
+		{[]string{"--upstream", "127.0.0.1:99999"}, `--upstream "127.0.0.1:99999": port "99999" is not a number from 1 to 65535`},
+		{[]string{"--upstream", "127.0.0.1:0"}, `--upstream "127.0.0.1:0": port "0" is not a number from 1 to 65535`},
+		{[]string{"--upstream", "127.0.0.1:"}, `--upstream "127.0.0.1:" has no port`},
+		{[]string{"--upstream", " 127.0.0.1:23080"}, `--upstream " 127.0.0.1:23080": host " 127.0.0.1" is neither an IP address nor a host name`},
+		{[]string{"--listen", "nowhere"}, `--listen "nowhere" is not host:port`},
+		{[]string{"--listen", ""}, "--listen is empty"},
+		{[]string{"--listen", "127.0.0.1:99999"}, `--listen "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},
+		{[]string{"--listen", "127.0.0.1:http"}, `--listen "127.0.0.1:http": port "http" is not a number from 0 to 65535`},
 		{[]string{"--api", "9501"}, `--api "9501" is not host:port`},
-		{[]string{"--drain-timeout", "-1s"}, "--drain-timeout must not be negative"},
-		{[]string{"--dial-timeout", "-1s"}, "negative DialTimeout"},
+		{[]string{"--api", "127.0.0.1:99999"}, `--api "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},
+		{[]string{"--api", "local host:0"}, `--api "local host:0": host "local host" is neither an IP address nor a host name`},
+		{[]string{"--drain-timeout", "-1s"}, "--drain-timeout must not be negative, got -1s"},
+		{[]string{"--dial-timeout", "-1s"}, "--dial-timeout must not be negative, got -1s"},
 		{[]string{"--seed", "x"}, "invalid argument"},
 		{[]string{"extra"}, "unknown command"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			_, _, err := runCLI(t, append([]string{"proxy"}, tt.args...)...)
+			stdout, err := runProxyChecked(t, tt.args...)
 			require.Error(t, err)
 			assert.Equal(t, exitUsage, exitCode(err), "error: %v", err)
 			assert.Contains(t, err.Error(), tt.want)
+			assert.NotContains(t, err.Error(), faults.SpecSyntax, "the proxy refuses the read:/write: prefixes the full syntax offers")
+			assert.Empty(t, stdout, "nothing is bound or printed before a usage error")
 		})
 	}
 }
 
+// TestProxyCommandAcceptsAddresses checks flag values the usage checks
+// must let through: host names are not resolved, IPv6 in brackets, an
+// --api without a host, a zero --dial-timeout.
+func TestProxyCommandAcceptsAddresses(t *testing.T) {
+	for _, args := range [][]string{
+		{"--upstream", "localhost:9407"},
+		{"--upstream", "db-1.example.internal:5432"},
+		{"--upstream", "[::1]:9407"},
+		{"--upstream", "127.0.0.1:65535"},
+		{"--api", ":0"},
+		{"--api", "127.0.0.1:0"},
+		{"--dial-timeout", "0"},
+		{"--up", " chunk=1 , delay=1ms ", "--down", "cut=10"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			stdout, err := runProxyChecked(t, args...)
+			require.NoError(t, err)
+			assert.True(t, strings.HasPrefix(stdout, "poolside: proxying 127.0.0.1:"), "stdout %q", stdout)
+		})
+	}
+}
+
+// TestProxyCommandListenFails checks that an address in use for --listen
+// or --api is reported, naming the flag and the address, before the
+// "proxying" line is printed: a script waiting for that line sees the
+// exit instead.
 func TestProxyCommandListenFails(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = taken.Close() })
-	_, _, err = runCLI(t, "proxy", "--listen", taken.Addr().String())
-	require.Error(t, err)
-	assert.Equal(t, exitInternal, exitCode(err))
-	assert.Contains(t, err.Error(), "cannot listen on --listen "+taken.Addr().String())
+	addr := taken.Addr().String()
+	for _, tt := range []struct {
+		flag string
+		args []string
+	}{
+		{"--listen", []string{"--listen", addr}},
+		{"--api", []string{"--listen", "127.0.0.1:0", "--api", addr}},
+	} {
+		t.Run(tt.flag, func(t *testing.T) {
+			stdout, _, err := runCLI(t, append([]string{"proxy"}, tt.args...)...)
+			require.Error(t, err)
+			assert.Equal(t, exitInternal, exitCode(err))
+			require.ErrorIs(t, err, syscall.EADDRINUSE)
+			assert.Contains(t, err.Error(), "cannot listen on "+tt.flag+" "+addr+": ")
+			assert.Contains(t, err.Error(), "choose another address for "+tt.flag)
+			assert.Empty(t, stdout, "nothing printed before the failure")
+		})
+	}
 
-	_, _, err = runCLI(t, "proxy", "--listen", "127.0.0.1:0", "--api", taken.Addr().String())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "cannot listen on --api")
+	t.Run("process", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("runs the proxy as a process")
+		}
+		p := startProcess(t, "proxy", "--listen", "127.0.0.1:0", "--api", addr)
+		var lines []string
+		for l := range p.lines { // closed when the process closes its stdout
+			lines = append(lines, l)
+		}
+		<-p.exited
+		assert.Empty(t, lines, "the README's CI script waits for these lines")
+		var ee *exec.ExitError
+		require.ErrorAs(t, p.err, &ee)
+		assert.Equal(t, exitInternal, ee.ExitCode())
+		assert.Contains(t, p.stderr.String(), "poolside: cannot listen on --api "+addr)
+	})
 }
 
 func TestProxyCommandHelp(t *testing.T) {
@@ -288,6 +402,14 @@ func TestProxyCommandHelp(t *testing.T) {
 	for _, flag := range []string{"--listen", "--upstream", "--up ", "--down", "--seed", "--api", "--drain-timeout", "poolside: proxying ADDR -> UPSTREAM"} {
 		assert.Contains(t, stdout, flag)
 	}
+	dialTimeout := false
+	for _, line := range strings.Split(stdout, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "--dial-timeout duration") {
+			dialTimeout = true
+			assert.Contains(t, line, "(0 = "+faults.DefaultDialTimeout.String()+")", "what 0 means")
+		}
+	}
+	assert.True(t, dialTimeout, "no --dial-timeout line in the help")
 	for _, line := range strings.Split(strings.TrimRight(specHelp(), "\n"), "\n") {
 		tok, note, _ := strings.Cut(strings.TrimSpace(line), "  ")
 		assert.NotEmpty(t, strings.TrimSpace(note), "fault %q has no explanation in faultHelp", tok)
