@@ -65,8 +65,8 @@ func (f *clientFlags) client(ctx context.Context) (*client.Client, error) {
 	if f.timeout < 0 {
 		return nil, usageError(fmt.Errorf("--timeout must not be negative, got %v", f.timeout))
 	}
-	if _, _, err := net.SplitHostPort(f.addr); err != nil {
-		return nil, usageError(fmt.Errorf("--addr %q is not host:port, for example %s", f.addr, defaultClientAddr))
+	if err := checkAddr("--addr", f.addr, defaultClientAddr, dialling); err != nil {
+		return nil, err
 	}
 	c, err := client.Dial(ctx, f.addr, client.Config{ConnPerRequest: true, Timeout: f.timeout})
 	if err != nil {

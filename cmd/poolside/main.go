@@ -54,13 +54,38 @@ func exitCode(err error) int {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "poolside:", err)
 	}
 	os.Exit(exitCode(err))
+}
+
+// signalContext returns a copy of parent that is cancelled when the
+// process receives one of sigs (or stop is called). Only the first signal
+// is caught: by the time the context is cancelled the signals have their
+// default effect again, so a second one, such as a second Ctrl-C during a
+// long drain, ends the process at once. stop releases the signals too.
+func signalContext(parent context.Context, sigs ...os.Signal) (ctx context.Context, stop context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	caught := make(chan os.Signal, 1)
+	signal.Notify(caught, sigs...)
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		select {
+		case <-caught:
+		case <-ctx.Done():
+		}
+		signal.Stop(caught) // before cancel, so a second signal is never swallowed
+		cancel()
+	}()
+	return ctx, func() {
+		cancel()
+		<-released
+	}
 }
 
 // run is the whole program, callable from tests: it parses args, runs the
@@ -82,7 +107,7 @@ QDataStream blocks on TCP port 9407) from a bounded worker pool, and comes with
 the tools to compare concurrency models, test robustness and tune the pool size.
 
   poolside serve                  run the server (pooled, durable store ./poolside.db)
-  poolside book 312 2026-12-01    book a room as the book's client would
+  poolside book 312 2030-12-01    book a room as the book's client would
   poolside bench                  compare single-threaded and pooled throughput
   poolside tune                   find the pool size for a load and a latency objective
   poolside proxy                  put a fault-injecting proxy in front of a server`,

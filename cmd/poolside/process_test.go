@@ -2,10 +2,11 @@ package main
 
 import (
 	"bufio"
-	"context"
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,6 +54,7 @@ type process struct {
 	cmd    *exec.Cmd
 	stderr *lockedWriter
 	lines  chan string // its standard output, line by line (the first 16 lines)
+	logs   chan string // its standard error, line by line (the first 256 lines)
 	exited chan struct{}
 	err    error // cmd.Wait's result, once exited is closed
 }
@@ -64,7 +66,8 @@ func startProcess(t *testing.T, args ...string) *process {
 	cmd := exec.Command(poolsideBinary(t), args...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	p := &process{cmd: cmd, stderr: &lockedWriter{}, lines: make(chan string, 16), exited: make(chan struct{})}
+	logs := make(chan string, 256)
+	p := &process{cmd: cmd, stderr: &lockedWriter{lines: logs}, lines: make(chan string, 16), logs: logs, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	require.NoError(t, cmd.Start())
 	go func() {
@@ -94,14 +97,31 @@ func startProcess(t *testing.T, args ...string) *process {
 func (p *process) stop(t *testing.T, sig syscall.Signal) error {
 	t.Helper()
 	require.NoError(t, p.cmd.Process.Signal(sig))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	p.wait(t, sig.String())
+	return p.err
+}
+
+// wait waits for the process to exit, after the event after, and returns
+// its state.
+func (p *process) wait(t *testing.T, after string) *os.ProcessState {
+	t.Helper()
 	select {
 	case <-p.exited:
-		return p.err
-	case <-ctx.Done():
-		t.Fatalf("poolside did not exit after %v", sig)
+		return p.cmd.ProcessState
+	case <-time.After(30 * time.Second):
+		t.Fatalf("poolside did not exit after %s", after)
 		return nil
+	}
+}
+
+// waitLog reads standard error until a line contains s.
+func (p *process) waitLog(t *testing.T, s string) {
+	t.Helper()
+	for {
+		line := nextLine(t, p.logs, "waiting for "+strconv.Quote(s))
+		if strings.Contains(line, s) {
+			return
+		}
 	}
 }
 
@@ -123,15 +143,33 @@ func startServe(t *testing.T, args ...string) *serveProcess {
 	return p
 }
 
-// lockedWriter serialises writes to a strings.Builder.
+// lockedWriter serialises writes to a strings.Builder. If lines is not
+// nil, it also sends each complete line there, dropping lines while the
+// channel is full.
 type lockedWriter struct {
-	mu sync.Mutex
-	w  strings.Builder
+	mu      sync.Mutex
+	w       strings.Builder
+	lines   chan string
+	partial []byte // the start of a line not yet ended
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.lines != nil {
+		l.partial = append(l.partial, p...)
+		for {
+			i := bytes.IndexByte(l.partial, '\n')
+			if i < 0 {
+				break
+			}
+			select {
+			case l.lines <- string(l.partial[:i]):
+			default:
+			}
+			l.partial = l.partial[i+1:]
+		}
+	}
 	return l.w.Write(p)
 }
 

@@ -8,8 +8,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/netip"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -123,10 +121,10 @@ SIGINT or SIGTERM stops accepting, lets open connections finish for
 // lines. Every error is a usage error that names the flag; nothing has
 // been bound yet.
 func proxyConfig(f proxyFlags, stderr io.Writer) (faults.Config, string, error) {
-	if err := checkAddr("--listen", f.listen, defaultProxyListen, 0, false); err != nil {
+	if err := checkAddr("--listen", f.listen, defaultProxyListen, listening); err != nil {
 		return faults.Config{}, "", err
 	}
-	if err := checkAddr("--upstream", f.upstream, defaultProxyUpstream, 1, true); err != nil {
+	if err := checkAddr("--upstream", f.upstream, defaultProxyUpstream, dialling); err != nil {
 		return faults.Config{}, "", err
 	}
 	up, err := proxySpec("--up", f.up)
@@ -154,7 +152,7 @@ func proxyConfig(f proxyFlags, stderr io.Writer) (faults.Config, string, error) 
 	}
 	api := f.api
 	if api != "" {
-		if err := checkAddr("--api", api, "127.0.0.1:9501", 0, false); err != nil {
+		if err := checkAddr("--api", api, "127.0.0.1:9501", listening); err != nil {
 			return faults.Config{}, "", err
 		}
 		if host, port, _ := net.SplitHostPort(api); host == "" {
@@ -162,58 +160,6 @@ func proxyConfig(f proxyFlags, stderr io.Writer) (faults.Config, string, error) 
 		}
 	}
 	return cfg, api, nil
-}
-
-// checkAddr returns a usage error naming flag if addr is not host:port
-// with a decimal port from minPort to 65535 and a host that is an IP
-// address or a host name (not resolved). An empty host is refused if
-// needHost. example is a valid value, shown in the error.
-func checkAddr(flag, addr, example string, minPort int, needHost bool) error {
-	if addr == "" {
-		return usageError(fmt.Errorf("%s is empty; give host:port, for example %s", flag, example))
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return usageError(fmt.Errorf("%s %q is not host:port, for example %s (an IPv6 address goes in brackets: [::1]:%s)",
-			flag, addr, example, examplePort(example)))
-	}
-	switch {
-	case port == "":
-		return usageError(fmt.Errorf("%s %q has no port, for example %s", flag, addr, example))
-	case host == "" && needHost:
-		return usageError(fmt.Errorf("%s %q has no host, for example %s", flag, addr, example))
-	case host != "" && !validHost(host):
-		return usageError(fmt.Errorf("%s %q: host %q is neither an IP address nor a host name, for example %s",
-			flag, addr, host, example))
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n < uint64(minPort) {
-		return usageError(fmt.Errorf("%s %q: port %q is not a number from %d to 65535, for example %s",
-			flag, addr, port, minPort, example))
-	}
-	return nil
-}
-
-// examplePort returns the port of example, a valid host:port.
-func examplePort(example string) string {
-	_, port, _ := net.SplitHostPort(example)
-	return port
-}
-
-// validHost reports whether host is an IP address (IPv6 possibly with a
-// zone) or made of the characters of a host name: letters, digits, '-',
-// '_' and '.'.
-func validHost(host string) bool {
-	if _, err := netip.ParseAddr(host); err == nil {
-		return true
-	}
-	for _, r := range host {
-		switch {
-		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9', r == '-', r == '_', r == '.':
-		default:
-			return false
-		}
-	}
-	return len(host) <= 253
 }
 
 // proxySyntax is the fault syntax the proxy accepts: faults.SpecSyntax

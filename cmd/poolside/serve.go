@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,8 +77,10 @@ Concurrency models (--model):
 
 Bookings go to a bbolt file (--data) and are fsynced before the client is
 told they succeeded; --store memory keeps them only while the server runs.
-SIGINT or SIGTERM drains: no new connections, requests in flight finish and
-get their replies, then the store is closed.
+SIGINT (Ctrl-C) or SIGTERM drains: no new connections, requests in flight
+finish and get their replies, then the store is closed; --drain-timeout bounds
+the wait. A second Ctrl-C or SIGTERM stops the server at once, cutting the
+requests still in flight.
 
 Pool size (--workers, pool and conn models):
   N     a fixed pool of N workers (0 = 4 × GOMAXPROCS); change it while the
@@ -104,7 +109,9 @@ or compute on its worker, so that concurrency models can be compared with a
 realistic service time.
 
 The first line on standard output is "poolside: serving on ADDR", the
-address actually bound (useful with --addr 127.0.0.1:0). Then, with
+address actually bound (useful with --addr 127.0.0.1:0). It is printed once
+every address is bound and the store is open, so the server is ready when it
+appears; if one of them fails, serve exits without printing it. Then, with
 --metrics-addr, "poolside: metrics on http://ADDR/metrics, ..." and, with
 --admin-addr, "poolside: admin API on ADDR".`,
 		Example: `  poolside serve
@@ -130,7 +137,7 @@ address actually bound (useful with --addr 127.0.0.1:0). Then, with
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 60*time.Second, "close connections on which no request starts for this long (0 = never)")
 	fl.DurationVar(&f.writeTimeout, "write-timeout", 10*time.Second, "time allowed for writing one reply (0 = no limit)")
 	fl.IntVar(&f.maxConns, "max-conns", 0, "most open connections; more are told the server is busy and closed (0 = no limit)")
-	fl.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long requests in flight may take to finish before connections are cut")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long requests in flight may take to finish before connections are cut (0 = no limit; a second Ctrl-C stops at once)")
 	fl.DurationVar(&f.workDelay, "work-delay", 0, "benchmark aid: every request waits this long on its worker, like a call to a slow backend")
 	fl.IntVar(&f.workCPU, "work-cpu", 0, "benchmark aid: every request computes this many SHA-256 blocks (about 0.13 µs each on a current x86 core) on its worker")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /debug/pprof/ on this address, e.g. 127.0.0.1:9408 (empty = off)")
@@ -161,19 +168,46 @@ func newLogger(w io.Writer, level, format string) (*logrus.Logger, error) {
 	return l, nil
 }
 
-// openStore opens the booking store the flags name.
-func openStore(kind, path string) (booking.Store, error) {
+// checkStore checks --store and --data.
+func checkStore(kind, path string) error {
 	switch kind {
 	case "memory":
-		return booking.NewMemoryStore(), nil
+		return nil
 	case "bolt":
-		st, err := booking.OpenBolt(path, booking.BoltOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("cannot open the booking database: %w", err)
+		if path == "" {
+			return usageError(errors.New("--data is empty: name the bolt database file, for example --data poolside.db"))
 		}
-		return st, nil
+		return nil
 	}
-	return nil, usageError(fmt.Errorf("--store %q: choose bolt or memory", kind))
+	return usageError(fmt.Errorf("--store %q: choose bolt or memory", kind))
+}
+
+// openStore opens the booking store the flags name; checkStore has
+// accepted them.
+func openStore(kind, path string) (booking.Store, error) {
+	if kind == "memory" {
+		return booking.NewMemoryStore(), nil
+	}
+	st, err := booking.OpenBolt(path, booking.BoltOptions{})
+	if err != nil {
+		return nil, storeOpenError(path, err)
+	}
+	return st, nil
+}
+
+// storeOpenError describes err, the failure to open the bolt database at
+// path, naming the file once and saying what to do.
+func storeOpenError(path string, err error) error {
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, booking.ErrLocked):
+		return fmt.Errorf("cannot open the booking database: %w (stop the server that has it open, or choose another --data)", err)
+	case errors.As(err, &pe):
+		// The booking package and the file system both name the file;
+		// keep the system's reason, which wraps the errno.
+		return fmt.Errorf("cannot open the booking database %s: %w (check that its directory exists and that you may write there, or choose another --data)", path, pe.Err)
+	}
+	return fmt.Errorf("cannot open the booking database: %w (is --data %s a poolside database? choose another --data to start a new one)", err, path)
 }
 
 // workersFlag is the value of --workers: a number of workers, or auto.
@@ -233,8 +267,47 @@ func isLoopbackHost(host string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
+// addrFlag is one of serve's address flags and its value.
+type addrFlag struct {
+	name, value, example string
+}
+
+// checkAddrs checks the address flags before anything is bound: each set
+// one must be HOST:PORT with a port from 0 to 65535, and no two may name
+// the same fixed port on the same host.
+func checkAddrs(f serveFlags) error {
+	flags := []addrFlag{{"--addr", f.addr, "127.0.0.1:9407"}}
+	if f.metricsAddr != "" {
+		flags = append(flags, addrFlag{"--metrics-addr", f.metricsAddr, "127.0.0.1:9408"})
+	}
+	if f.adminAddr != "" {
+		flags = append(flags, addrFlag{"--admin-addr", f.adminAddr, "127.0.0.1:9409"})
+	}
+	type hostPort struct {
+		host string
+		port uint64
+	}
+	seen := map[hostPort]string{}
+	for _, a := range flags {
+		if err := checkAddr(a.name, a.value, a.example, listening); err != nil {
+			return err
+		}
+		host, portText, _ := net.SplitHostPort(a.value)
+		port, _ := strconv.ParseUint(portText, 10, 16)
+		if port == 0 {
+			continue // each gets its own free port
+		}
+		k := hostPort{strings.ToLower(host), port}
+		if other, ok := seen[k]; ok {
+			return usageError(fmt.Errorf("%s and %s are both %s: each needs its own port", other, a.name, a.value))
+		}
+		seen[k] = a.name
+	}
+	return nil
+}
+
 // checkAdminAddr refuses an --admin-addr off loopback unless
-// --admin-allow-remote is given.
+// --admin-allow-remote is given. checkAddrs has checked its form.
 func checkAdminAddr(f serveFlags) error {
 	if f.adminAddr == "" {
 		if f.adminRemote {
@@ -263,8 +336,17 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	if err := checkSizing(f); err != nil {
 		return err
 	}
+	if err := checkAddrs(f); err != nil {
+		return err
+	}
 	if err := checkAdminAddr(f); err != nil {
 		return err
+	}
+	if err := checkStore(f.store, f.data); err != nil {
+		return err
+	}
+	if f.drainTimeout < 0 {
+		return usageError(fmt.Errorf("--drain-timeout %v: want 0 or more (0 = no limit)", f.drainTimeout))
 	}
 	cfg := server.Config{
 		Model:              f.model,
@@ -292,6 +374,28 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		return usageError(fmt.Errorf("bad flag value: %w", err))
 	}
 
+	// Bind every address, then open the store, before saying the server
+	// is ready. A failure closes what was opened before it (the deferred
+	// Close of a listener the servers have already closed does nothing).
+	ln, err := listen("--addr", f.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	var metricsLn, adminLn net.Listener
+	if f.metricsAddr != "" {
+		if metricsLn, err = listen("--metrics-addr", f.metricsAddr); err != nil {
+			return err
+		}
+		defer metricsLn.Close()
+	}
+	if f.adminAddr != "" {
+		if adminLn, err = listenAdmin(f.adminAddr, f.adminRemote); err != nil {
+			return err
+		}
+		defer adminLn.Close()
+	}
+
 	store, err := openStore(f.store, f.data)
 	if err != nil {
 		return err
@@ -309,7 +413,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	cfg.Handler = svc
 
 	var metrics *serverMetrics
-	if f.metricsAddr != "" {
+	if metricsLn != nil {
 		metrics = newServerMetrics()
 		cfg.Observer = metrics
 	}
@@ -318,10 +422,6 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		return err
 	}
 
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w (is another server already running there? choose another --addr)", f.addr, err)
-	}
 	fmt.Fprintf(stdout, "poolside: serving on %s\n", ln.Addr())
 	fields := logrus.Fields{"addr": ln.Addr().String(), "model": f.model.String(), "store": f.store}
 	if f.store == "bolt" {
@@ -335,23 +435,14 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	}
 	log.WithFields(fields).Info("serving the Building Services protocol")
 
-	if metrics != nil {
-		stopMetrics, addr, err := serveMetrics(f.metricsAddr, metrics, srv, log)
-		if err != nil {
-			srv.Close()
-			return err
-		}
-		defer stopMetrics()
+	if metricsLn != nil {
+		defer serveMetrics(metricsLn, metrics, srv, log)()
+		addr := metricsLn.Addr()
 		fmt.Fprintf(stdout, "poolside: metrics on http://%s/metrics, profiles on http://%s/debug/pprof/\n", addr, addr)
 	}
-	if f.adminAddr != "" {
-		stopAdmin, addr, err := serveAdmin(f.adminAddr, f.adminRemote, srv, log)
-		if err != nil {
-			srv.Close()
-			return err
-		}
-		defer stopAdmin()
-		fmt.Fprintf(stdout, "poolside: admin API on %s\n", addr)
+	if adminLn != nil {
+		defer serveAdmin(adminLn, f.adminRemote, srv, log)()
+		fmt.Fprintf(stdout, "poolside: admin API on %s\n", adminLn.Addr())
 	}
 
 	served := make(chan error, 1)
@@ -363,8 +454,12 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	case <-ctx.Done():
 	}
 
-	log.Infof("draining: no new connections; requests in flight have %v to finish", f.drainTimeout)
-	dctx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
+	if f.drainTimeout == 0 {
+		log.Info("draining: no new connections; requests in flight may take as long as they need (--drain-timeout 0); a second Ctrl-C or SIGTERM stops at once")
+	} else {
+		log.Infof("draining: no new connections; requests in flight have %v to finish; a second Ctrl-C or SIGTERM stops at once", f.drainTimeout)
+	}
+	dctx, cancel := drainContext(f.drainTimeout)
 	defer cancel()
 	if err := srv.Shutdown(dctx); err != nil {
 		log.WithError(err).Warn("drain timed out; closing the remaining connections")
@@ -378,9 +473,48 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	return nil
 }
 
-// serveMetrics serves /metrics and /debug/pprof/ on addr until the
+// drainContext is the context of a drain that may last d: 0 means no
+// limit (a second signal still stops the process, see main).
+func drainContext(d time.Duration) (context.Context, context.CancelFunc) {
+	if d == 0 {
+		return context.WithCancel(context.Background())
+	}
+	return context.WithTimeout(context.Background(), d)
+}
+
+// listen binds addr, the value of flag (which checkAddrs has accepted).
+// The error names the flag and, for a port in use, says what to do.
+func listen(flag, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	// net.Listen's error repeats the address and names the system call;
+	// keep the reason, which wraps the errno.
+	cause := err
+	var op *net.OpError
+	if errors.As(cause, &op) {
+		cause = op.Err
+	}
+	var sc *os.SyscallError
+	if errors.As(cause, &sc) {
+		cause = sc.Err
+	}
+	var hint string
+	switch {
+	case errors.Is(cause, syscall.EADDRINUSE):
+		hint = " (is another server already running there? choose another " + flag + ")"
+	case errors.Is(cause, syscall.EADDRNOTAVAIL):
+		hint = " (this machine has no such address: use 127.0.0.1, 0.0.0.0 or one of its own addresses)"
+	case errors.Is(cause, syscall.EACCES):
+		hint = " (ports below 1024 need privileges: choose a port from 1024 up)"
+	}
+	return nil, fmt.Errorf("cannot listen on %s %s: %w%s", flag, addr, cause, hint)
+}
+
+// serveMetrics serves /metrics and /debug/pprof/ on ln until the
 // returned function is called.
-func serveMetrics(addr string, m *serverMetrics, srv *server.Server, log logrus.FieldLogger) (func(), net.Addr, error) {
+func serveMetrics(ln net.Listener, m *serverMetrics, srv *server.Server, log logrus.FieldLogger) func() {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.register(reg, srv)
@@ -393,34 +527,37 @@ func serveMetrics(addr string, m *serverMetrics, srv *server.Server, log logrus.
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot listen on --metrics-addr %s: %w", addr, err)
-	}
 	log.WithField("addr", ln.Addr().String()).Info("serving /metrics and /debug/pprof/")
-	return serveHTTP(ln, mux, "metrics", log), ln.Addr(), nil
+	return serveHTTP(ln, mux, "metrics", log)
 }
 
-// serveAdmin serves the admin API (server.AdminHandler) on addr until the
-// returned function is called, and returns the address bound. Unless
-// allowRemote, it refuses to serve off loopback (even if a name such as
-// localhost resolved elsewhere) and answers only requests whose Host is a
-// loopback name.
-func serveAdmin(addr string, allowRemote bool, srv *server.Server, log logrus.FieldLogger) (func(), net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
+// listenAdmin binds addr for the admin API. Unless allowRemote, it refuses
+// an address that is not loopback once bound (even if a name such as
+// localhost resolved elsewhere).
+func listenAdmin(addr string, allowRemote bool) (net.Listener, error) {
+	ln, err := listen("--admin-addr", addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot listen on --admin-addr %s: %w", addr, err)
+		return nil, err
 	}
-	h := server.AdminHandler(srv)
 	if !allowRemote {
 		if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
 			ln.Close()
-			return nil, nil, usageError(fmt.Errorf("--admin-addr %s bound %s, which is not loopback; add --admin-allow-remote to allow it", addr, ln.Addr()))
+			return nil, usageError(fmt.Errorf("--admin-addr %s bound %s, which is not loopback; add --admin-allow-remote to allow it", addr, ln.Addr()))
 		}
+	}
+	return ln, nil
+}
+
+// serveAdmin serves the admin API (server.AdminHandler) on ln, which
+// listenAdmin bound, until the returned function is called. Unless
+// allowRemote, it answers only requests whose Host is a loopback name.
+func serveAdmin(ln net.Listener, allowRemote bool, srv *server.Server, log logrus.FieldLogger) func() {
+	h := server.AdminHandler(srv)
+	if !allowRemote {
 		h = loopbackHostOnly(h)
 	}
 	log.WithField("addr", ln.Addr().String()).Info("serving the admin API: GET and PUT /pool")
-	return serveHTTP(ln, h, "admin API", log), ln.Addr(), nil
+	return serveHTTP(ln, h, "admin API", log)
 }
 
 // loopbackHostOnly answers 403 to requests whose Host header is not a

@@ -4,16 +4,25 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/internal/wiretest"
 	"github.com/poolside-dev/poolside/server"
+	"github.com/poolside-dev/poolside/wire"
 )
 
 func TestServeSizingAndAdminUsage(t *testing.T) {
@@ -35,7 +44,7 @@ func TestServeSizingAndAdminUsage(t *testing.T) {
 		{[]string{"--admin-addr", ":0"}, "would serve the admin API on every interface"},
 		{[]string{"--admin-addr", "[::]:0"}, "or add --admin-allow-remote"},
 		{[]string{"--admin-addr", "example.com:9409"}, "use 127.0.0.1, ::1 or localhost"},
-		{[]string{"--admin-addr", "127.0.0.1"}, `--admin-addr "127.0.0.1": want HOST:PORT`},
+		{[]string{"--admin-addr", "127.0.0.1"}, `--admin-addr "127.0.0.1" is not host:port`},
 		{[]string{"--admin-allow-remote"}, "--admin-allow-remote needs --admin-addr"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -199,4 +208,193 @@ func TestServeWorkersAuto(t *testing.T) {
 	code, body = adminCall(t, http.MethodPut, p.admin, "", `{"workers": 4}`)
 	assert.Equal(t, http.StatusConflict, code)
 	assert.Contains(t, decodeJSON[server.AdminError](t, body).Error, "adaptive sizing is on")
+}
+
+// TestServeRefusesBadAddressesBeforeOpeningTheStore: a malformed or
+// duplicate address, a negative --drain-timeout and an empty --data are
+// usage errors, reported before anything is bound or any file created.
+func TestServeRefusesBadAddressesBeforeOpeningTheStore(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { held.Close() })
+	inUse := held.Addr().String()
+
+	for _, tc := range []struct {
+		args []string
+		says []string
+	}{
+		{[]string{"--addr", "127.0.0.1:99999"}, []string{`--addr "127.0.0.1:99999"`, "is not a number from 0 to 65535"}},
+		{[]string{"--addr", "nonsense"}, []string{`--addr "nonsense" is not host:port`}},
+		{[]string{"--addr", ""}, []string{`--addr is empty`}},
+		{[]string{"--addr", "127.0.0.1:-1"}, []string{`--addr "127.0.0.1:-1"`, "is not a number from 0 to 65535"}},
+		{[]string{"--metrics-addr", "bad"}, []string{`--metrics-addr "bad" is not host:port`}},
+		{[]string{"--metrics-addr", "127.0.0.1:65536"}, []string{`--metrics-addr "127.0.0.1:65536"`, "is not a number from 0 to 65535"}},
+		{[]string{"--admin-addr", "127.0.0.1:99999"}, []string{`--admin-addr "127.0.0.1:99999"`, "is not a number from 0 to 65535"}},
+		{[]string{"--addr", inUse, "--metrics-addr", inUse}, []string{"--addr and --metrics-addr are both " + inUse, "each needs its own port"}},
+		{[]string{"--metrics-addr", inUse, "--admin-addr", inUse}, []string{"--metrics-addr and --admin-addr are both " + inUse}},
+		{[]string{"--drain-timeout", "-1s"}, []string{"--drain-timeout -1s", "0 or more"}},
+		{[]string{"--data", ""}, []string{"--data is empty", "name the bolt database file"}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "serve.db")
+			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data}, tc.args...)
+			stdout, _, err := runCLI(t, args...)
+			require.Error(t, err)
+			assert.Equal(t, exitUsage, exitCode(err), "%v", err)
+			for _, s := range tc.says {
+				assert.Contains(t, err.Error(), s)
+			}
+			assert.NotContains(t, err.Error(), "another server", "only a port in use gets that hint")
+			assert.Empty(t, stdout, "nothing was served")
+			_, statErr := os.Stat(data)
+			assert.ErrorIs(t, statErr, fs.ErrNotExist, "the database file was created before the flags were checked")
+		})
+	}
+}
+
+// TestServeBindsEverythingBeforeAnnouncing: when one of the addresses is
+// taken, serve fails without printing its readiness line and without
+// creating the database file, and the hint names the flag to change.
+func TestServeBindsEverythingBeforeAnnouncing(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { held.Close() })
+	inUse := held.Addr().String()
+
+	for _, flag := range []string{"--addr", "--metrics-addr", "--admin-addr"} {
+		t.Run(flag, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "serve.db")
+			args := []string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data", data, flag, inUse}
+			stdout, _, err := runCLI(t, args...)
+			require.Error(t, err)
+			assert.Equal(t, exitInternal, exitCode(err), "%v", err)
+			assert.ErrorIs(t, err, syscall.EADDRINUSE)
+			assert.Contains(t, err.Error(), "cannot listen on "+flag+" "+inUse)
+			assert.Contains(t, err.Error(), "is another server already running there? choose another "+flag)
+			assert.Empty(t, stdout, "the readiness line was printed although serve could not start")
+			_, statErr := os.Stat(data)
+			assert.ErrorIs(t, statErr, fs.ErrNotExist, "the database file was created although serve could not listen")
+		})
+	}
+}
+
+// TestServeStoreOpenErrors: a database that cannot be opened is named
+// once, with what to do about it.
+func TestServeStoreOpenErrors(t *testing.T) {
+	t.Run("missing directory", func(t *testing.T) {
+		data := filepath.Join(t.TempDir(), "missing", "x.db")
+		stdout, _, err := runCLI(t, "serve", "--addr", "127.0.0.1:0", "--data", data)
+		require.Error(t, err)
+		assert.Equal(t, exitInternal, exitCode(err), "%v", err)
+		assert.ErrorIs(t, err, fs.ErrNotExist)
+		assert.Equal(t, 1, strings.Count(err.Error(), data), "the path once: %v", err)
+		assert.Contains(t, err.Error(), "cannot open the booking database "+data+": no such file or directory")
+		assert.Contains(t, err.Error(), "choose another --data")
+		assert.Empty(t, stdout)
+	})
+	t.Run("in use", func(t *testing.T) {
+		data := filepath.Join(t.TempDir(), "x.db")
+		st, err := booking.OpenBolt(data, booking.BoltOptions{})
+		require.NoError(t, err)
+		t.Cleanup(func() { st.Close() })
+		stdout, _, err := runCLI(t, "serve", "--addr", "127.0.0.1:0", "--data", data)
+		require.Error(t, err)
+		assert.Equal(t, exitInternal, exitCode(err), "%v", err)
+		assert.ErrorIs(t, err, booking.ErrLocked)
+		assert.Equal(t, 1, strings.Count(err.Error(), data), "the path once: %v", err)
+		assert.Contains(t, err.Error(), "choose another --data")
+		assert.Empty(t, stdout)
+	})
+}
+
+func TestServeHelpDocumentsDrain(t *testing.T) {
+	stdout, _, err := runCLI(t, "serve", "--help")
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "A second Ctrl-C")
+	assert.Regexp(t, `--drain-timeout duration[^\n]*\(0 = no limit`, stdout)
+}
+
+// occupy sends a request on each of three connections to a server running
+// --workers 1 --queue 1, so that one runs, one waits in the queue and the
+// third is told the server is busy. The busy reply is the event that shows
+// the other two are in flight; their replies (or errors) arrive on the
+// returned channel.
+func occupy(t *testing.T, addr string) <-chan error {
+	t.Helper()
+	type result struct {
+		r   wire.Reply
+		err error
+	}
+	results := make(chan result, 3)
+	for range 3 {
+		nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		require.NoError(t, err)
+		t.Cleanup(func() { nc.Close() })
+		go func() {
+			r, err := wiretest.Exchange(nc, wire.Request{Action: wire.ActionBookingsForRoom, Room: "312"})
+			results <- result{r, err}
+		}()
+	}
+	select {
+	case first := <-results:
+		require.NoError(t, first.err)
+		require.Equal(t, wire.ErrorReply(wire.MsgBusy), first.r, "the first reply should be the busy one")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no busy reply: the pool did not fill")
+	}
+	replies := make(chan error, 2)
+	go func() {
+		for range 2 {
+			res := <-results
+			switch {
+			case res.err != nil:
+				replies <- res.err
+			case res.r.IsError() && res.r.Message == wire.MsgBusy:
+				replies <- errors.New("a second busy reply")
+			default:
+				replies <- nil // an answer: room 312 is not booked
+			}
+		}
+	}()
+	return replies
+}
+
+// TestServeDrainTimeoutZeroWaits: with --drain-timeout 0 a drain lets the
+// requests in flight finish, however long they take, and answers them.
+func TestServeDrainTimeoutZeroWaits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the server as a process")
+	}
+	p := startServe(t, "--store", "memory", "--log-level", "info", "--workers", "1", "--queue", "1", "--work-delay", "1s", "--drain-timeout", "0")
+	replies := occupy(t, p.addr)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	p.waitLog(t, "draining")
+	for range 2 {
+		select {
+		case err := <-replies:
+			assert.NoError(t, err, "a request in flight was cut")
+		case <-time.After(30 * time.Second):
+			t.Fatal("no reply")
+		}
+	}
+	st := p.wait(t, "the drain")
+	assert.True(t, st.Success(), "%v", st)
+}
+
+// TestServeSecondSignalStopsAtOnce: a second SIGTERM during a drain kills
+// the process instead of waiting for the requests in flight.
+func TestServeSecondSignalStopsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the server as a process")
+	}
+	p := startServe(t, "--store", "memory", "--log-level", "info", "--workers", "1", "--queue", "1", "--work-delay", "1h", "--drain-timeout", "1h")
+	occupy(t, p.addr)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	p.waitLog(t, "draining")
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	st := p.wait(t, "a second SIGTERM")
+	ws, ok := st.Sys().(syscall.WaitStatus)
+	require.True(t, ok)
+	assert.True(t, ws.Signaled(), "want killed by the signal, got %v", st)
+	assert.Equal(t, syscall.SIGTERM, ws.Signal())
 }
