@@ -55,7 +55,10 @@ func (rep *Report) WriteChart(w io.Writer, format string) error {
 	barWidth := vg.Points(min(60, 200/float64(max(len(names), 1))))
 
 	tp := plot.New()
-	tp.Title.Text = "Throughput (req/s, speed-up over " + names[0] + ")"
+	tp.Title.Text = "Throughput (req/s)"
+	if rep.HasSpeedUp() {
+		tp.Title.Text = "Throughput (req/s, speed-up over " + names[0] + ")"
+	}
 	tp.Y.Label.Text = "requests per second"
 	tp.Y.Tick.Marker = plainTicks
 	bars, err := plotter.NewBarChart(rps, barWidth)
@@ -68,7 +71,10 @@ func (rep *Report) WriteChart(w io.Writer, format string) error {
 	labels := plotter.XYLabels{XYs: make(plotter.XYs, len(names)), Labels: make([]string, len(names))}
 	for i, mr := range rep.Results {
 		labels.XYs[i] = plotter.XY{X: float64(i), Y: mr.RPS}
-		labels.Labels[i] = fmt.Sprintf("%.0f (%.1f×)", mr.RPS, mr.SpeedUp)
+		labels.Labels[i] = fmt.Sprintf("%.0f", mr.RPS)
+		if rep.HasSpeedUp() {
+			labels.Labels[i] += fmt.Sprintf(" (%.1f×)", mr.SpeedUp)
+		}
 	}
 	if l, err := plotter.NewLabels(labels); err == nil {
 		for i := range l.TextStyle {
@@ -125,9 +131,9 @@ func (rep *Report) chartTitle() string {
 // loadParts describes e's load for a chart's heading: the clients, the
 // loop, and a connection per request if so.
 func (e Env) loadParts() []string {
-	parts := []string{fmt.Sprintf("%d clients", e.Clients)}
+	parts := []string{clients(e.Clients)}
 	if e.Rate > 0 {
-		parts = append(parts, fmt.Sprintf("open loop %.0f req/s", e.Rate))
+		parts = append(parts, fmt.Sprintf("open loop %s req/s", fmtRate(e.Rate)))
 	} else {
 		parts = append(parts, "closed loop")
 	}

@@ -81,6 +81,10 @@ type Report struct {
 	Env Env
 }
 
+// HasSpeedUp reports whether the speed-ups mean anything: false when
+// the first model served no request, leaving nothing to compare with.
+func (rep *Report) HasSpeedUp() bool { return len(rep.Results) > 0 && rep.Results[0].RPS > 0 }
+
 // ModelResult is the median of a model's rounds.
 type ModelResult struct {
 	// Label is the model as given ("pool:16"), or the address.
@@ -93,7 +97,7 @@ type ModelResult struct {
 	// RPS, the latency percentiles, CPUPerRequest and the server figures
 	// are each the median over the rounds.
 	RPS                         float64
-	SpeedUp                     float64 // RPS over the first model's RPS
+	SpeedUp                     float64 // RPS over the first model's RPS; 0 if that is 0 (see Report.HasSpeedUp)
 	P50, P90, P99, P999, Max    time.Duration
 	ServiceP50, ServiceP99      time.Duration // from the actual send
 	CPUPerRequest               time.Duration
@@ -101,8 +105,10 @@ type ModelResult struct {
 	QueueWaitMean, ServiceMean  time.Duration // server side; 0 if remote
 	MeanRunning, MeanWaiting    float64       // server side; 0 if remote
 	ClientL, ServerL, ServerObs float64       // Little's law, see Little
-	// Errors sums the rounds' errors.
-	Errors Errors
+	// Errors sums the rounds' errors, and NotSent their requests not
+	// sent (see Result.NotSent).
+	Errors  Errors
+	NotSent int64
 	// Rounds are the full results of each round.
 	Rounds []Result
 	// Warnings are those of the round whose RPS is nearest the median.
@@ -289,6 +295,7 @@ func summarise(label string, rs []Result) ModelResult {
 	best := 0
 	for i, r := range rs {
 		mr.Errors.merge(r.Errors)
+		mr.NotSent += r.NotSent
 		if math.Abs(r.RPS-mr.RPS) < math.Abs(rs[best].RPS-mr.RPS) {
 			best = i
 		}

@@ -10,6 +10,7 @@ import (
 	"image"
 	_ "image/png"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -81,6 +82,10 @@ func TestValidate(t *testing.T) {
 		{"bad address", benchmarks.Config{Addr: "nowhere"}.Validate()},
 		{"negative clients", benchmarks.Config{Addr: "127.0.0.1:1", Clients: -1}.Validate()},
 		{"negative rate", benchmarks.Config{Addr: "127.0.0.1:1", Rate: -1}.Validate()},
+		{"NaN rate", benchmarks.Config{Addr: "127.0.0.1:1", Rate: math.NaN()}.Validate()},
+		{"infinite rate", benchmarks.Config{Addr: "127.0.0.1:1", Rate: math.Inf(1)}.Validate()},
+		{"rate past a µs per request", benchmarks.Config{Addr: "127.0.0.1:1", Rate: 1e6 + 1}.Validate()},
+		{"rate past a ns per request", benchmarks.Config{Addr: "127.0.0.1:1", Rate: 2e9}.Validate()},
 		{"negative timeout", benchmarks.Config{Addr: "127.0.0.1:1", Timeout: -1}.Validate()},
 		{"negative mix", benchmarks.Config{Addr: "127.0.0.1:1", Mix: benchmarks.Mix{Book: -1}}.Validate()},
 		{"negative warm-up", benchmarks.Window{Warmup: -1}.Validate()},
@@ -94,6 +99,9 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { require.ErrorIs(t, tc.err, benchmarks.ErrInvalidConfig) })
 	}
 	require.NoError(t, benchmarks.Config{Addr: "127.0.0.1:1"}.Validate())
+	require.NoError(t, benchmarks.Config{Addr: "127.0.0.1:1", Rate: benchmarks.MaxRate}.Validate())
+	require.NoError(t, benchmarks.Config{Addr: "127.0.0.1:1", Rate: 0.01}.Validate())
+	assert.ErrorContains(t, benchmarks.Config{Addr: "127.0.0.1:1", Rate: 2e9}.Validate(), "more than 1,000,000 requests per second")
 	require.NoError(t, benchmarks.Window{}.Validate())
 	require.NoError(t, benchmarks.ServerConfig{}.Validate())
 	require.NoError(t, benchmarks.CompareConfig{Models: []benchmarks.ModelSpec{{}}}.Validate())
@@ -284,4 +292,41 @@ func TestClassify(t *testing.T) {
 		assert.Equal(t, tc.want, got, tc.err.Error())
 		assert.NotEqual(t, "unknown", got.String())
 	}
+}
+
+// TestSpeedUpWithoutABase: when the first model had no successful request
+// there is nothing to compare with; the speed-up is shown as unknown, not
+// as 0.
+func TestSpeedUpWithoutABase(t *testing.T) {
+	rep := &benchmarks.Report{
+		Results: []benchmarks.ModelResult{
+			{Label: "serial", Workers: 1, Errors: benchmarks.Errors{Timeout: 40}},
+			{Label: "pool:16", Workers: 16, RPS: 300, P50: 20 * time.Millisecond, P99: 30 * time.Millisecond, P999: 40 * time.Millisecond},
+		},
+		Env: benchmarks.Env{InProcess: true, NumCPU: 2, Clients: 16, Repeat: 1},
+	}
+	var table bytes.Buffer
+	require.NoError(t, rep.WriteTable(&table))
+	lines := strings.Split(strings.TrimSpace(table.String()), "\n")
+	require.Len(t, lines, 3)
+	for _, l := range lines[1:] {
+		assert.Equal(t, "-", strings.Fields(l)[3], "the speed-up column: %q", l)
+	}
+
+	var js bytes.Buffer
+	require.NoError(t, rep.WriteJSON(&js))
+	var doc struct {
+		Results []map[string]any `json:"results"`
+	}
+	require.NoError(t, json.Unmarshal(js.Bytes(), &doc))
+	for _, r := range doc.Results {
+		v, ok := r["speedup"]
+		assert.True(t, ok)
+		assert.Nil(t, v, "unknown speed-up in JSON")
+	}
+
+	var svg bytes.Buffer
+	require.NoError(t, rep.WriteChart(&svg, "svg"))
+	assert.NotContains(t, svg.String(), "×)", "no speed-up in the chart's labels")
+	assert.Contains(t, svg.String(), ">300<", "the throughput label")
 }

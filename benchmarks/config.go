@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -20,6 +21,9 @@ const (
 	DefaultDuration = 10 * time.Second
 	// DefaultTimeout bounds each request when Config.Timeout is 0.
 	DefaultTimeout = 10 * time.Second
+	// MaxRate is the highest Config.Rate: one request scheduled every
+	// microsecond. Faster, the schedule's interval would round to nothing.
+	MaxRate = float64(time.Second / time.Microsecond)
 )
 
 // Window is one measurement: Warmup of load whose requests are not
@@ -86,7 +90,8 @@ type Config struct {
 	ConnPerRequest bool
 
 	// Rate, if above 0, makes an open loop that schedules this many
-	// requests per second across all clients; 0 means a closed loop.
+	// requests per second across all clients; 0 means a closed loop. It
+	// must be finite and at most MaxRate.
 	Rate float64
 
 	// Timeout bounds each request: connecting, sending and the reply. 0
@@ -131,8 +136,11 @@ func (c Config) Validate() error {
 	if c.Clients < 0 {
 		bad("clients is %d, must be 0 (default %d) or more", c.Clients, DefaultClients)
 	}
-	if c.Rate < 0 || c.Rate != c.Rate {
+	switch {
+	case c.Rate < 0 || math.IsNaN(c.Rate):
 		bad("rate is %v, must be 0 (closed loop) or more", c.Rate)
+	case c.Rate > MaxRate:
+		bad("rate %v is more than 1,000,000 requests per second, the most an open loop schedules (one every microsecond)", c.Rate)
 	}
 	if c.Timeout < 0 {
 		bad("timeout is %v, must be 0 (default %v) or more", c.Timeout, DefaultTimeout)

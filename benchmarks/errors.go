@@ -17,6 +17,17 @@ var (
 	// did not answer, or the window was too short.
 	ErrNoRequests = errors.New("benchmarks: no request completed in the measurement window")
 
+	// ErrNotTunable is returned by Tune when the server's model makes the
+	// search meaningless: in the conn model each connection holds a
+	// worker for its whole life, so resizing the pool does not change
+	// what the clients' connections get.
+	ErrNotTunable = errors.New("benchmarks: the pool cannot be tuned")
+
+	// ErrProbeFailed is returned by Tune when no request of its first
+	// step, the probe, succeeded: there is no service time to search
+	// from. The error's text gives the failures by kind.
+	ErrProbeFailed = errors.New("benchmarks: every request of the probe failed")
+
 	// ErrAdminRefused is returned by AdminSizer when the admin API answers
 	// with an error status; the error's text carries the API's message.
 	ErrAdminRefused = errors.New("benchmarks: the admin API refused the request")

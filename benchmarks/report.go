@@ -36,6 +36,19 @@ func fmtDuration(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
 }
 
+// fmtRate prints a rate in requests per second: whole above 100, with
+// three significant figures below, so that 0.25 does not print as 0.
+func fmtRate(r float64) string {
+	if r >= 100 || r <= 0 {
+		return strconv.FormatFloat(r, 'f', 0, 64)
+	}
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(r, 'g', 3, 64), 64)
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// clients returns "1 client" or "n clients".
+func clients(n int) string { return fmt.Sprintf("%d %s", n, plural(n, "client")) }
+
 // fmtWorkers prints a model's pool size: "-" for a remote server, "∞"
 // for unbounded.
 func fmtWorkers(mr ModelResult, inProcess bool) string {
@@ -70,11 +83,15 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	head = pad("model") + strings.TrimPrefix(head, "model")
 	fmt.Fprintln(tw, head)
 	for _, mr := range rep.Results {
+		speedUp := "-"
+		if rep.HasSpeedUp() {
+			speedUp = strconv.FormatFloat(mr.SpeedUp, 'f', 2, 64) + "×"
+		}
 		cols := []string{
 			pad(mr.Label),
 			fmtWorkers(mr, rep.Env.InProcess),
 			strconv.FormatFloat(mr.RPS, 'f', 0, 64),
-			strconv.FormatFloat(mr.SpeedUp, 'f', 2, 64) + "×",
+			speedUp,
 			fmtDuration(mr.P50),
 			fmtDuration(mr.P99),
 			fmtDuration(mr.P999),
@@ -95,13 +112,13 @@ func (rep *Report) WriteNotes(w io.Writer) error {
 	e := rep.Env
 	loop := "closed loop"
 	if e.Rate > 0 {
-		loop = fmt.Sprintf("open loop at %.0f req/s (latency from each request's intended send time)", e.Rate)
+		loop = fmt.Sprintf("open loop at %s req/s (latency from each request's intended send time)", fmtRate(e.Rate))
 	}
 	conns := "persistent connections"
 	if e.ConnPerRequest {
 		conns = "a connection per request"
 	}
-	fmt.Fprintf(w, "%s, %d clients on %s, %v warm-up + %v measured, %s; mix %v\n", loop, e.Clients, conns, e.Warmup, e.Duration, rounds(e.Repeat), e.Mix)
+	fmt.Fprintf(w, "%s, %s on %s, %v warm-up + %v measured, %s; mix %v\n", loop, clients(e.Clients), conns, e.Warmup, e.Duration, rounds(e.Repeat), e.Mix)
 	if e.InProcess {
 		fmt.Fprintf(w, "in-process server: %s store, work delay %v, work CPU %d; CPU µs/req counts the whole process (load generator + server) on %d cores\n", e.Store, e.WorkDelay, e.WorkCPU, e.NumCPU)
 	} else {
@@ -118,6 +135,9 @@ func (rep *Report) WriteNotes(w io.Writer) error {
 		}
 		if n := mr.Errors; n.Total() > 0 {
 			line += fmt.Sprintf("; errors: busy %d, timeout %d, server %d, connection %d, other %d", n.Busy, n.Timeout, n.Server, n.Connection, n.Other)
+		}
+		if mr.NotSent > 0 {
+			line += fmt.Sprintf("; not sent: %d", mr.NotSent)
 		}
 		fmt.Fprintln(w, line)
 		for _, warn := range mr.Warnings {
@@ -145,7 +165,7 @@ type jsonResult struct {
 	Model          string     `json:"model"`
 	Workers        int        `json:"workers"`
 	RPS            float64    `json:"rps"`
-	SpeedUp        float64    `json:"speedup"`
+	SpeedUp        *float64   `json:"speedup"` // null without a base
 	P50            float64    `json:"p50_ms"`
 	P90            float64    `json:"p90_ms"`
 	P99            float64    `json:"p99_ms"`
@@ -155,6 +175,7 @@ type jsonResult struct {
 	ServiceP99     float64    `json:"service_p99_ms"`
 	Errors         int64      `json:"errors"`
 	ErrorsByKind   jsonErrors `json:"errors_by_kind"`
+	NotSent        int64      `json:"not_sent"`
 	CPUPerRequest  float64    `json:"cpu_us_per_req"`
 	CPUUtilisation float64    `json:"cpu_utilisation"`
 	QueueWaitMean  float64    `json:"queue_wait_mean_ms"`
@@ -213,10 +234,10 @@ func (rep *Report) jsonForm() jsonReport {
 	}
 	for _, mr := range rep.Results {
 		jr := jsonResult{
-			Model: mr.Label, Workers: mr.Workers, RPS: mr.RPS, SpeedUp: mr.SpeedUp,
+			Model: mr.Label, Workers: mr.Workers, RPS: mr.RPS,
 			P50: ms(mr.P50), P90: ms(mr.P90), P99: ms(mr.P99), P999: ms(mr.P999), Max: ms(mr.Max),
 			ServiceP50: ms(mr.ServiceP50), ServiceP99: ms(mr.ServiceP99),
-			Errors: mr.Errors.Total(),
+			Errors: mr.Errors.Total(), NotSent: mr.NotSent,
 			ErrorsByKind: jsonErrors{
 				Busy: mr.Errors.Busy, Timeout: mr.Errors.Timeout, Server: mr.Errors.Server,
 				Connection: mr.Errors.Connection, Other: mr.Errors.Other,
@@ -226,6 +247,9 @@ func (rep *Report) jsonForm() jsonReport {
 			MeanRunning: mr.MeanRunning, MeanWaiting: mr.MeanWaiting,
 			ClientL: mr.ClientL, ServerL: mr.ServerL, ServerSampled: mr.ServerObs,
 			Warnings: mr.Warnings,
+		}
+		if rep.HasSpeedUp() {
+			jr.SpeedUp = &mr.SpeedUp
 		}
 		if jr.Warnings == nil {
 			jr.Warnings = []string{}
@@ -242,12 +266,12 @@ func (rep *Report) jsonForm() jsonReport {
 //
 //	{"results": [{"model", "workers", "rps", "speedup", "p50_ms", "p90_ms",
 //	  "p99_ms", "p999_ms", "max_ms", "errors", "errors_by_kind",
-//	  "cpu_us_per_req", ...}, ...],
+//	  "not_sent", "cpu_us_per_req", ...}, ...],
 //	 "env": {"num_cpu", "clients", "loop", "duration_s", ...}}
 //
-// Latencies are in milliseconds; in an open loop p50_ms to max_ms are
-// corrected for coordinated omission and service_p50_ms and service_p99_ms
-// are not.
+// speedup is null when the first model served no request. Latencies are
+// in milliseconds; in an open loop p50_ms to max_ms are corrected for
+// coordinated omission and service_p50_ms and service_p99_ms are not.
 func (rep *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -274,8 +298,12 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 	i := func(v int64) string { return strconv.FormatInt(v, 10) }
 	e := rep.Env
 	for _, mr := range rep.Results {
+		speedUp := ""
+		if rep.HasSpeedUp() {
+			speedUp = f(mr.SpeedUp)
+		}
 		err := cw.Write([]string{
-			mr.Label, strconv.Itoa(mr.Workers), f(mr.RPS), f(mr.SpeedUp),
+			mr.Label, strconv.Itoa(mr.Workers), f(mr.RPS), speedUp,
 			f(ms(mr.P50)), f(ms(mr.P90)), f(ms(mr.P99)), f(ms(mr.P999)), f(ms(mr.Max)),
 			f(ms(mr.ServiceP50)), f(ms(mr.ServiceP99)),
 			i(mr.Errors.Total()), i(mr.Errors.Busy), i(mr.Errors.Timeout), i(mr.Errors.Server), i(mr.Errors.Connection), i(mr.Errors.Other),

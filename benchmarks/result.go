@@ -1,6 +1,8 @@
 package benchmarks
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -86,6 +88,33 @@ type Errors struct {
 
 // Total returns the number of failed requests.
 func (e Errors) Total() int64 { return e.Busy + e.Timeout + e.Server + e.Connection + e.Other }
+
+// describe lists the kinds of e that are not 0, such as "3 timeouts, 1
+// busy reply", or says "no requests completed" when there are none.
+func (e Errors) describe() string {
+	var parts []string
+	for _, k := range []struct {
+		n         int64
+		one, many string
+	}{
+		{e.Busy, "busy reply", "busy replies"},
+		{e.Timeout, "timeout", "timeouts"},
+		{e.Server, "error reply", "error replies"},
+		{e.Connection, "connection error", "connection errors"},
+		{e.Other, "other error", "other errors"},
+	} {
+		switch {
+		case k.n == 1:
+			parts = append(parts, "1 "+k.one)
+		case k.n > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", k.n, k.many))
+		}
+	}
+	if len(parts) == 0 {
+		return "no requests completed"
+	}
+	return strings.Join(parts, ", ")
+}
 
 func (e *Errors) add(k ErrorKind, n int64) {
 	switch k {
@@ -196,6 +225,14 @@ type Result struct {
 	RPS      float64
 	// Errors counts failed requests completed in the window, by kind.
 	Errors Errors
+	// NotSent, in an open loop, counts the requests scheduled in the
+	// measured part that were never sent: when the window ended every
+	// client was still waiting for a reply, so the server could not keep
+	// up with the rate or there were too few clients. They are in neither
+	// Requests nor Errors, and their latency (at least the time from
+	// their intended send to the end) is missing from Latency. 0 in a
+	// closed loop, and when MaxRequests ended the window.
+	NotSent int64
 	// Latency is the latency of successful requests. In an open loop it
 	// is measured from each request's intended send time (coordinated
 	// omission corrected); in a closed loop it equals ServiceTime.

@@ -96,8 +96,18 @@ type window struct {
 	max                 int64
 
 	ticket atomic.Int64 // open loop: the next scheduled request
-	issued atomic.Int64 // requests sent in the measured part
+	issued atomic.Int64 // requests sent in the measured part, when capped
+	sent   atomic.Int64 // open loop: measured requests sent
 	capped atomic.Bool  // MaxRequests was reached
+}
+
+// scheduled returns the number of open-loop requests scheduled before t.
+func (st *window) scheduled(t time.Time) int64 {
+	d := t.Sub(st.start)
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + st.interval - 1) / st.interval)
 }
 
 // admit counts a request about to be sent at t (its intended time in an
@@ -157,8 +167,14 @@ func (r *Runner) Run(ctx context.Context, w Window) (Result, error) {
 		return Result{}, err
 	}
 	m := r.beginMeasuring(st)
-	// Measurement, until the end, or until every client stopped (the cap).
+	// Measurement, until the end, or until every client stopped. Only
+	// the cap ends it early: in an open loop whose schedule has nothing
+	// left before the end the clients stop early too, but the window is
+	// still the whole duration.
 	err := waitUntil(ctx, st.end, done)
+	if err == nil && !st.capped.Load() {
+		err = waitUntil(ctx, st.end, nil)
+	}
 	stopAt := time.Now()
 	if err != nil {
 		m.abort()
@@ -217,10 +233,11 @@ func (wk *worker) closedLoop(ctx context.Context, st *window) {
 }
 
 // openLoop takes the next scheduled request, waits for its time, sends it,
-// and so on until the schedule passes the window's end. A request is
-// measured when its intended time falls in the measured part, from that
-// time, so that a request sent late because every client was waiting for
-// a slow reply is charged the wait.
+// and so on until the schedule passes the window's end or the window has
+// ended (the requests scheduled but not sent by then are counted as not
+// sent, see Result.NotSent). A request is measured when its intended time
+// falls in the measured part, from that time, so that a request sent late
+// because every client was waiting for a slow reply is charged the wait.
 func (wk *worker) openLoop(ctx context.Context, st *window) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -228,7 +245,7 @@ func (wk *worker) openLoop(ctx context.Context, st *window) {
 	for ctx.Err() == nil {
 		i := st.ticket.Add(1) - 1
 		intended := st.start.Add(time.Duration(i) * st.interval)
-		if !intended.Before(st.end) || !st.admit(intended) {
+		if !intended.Before(st.end) || !time.Now().Before(st.end) || !st.admit(intended) {
 			return
 		}
 		if d := time.Until(intended); d > 0 {
@@ -238,6 +255,9 @@ func (wk *worker) openLoop(ctx context.Context, st *window) {
 			case <-ctx.Done():
 				return
 			}
+		}
+		if !intended.Before(st.measure) {
+			st.sent.Add(1)
 		}
 		sent := time.Now()
 		err := wk.do(ctx)
@@ -389,6 +409,9 @@ func (r *Runner) result(st *window, m *measuring) (Result, error) {
 		end = lastDone
 	}
 	res.Window = end.Sub(st.measure)
+	if res.OpenLoop && !st.capped.Load() {
+		res.NotSent = max(0, st.scheduled(st.end)-st.scheduled(st.measure)-st.sent.Load())
+	}
 	if completed == 0 || res.Window <= 0 {
 		return res, ErrNoRequests
 	}
@@ -445,13 +468,25 @@ func warnings(res Result) []string {
 		}
 		ws = append(ws, fmt.Sprintf("%s used %.0f%% of %d cores: the CPU, not the concurrency model, limited this run", who, 100*c.Utilisation, c.Cores))
 	}
+	failed := res.Errors.Total()
+	var failedShare float64
+	if n := res.Requests + failed; n > 0 {
+		failedShare = float64(failed) / float64(n)
+	}
+	// X·W counts successful requests only, so with many failures it says
+	// nothing about the clients; and a server with requests queued for a
+	// worker was the limit, whatever X·W says.
+	queued := res.Server != nil && res.Server.MeanWaiting >= 1
 	l := res.Little
-	if !res.OpenLoop && l.Clients > 0 && l.ClientL < 0.8*float64(l.Clients) {
+	if !res.OpenLoop && l.Clients > 0 && l.ClientL < 0.8*float64(l.Clients) && failedShare <= maxFailedShare && !queued {
 		ws = append(ws, fmt.Sprintf("the %d clients were waiting for replies only %.0f%% of the time (X·W = %.1f): the load generator, not the server, is the bottleneck", l.Clients, 100*l.ClientL/float64(l.Clients), l.ClientL))
 	}
 	if res.OpenLoop {
+		if res.NotSent > 0 {
+			ws = append(ws, fmt.Sprintf("%d requests scheduled in the measured time were never sent: when it ended every client was still waiting for a reply, so the server could not keep up with the rate or there were too few clients (these requests are missing from the latency figures)", res.NotSent))
+		}
 		if res.RPS < 0.95*res.TargetRate {
-			ws = append(ws, fmt.Sprintf("achieved %.0f of the %.0f req/s asked for", res.RPS, res.TargetRate))
+			ws = append(ws, fmt.Sprintf("achieved %s of the %s req/s asked for", fmtRate(res.RPS), fmtRate(res.TargetRate)))
 		}
 		if l.Clients > 0 && l.ClientL >= 0.9*float64(l.Clients) {
 			why := "the server could not keep up, or there are too few clients for this rate"
@@ -463,8 +498,26 @@ func warnings(res Result) []string {
 			ws = append(ws, fmt.Sprintf("all %d clients were busy %.0f%% of the time and requests went out late (the corrected latency counts the delay): %s", l.Clients, 100*l.ClientL/float64(l.Clients), why))
 		}
 	}
-	if n := res.Requests + res.Errors.Total(); n > 0 && float64(res.Errors.Total()) > 0.01*float64(n) {
-		ws = append(ws, fmt.Sprintf("%.1f%% of the requests failed", 100*float64(res.Errors.Total())/float64(n)))
+	if failedShare > 0.01 {
+		ws = append(ws, fmt.Sprintf("%.1f%% of the requests failed (%s)%s", 100*failedShare, res.Errors.describe(), failureCause(res.Errors)))
 	}
 	return ws
+}
+
+// maxFailedShare is the share of failed requests above which warnings
+// no longer judge the clients by X·W.
+const maxFailedShare = 0.1
+
+// failureCause says what the main kind of failure in e means, after a
+// colon, or nothing if no kind is most of them.
+func failureCause(e Errors) string {
+	switch total := e.Total(); {
+	case 2*e.Busy > total:
+		return ": most were refused as busy because the server's queue was full, so the server's capacity, not the load generator, was the limit"
+	case 2*e.Timeout > total:
+		return ": most timed out, so the server answered more slowly than the timeout allows"
+	case 2*e.Connection > total:
+		return ": most lost their connection, or could not make one"
+	}
+	return ""
 }

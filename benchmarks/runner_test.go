@@ -2,6 +2,7 @@ package benchmarks_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -224,4 +225,78 @@ func TestOpenLoopCorrectsCoordinatedOmission(t *testing.T) {
 	assert.Less(t, res.ServiceTime.P99, stall/4, "the uncorrected p99 must not")
 	assert.GreaterOrEqual(t, res.ServiceTime.Max, stall*9/10, "the one stalled request is the uncorrected max")
 	assert.Equal(t, res.Latency.Count, res.ServiceTime.Count)
+}
+
+// counting wraps a handler and counts the requests it serves.
+type counting struct {
+	h server.Handler
+	n atomic.Int64
+}
+
+func (c *counting) ServeFrame(ctx context.Context, block []byte) []byte {
+	c.n.Add(1)
+	return c.h.ServeFrame(ctx, block)
+}
+
+func newCounting(t *testing.T) *counting {
+	t.Helper()
+	svc, err := booking.New(booking.NewMemoryStore(), booking.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { svc.Close() })
+	return &counting{h: svc}
+}
+
+// TestOpenLoopWindowIsTheDuration runs an open loop so slow that one
+// request is scheduled in the window: the throughput is one request over
+// the window, not over the request's own latency.
+func TestOpenLoopWindowIsTheDuration(t *testing.T) {
+	const d = 200 * time.Millisecond
+	ls := startServer(t, benchmarks.ServerConfig{})
+	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 1, Rate: 2}) // every 500ms
+	res, err := r.Run(t.Context(), benchmarks.Window{Duration: d})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), res.Requests)
+	assert.GreaterOrEqual(t, res.Window, d)
+	assert.LessOrEqual(t, res.RPS, 1/d.Seconds())
+	assert.Zero(t, res.NotSent)
+}
+
+// TestOpenLoopStopsSendingAtTheEnd asks a serial server that takes 20ms a
+// request for 1000 req/s for 200ms: it can serve about ten of the 200
+// requests scheduled. The rest are not sent after the window ends; they
+// are reported as not sent, with a warning.
+func TestOpenLoopStopsSendingAtTheEnd(t *testing.T) {
+	h := newCounting(t)
+	ls := startServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelSerial}, WorkDelay: 20 * time.Millisecond, Handler: h})
+	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 1, Rate: 1000})
+	res, err := r.Run(t.Context(), benchmarks.Window{Duration: 200 * time.Millisecond})
+	require.NoError(t, err)
+	sent := h.n.Load()
+	t.Logf("sent %d, not sent %d, %v", sent, res.NotSent, res.Warnings)
+	assert.Less(t, sent, int64(100), "requests went out after the window ended")
+	assert.Equal(t, int64(200), sent+res.NotSent, "every request scheduled is sent or not sent")
+	assert.Condition(t, func() bool {
+		for _, w := range res.Warnings {
+			if strings.Contains(w, "never sent") {
+				return true
+			}
+		}
+		return false
+	}, "a warning says requests were not sent: %v", res.Warnings)
+}
+
+// TestWarningsBlameTheServerWhenItRefuses: a pool of one with a queue of
+// one refuses most of 16 clients' requests as busy. The clients then
+// spend little time waiting for successful replies, but the load
+// generator is not the bottleneck: the server is, and the warnings say so.
+func TestWarningsBlameTheServerWhenItRefuses(t *testing.T) {
+	ls := startServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelPool, Workers: 1}, Queue: 1, WorkDelay: 5 * time.Millisecond})
+	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 16})
+	res, err := r.Run(t.Context(), benchmarks.Window{Duration: 200 * time.Millisecond})
+	require.NoError(t, err)
+	require.Greater(t, res.Errors.Busy, res.Requests, "most requests were refused")
+	all := strings.Join(res.Warnings, "\n")
+	t.Log(all)
+	assert.NotContains(t, all, "the load generator, not the server")
+	assert.Contains(t, all, "busy")
 }

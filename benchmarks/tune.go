@@ -86,8 +86,9 @@ func (ls *LocalServer) Workers() (int, error) {
 //     and the ceilings.
 type TuneConfig struct {
 	// Server configures the in-process server. Its Model.Model must be
-	// the pool or conn model (the zero value is pool); Model.Workers is
-	// ignored: the search sets the size. Ignored in the other modes.
+	// the pool model, the zero value (the conn model is refused: see
+	// ErrNotTunable); Model.Workers is ignored: the search sets the size.
+	// Ignored in the other modes.
 	Server ServerConfig
 
 	// Load is the load the pool is tuned for: Clients, Rate,
@@ -233,8 +234,12 @@ func (c TuneConfig) Validate() error {
 	errs = append(errs, load.Validate())
 	switch mode {
 	case modeInProcess:
-		if m := c.Server.Model.Model; m != server.ModelPool && m != server.ModelConn {
-			bad("the %v model has no pool to tune: choose pool or conn", m)
+		switch m := c.Server.Model.Model; m {
+		case server.ModelPool:
+		case server.ModelConn:
+			bad("%s", connNotTunable)
+		default:
+			bad("the %v model has no pool to tune: choose pool", m)
 		}
 		s := c.Server
 		s.Model.Workers = 0
@@ -466,10 +471,13 @@ func Tune(ctx context.Context, cfg TuneConfig) (*TuneReport, error) {
 		if before, err = t.sizer.Workers(); err != nil {
 			return nil, fmt.Errorf("benchmarks: reading the pool size: %w", err)
 		}
+		if err := checkTunable(t.sizer); err != nil {
+			return nil, err
+		}
 		// Fail before changing anything if the pool cannot be resized
 		// (adaptive sizing on, a model without a pool).
 		if err := t.sizer.Resize(before); err != nil {
-			return nil, fmt.Errorf("benchmarks: the pool of %d workers cannot be resized: %w", before, err)
+			return nil, fmt.Errorf("benchmarks: the pool of %s cannot be resized: %w", workers(before), err)
 		}
 	}
 	err := t.search(ctx)
@@ -480,7 +488,7 @@ func Tune(ctx context.Context, cfg TuneConfig) (*TuneReport, error) {
 			final = rep.Recommended
 		}
 		if rerr := t.sizer.Resize(final); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("benchmarks: putting the pool back to %d workers: %w", final, rerr))
+			err = errors.Join(err, fmt.Errorf("benchmarks: putting the pool back to %s: %w", workers(final), rerr))
 		}
 		rep.FinalWorkers = final
 	}
@@ -494,6 +502,35 @@ func Tune(ctx context.Context, cfg TuneConfig) (*TuneReport, error) {
 	}
 	rep.Explanation = rep.explain()
 	return rep, nil
+}
+
+// connNotTunable says why the conn model is refused.
+const connNotTunable = "the server runs the conn model, where each connection holds a worker for its whole life, so resizing the pool does not change what the clients' connections get and every step would measure the same thing; tune a server with the pool model"
+
+// checkTunable returns an error wrapping ErrNotTunable if sizer can tell
+// its server's model (an AdminSizer or a LocalServer) and it is the conn
+// model.
+func checkTunable(sizer Sizer) error {
+	var model string
+	switch s := sizer.(type) {
+	case poolStater:
+		st, err := s.State()
+		if err != nil {
+			return fmt.Errorf("benchmarks: reading the pool's state: %w", err)
+		}
+		model = st.Model
+	case *LocalServer:
+		model = s.Spec().Model.String()
+	}
+	if model == server.ModelConn.String() {
+		return fmt.Errorf("%w: %s", ErrNotTunable, connNotTunable)
+	}
+	return nil
+}
+
+// poolStater is a Sizer that also reads the pool's state, as AdminSizer.
+type poolStater interface {
+	State() (server.PoolState, error)
 }
 
 // errNoSteps ends the search when the step budget is spent.
@@ -540,12 +577,12 @@ func (t *tuner) measure(ctx context.Context, n int, phase TunePhase) (*TunePoint
 		t.cfg.Progress(TuneStep{Index: step, MaxSteps: t.cfg.MaxSteps, Workers: n, Phase: phase, Expected: t.cfg.Settle + t.cfg.Step})
 	}
 	if err := t.sizer.Resize(n); err != nil {
-		return nil, fmt.Errorf("benchmarks: resizing the pool to %d workers: %w", n, err)
+		return nil, fmt.Errorf("benchmarks: resizing the pool to %s: %w", workers(n), err)
 	}
 	before := takeCPU()
 	res, err := t.meas.Run(ctx, Window{Warmup: t.cfg.Settle, Duration: t.cfg.Step})
 	if err != nil {
-		return nil, fmt.Errorf("benchmarks: %d workers: %w", n, err)
+		return nil, fmt.Errorf("benchmarks: %s: %w", workers(n), err)
 	}
 	var other float64
 	if t.cfg.mode() == modeInProcess {
@@ -615,6 +652,9 @@ func (t *tuner) searchSteps(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if probe.Requests == 0 {
+		return t.probeFailed(probe)
+	}
 	t.calibrate(probe)
 
 	// Climb from the seed.
@@ -666,6 +706,21 @@ func (t *tuner) searchSteps(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// probeFailed is the error when no request of the probe p succeeded.
+func (t *tuner) probeFailed(p *TunePoint) error {
+	e := p.Result.Errors
+	what := "check the server"
+	if e.Timeout > 0 {
+		timeout := t.cfg.Load.Timeout
+		if timeout == 0 {
+			timeout = DefaultTimeout
+		}
+		what = fmt.Sprintf("if the server is that slow, give each request more than %v (the timeout), or check the server", timeout)
+	}
+	return fmt.Errorf("%w at %s (%s): there is no service time to start the search from; %s",
+		ErrProbeFailed, workers(p.Workers), e.describe(), what)
 }
 
 // resolution is the width at which the bisection around n stops.

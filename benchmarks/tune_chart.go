@@ -66,7 +66,7 @@ func (rep *TuneReport) chartTitle() string {
 	parts = append(parts, fmt.Sprintf("%d cores", e.NumCPU))
 	head := "poolside tune: " + strings.Join(parts, ", ")
 	if rep.Recommended > 0 {
-		head += fmt.Sprintf(" — recommended %d workers", rep.Recommended)
+		head += " — recommended " + workers(rep.Recommended)
 	}
 	return head
 }
@@ -273,7 +273,7 @@ func (rep *TuneReport) adaptivePlots() (size, tput *plot.Plot, err error) {
 		}
 		dashed(r, recColour)
 		tput.Add(r)
-		tput.Legend.Add(fmt.Sprintf("%d workers (tuned)", rec.Workers), r)
+		tput.Legend.Add(workers(rec.Workers)+" (tuned)", r)
 		topX = max(topX, rec.RPS)
 	}
 	tput.Y.Min, tput.Y.Max = 0, 1.6*max(topX, 1)

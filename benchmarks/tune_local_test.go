@@ -156,3 +156,33 @@ func TestLocalServerWorkersAfterClose(t *testing.T) {
 	_, err = ls.Workers()
 	require.ErrorIs(t, err, benchmarks.ErrClosed)
 }
+
+// TestTuneRefusesTheConnModel: in the conn model a connection holds its
+// worker for its whole life, so shrinking the pool does not reach the
+// clients' connections and the search would measure nothing.
+func TestTuneRefusesTheConnModel(t *testing.T) {
+	conn := benchmarks.ModelSpec{Model: server.ModelConn, Workers: 3}
+	t.Run("in process", func(t *testing.T) {
+		err := quickTune(benchmarks.TuneConfig{Server: benchmarks.ServerConfig{Model: conn}}).Validate()
+		require.ErrorIs(t, err, benchmarks.ErrInvalidConfig)
+		assert.ErrorContains(t, err, "conn model")
+	})
+	t.Run("remote", func(t *testing.T) {
+		ls := startPool(t, benchmarks.ServerConfig{Model: conn})
+		_, err := benchmarks.Tune(t.Context(), quickTune(benchmarks.TuneConfig{
+			Load:  benchmarks.Config{Addr: ls.Addr()},
+			Sizer: &benchmarks.AdminSizer{Addr: startAdmin(t, ls)},
+		}))
+		require.ErrorIs(t, err, benchmarks.ErrNotTunable)
+		assert.ErrorContains(t, err, "conn model")
+		n, err := ls.Workers()
+		require.NoError(t, err)
+		assert.Equal(t, 3, n, "the pool was not touched")
+	})
+	t.Run("custom", func(t *testing.T) {
+		ls := startPool(t, benchmarks.ServerConfig{Model: conn})
+		r := newRunner(t, benchmarks.Config{Server: ls, Clients: 2})
+		_, err := benchmarks.Tune(t.Context(), quickTune(benchmarks.TuneConfig{Sizer: ls, Measurer: r}))
+		require.ErrorIs(t, err, benchmarks.ErrNotTunable)
+	})
+}

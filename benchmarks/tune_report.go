@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -81,6 +82,15 @@ func (rep *TuneReport) marks(p TunePoint) string {
 	return "  " + strings.Join(ms, ", ")
 }
 
+// finite returns x, or 0 if it is infinite or not a number, which JSON
+// cannot carry.
+func finite(x float64) float64 {
+	if math.IsInf(x, 0) || math.IsNaN(x) {
+		return 0
+	}
+	return x
+}
+
 // WriteExplanation writes the settings, the explanation paragraph, the
 // adaptive comparison if any, and the warnings of the recommended step.
 func (rep *TuneReport) WriteExplanation(w io.Writer) error {
@@ -104,7 +114,7 @@ func (rep *TuneReport) WriteExplanation(w io.Writer) error {
 	}
 	if p := rep.Point(rep.Recommended); p != nil {
 		for _, warn := range p.Result.Warnings {
-			fmt.Fprintf(w, "warning at %d workers: %s\n", p.Workers, warn)
+			fmt.Fprintf(w, "warning at %s: %s\n", workers(p.Workers), warn)
 		}
 	}
 	return nil
@@ -151,9 +161,9 @@ func (rep *TuneReport) loadPhrase() string {
 	if e.ConnPerRequest {
 		conns = "a connection per request"
 	}
-	s := fmt.Sprintf("closed loop of %d clients on %s", e.Clients, conns)
+	s := fmt.Sprintf("closed loop of %s on %s", clients(e.Clients), conns)
 	if e.Rate > 0 {
-		s = fmt.Sprintf("open loop of %.0f req/s from up to %d clients on %s", e.Rate, e.Clients, conns)
+		s = fmt.Sprintf("open loop of %s req/s from up to %s on %s", fmtRate(e.Rate), clients(e.Clients), conns)
 	}
 	switch {
 	case e.InProcess:
@@ -193,8 +203,11 @@ func (rep *TuneReport) explain() string {
 		return "Nothing was measured."
 	}
 	e := rep.Env
-	say("Measured %d pool sizes from %d to %d workers (%v each) under a %s.",
-		n, rep.Points[0].Workers, rep.Points[n-1].Workers, e.Duration, rep.loadPhrase())
+	sizes := fmt.Sprintf("%d pool sizes from %d to %s (%v each)", n, rep.Points[0].Workers, workers(rep.Points[n-1].Workers), e.Duration)
+	if n == 1 {
+		sizes = fmt.Sprintf("one pool size, %s, for %v,", workers(rep.Points[0].Workers), e.Duration)
+	}
+	say("Measured %s under %s.", sizes, withArticle(rep.loadPhrase()))
 
 	// The probe and the seed.
 	if e.InProcess {
@@ -206,16 +219,16 @@ func (rep *TuneReport) explain() string {
 	var x string
 	switch rep.SeedBy {
 	case "rate":
-		x = fmt.Sprintf("X is the rate asked for, %.0f req/s", rep.SeedRate)
+		x = fmt.Sprintf("X is the rate asked for, %s req/s", fmtRate(rep.SeedRate))
 	case "cpu":
 		x = fmt.Sprintf("X is what the cores can serve at the CPU time the probe measured per request, %.0f req/s", rep.SeedRate)
 	default:
-		x = fmt.Sprintf("X is what %d clients can ask for, C/(D+RTT) = %.0f req/s", e.Clients, rep.SeedRate)
+		x = fmt.Sprintf("X is what %s can ask for, C/(D+RTT) = %.0f req/s", clients(e.Clients), rep.SeedRate)
 		if e.InProcess && rep.Points[0].QueueWait > rep.ServiceTime {
 			x += " (RTT taken as 0: requests queued at the probe)"
 		}
 	}
-	say("Little's law, N = X × D, where %s, put the seed at %d workers.", x, rep.Seed)
+	say("Little's law, N = X × D, where %s, put the seed at %s.", x, workers(rep.Seed))
 	load := rep.Points[0].LoadCeiling
 	if rep.RTTMeasured {
 		say("Where requests queued least, they spent RTT = %s between client and worker (connection, protocol, scheduling).", fmtRTT(rep.RTT))
@@ -228,12 +241,24 @@ func (rep *TuneReport) explain() string {
 	case StopMaxWorkers:
 		say("The climb stopped at the most workers searched (%d).", rep.MaxWorkers)
 	case StopErrors:
-		say("At %d workers more than 1%% of the requests failed, so the climb stopped.", rep.ClimbTo)
+		say("At %s more than 1%% of the requests failed, so the climb stopped.", workers(rep.ClimbTo))
 	case StopMaxSteps:
 		say("The step budget (%d) ran out, so the recommendation may be a little off; more steps would narrow it.", rep.MaxSteps)
 	}
 
 	rec, best := rep.Point(rep.Recommended), rep.Point(rep.Best)
+	if (rec == nil || best == nil) && rep.SLOP99 == 0 {
+		// Without an SLO only errors make a size ineligible.
+		low, share := rep.Points[0], 1.0
+		for _, p := range rep.Points {
+			if n := p.Errors + p.Requests; n > 0 && float64(p.Errors)/float64(n) < share {
+				low, share = p, float64(p.Errors)/float64(n)
+			}
+		}
+		say("No size can be recommended: at every size measured more than 1%% of the requests failed (the fewest, %.1f%%, at %d %s: %s). Find out why before tuning the pool: busy replies mean the server's queue was full, timeouts a server slower than the request timeout.",
+			100*share, low.Workers, plural(low.Workers, "worker"), low.Result.Errors.describe())
+		return b.String()
+	}
 	if rec == nil || best == nil {
 		low := rep.Points[0]
 		for _, p := range rep.Points {
@@ -241,8 +266,8 @@ func (rep *TuneReport) explain() string {
 				low = p
 			}
 		}
-		say("No size met the objective: the lowest p99 was %s at %d workers, against the SLO of %v. The load is more than this server can serve within it; lower the load or relax the SLO.",
-			fmtDuration(low.P99), low.Workers, rep.SLOP99)
+		say("No size met the objective: the lowest p99 was %s at %d %s, against the SLO of %v. The load is more than this server can serve within it; lower the load or relax the SLO.",
+			fmtDuration(low.P99), low.Workers, plural(low.Workers, "worker"), rep.SLOP99)
 		return b.String()
 	}
 	slo := ""
@@ -253,8 +278,8 @@ func (rep *TuneReport) explain() string {
 		say("Throughput peaked at %.0f req/s with %d %s (p99 %s%s), and no smaller size measured came within 5%% of it.",
 			best.RPS, best.Workers, plural(best.Workers, "worker"), fmtDuration(best.P99), slo)
 	} else {
-		say("Throughput peaked at %.0f req/s with %d workers; %d %s the smallest size that reached 95%% of it (%.0f req/s, p99 %s%s).",
-			best.RPS, best.Workers, rec.Workers, plural(rec.Workers, "worker")+" is", rec.RPS, fmtDuration(rec.P99), slo)
+		say("Throughput peaked at %.0f req/s with %s; %d %s the smallest size that reached 95%% of it (%.0f req/s, p99 %s%s).",
+			best.RPS, workers(best.Workers), rec.Workers, plural(rec.Workers, "worker")+" is", rec.RPS, fmtDuration(rec.P99), slo)
 	}
 
 	// Below the recommendation.
@@ -281,10 +306,10 @@ func (rep *TuneReport) explain() string {
 	cpuBound := e.InProcess && (best.CPUUtilisation >= 0.8 || rep.CPUCeiling > 0 && best.RPS >= 0.8*rep.CPUCeiling)
 	switch {
 	case load > 0 && best.RPS >= 0.9*load && e.Rate > 0:
-		say("More workers add nothing: the load asks for no more than %.0f req/s.", load)
+		say("More workers add nothing: the load asks for no more than %s req/s.", fmtRate(load))
 	case cpuBound:
-		say("More workers add nothing: the CPU is the limit (%.0f%% of %d cores busy at %d workers, load generator included; at the least CPU time measured per request they serve %.0f req/s at most), and extra workers only share the cores and queue.",
-			100*best.CPUUtilisation, e.NumCPU, best.Workers, rep.CPUCeiling)
+		say("More workers add nothing: the CPU is the limit (%.0f%% of %d cores busy at %s, load generator included; at the least CPU time measured per request they serve %.0f req/s at most), and extra workers only share the cores and queue.",
+			100*best.CPUUtilisation, e.NumCPU, workers(best.Workers), rep.CPUCeiling)
 	case load > 0 && best.RPS >= 0.9*load && rep.RTT >= rep.ServiceTime:
 		say("More workers add nothing: requests spent longer outside a worker than on one (RTT %s against D = %s), so the clients' side (the load generator, the network or the machine) is the limit.",
 			fmtRTT(rep.RTT), fmtDuration(rep.ServiceTime))
@@ -299,8 +324,8 @@ func (rep *TuneReport) explain() string {
 		say("More workers add little: the limit lies elsewhere (the server's other resources, the network, the load generator, or other processes on the machine).")
 	}
 	if !told && grew(rec) {
-		say("The service time grew under load, from %s to %s at %d workers: N = X × D at low load is only a starting point.",
-			fmtDuration(rep.ServiceTime), fmtDuration(rec.Service), rec.Workers)
+		say("The service time grew under load, from %s to %s at %s: N = X × D at low load is only a starting point.",
+			fmtDuration(rep.ServiceTime), fmtDuration(rec.Service), workers(rec.Workers))
 	}
 	say("Recommendation: %d %s.", rec.Workers, plural(rec.Workers, "worker"))
 	if e.Rate > 0 && rep.SLOP99 == 0 {
@@ -321,22 +346,22 @@ func (rep *TuneReport) explain() string {
 // adaptiveSummary compares the adaptive run with the recommendation.
 func (rep *TuneReport) adaptiveSummary() string {
 	a := rep.Adaptive
-	s := fmt.Sprintf("Adaptive sizing (as poolside serve --workers auto: %d to %d workers, starting at %d, updated every %v) under the same load for %v: %.0f req/s, p50 %s, p99 %s over the whole run (the climb from its starting size included); in its second half the pool stayed at %d workers (median; %d to %d) and served %.0f req/s.",
+	s := fmt.Sprintf("Adaptive sizing (as poolside serve --workers auto: %d to %d workers, starting at %d, updated every %v) under the same load for %v: %.0f req/s, p50 %s, p99 %s over the whole run (the climb from its starting size included); in its second half the pool stayed at %s (median; %d to %d) and served %.0f req/s.",
 		a.Min, a.Max, a.Start, a.Interval, a.Duration, a.Result.RPS, fmtDuration(a.Result.Latency.P50), fmtDuration(a.Result.Latency.P99),
-		a.Settled, a.Low, a.High, a.SettledRPS)
+		workers(a.Settled), a.Low, a.High, a.SettledRPS)
 	rec := rep.Point(rep.Recommended)
 	if rec == nil {
 		return s
 	}
-	s += fmt.Sprintf(" The recommended %d workers measured %.0f req/s, p99 %s", rec.Workers, rec.RPS, fmtDuration(rec.P99))
+	s += fmt.Sprintf(" The recommended %s measured %.0f req/s, p99 %s", workers(rec.Workers), rec.RPS, fmtDuration(rec.P99))
 	if a.SettledRPS > 0 {
 		s += fmt.Sprintf(" (%s of the adaptive pool's settled throughput)", pct(rec.RPS, a.SettledRPS))
 	}
 	s += "."
 	if d, ok := a.reached(rec.Workers); ok {
-		s += fmt.Sprintf(" The adaptive pool first reached %d workers after %.1f s.", rec.Workers, d.Seconds())
+		s += fmt.Sprintf(" The adaptive pool first reached %s after %.1f s.", workers(rec.Workers), d.Seconds())
 	} else {
-		s += fmt.Sprintf(" The adaptive pool never reached %d workers.", rec.Workers)
+		s += fmt.Sprintf(" The adaptive pool never reached %s.", workers(rec.Workers))
 	}
 	return s
 }
@@ -346,6 +371,17 @@ func plural(n int, s string) string {
 		return s
 	}
 	return s + "s"
+}
+
+// workers returns "1 worker" or "n workers".
+func workers(n int) string { return fmt.Sprintf("%d %s", n, plural(n, "worker")) }
+
+// withArticle puts "a" or "an" before phrase.
+func withArticle(phrase string) string {
+	if phrase != "" && strings.ContainsRune("aeiou", rune(phrase[0])) {
+		return "an " + phrase
+	}
+	return "a " + phrase
 }
 
 // jsonTune is the JSON form of a TuneReport.
@@ -433,7 +469,7 @@ type jsonAdaptivePoint struct {
 // Points are in order of size; rtt_ms is null when it was not measured.
 func (rep *TuneReport) WriteJSON(w io.Writer) error {
 	out := jsonTune{
-		Recommended: rep.Recommended, Best: rep.Best, Seed: rep.Seed, SeedRate: rep.SeedRate, SeedBy: rep.SeedBy, Stop: rep.Stop, ClimbFrom: rep.ClimbFrom, ClimbTo: rep.ClimbTo, Explanation: rep.Explanation,
+		Recommended: rep.Recommended, Best: rep.Best, Seed: rep.Seed, SeedRate: finite(rep.SeedRate), SeedBy: rep.SeedBy, Stop: rep.Stop, ClimbFrom: rep.ClimbFrom, ClimbTo: rep.ClimbTo, Explanation: rep.Explanation,
 		ServiceTimeMS: ms(rep.ServiceTime), CPUCeiling: rep.CPUCeiling, FinalWorkers: rep.FinalWorkers,
 		SLOP99MS: ms(rep.SLOP99), MinGain: rep.MinGain, MinWorkers: rep.MinWorkers, MaxWorkers: rep.MaxWorkers, MaxSteps: rep.MaxSteps,
 		Points: make([]jsonTunePoint, 0, len(rep.Points)),

@@ -279,6 +279,33 @@ func TestTuneNoSizeMeetsTheSLO(t *testing.T) {
 	assertRule(t, rep)
 }
 
+// TestTuneProbeAllFailed: when no request of the probe succeeds there is
+// no service time to seed the search from; Tune says so instead of
+// searching from nonsense.
+func TestTuneProbeAllFailed(t *testing.T) {
+	c := ioBound()
+	c.service, c.cpu = 0, 0
+	c.rps = func(int) float64 { return 0 }
+	c.errors = func(int) int64 { return 40 }
+	_, err := benchmarks.Tune(context.Background(), benchmarks.TuneConfig{Sizer: c, Measurer: c, Load: benchmarks.Config{Clients: 8}})
+	require.ErrorIs(t, err, benchmarks.ErrProbeFailed)
+	assert.ErrorContains(t, err, "40 timeouts")
+	assert.Equal(t, []int{8, 1, 8}, c.sizes(), "one step, then the pool put back")
+}
+
+// TestTuneEveryPointFailing: with no SLO, a search in which every size
+// had too many errors says so, not that an SLO was missed.
+func TestTuneEveryPointFailing(t *testing.T) {
+	c := ioBound()
+	c.errors = func(n int) int64 { return int64(c.rps(n)) } // half of them
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 64}})
+	assert.Zero(t, rep.Recommended)
+	assert.NotContains(t, rep.Explanation, "SLO")
+	assert.Contains(t, rep.Explanation, "more than 1% of the requests failed")
+	var buf bytes.Buffer
+	require.NoError(t, rep.WriteJSON(&buf))
+}
+
 func TestTuneStepBudget(t *testing.T) {
 	c := ioBound()
 	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 64}, MaxSteps: 4})
@@ -480,4 +507,29 @@ func TestTuneReportWriters(t *testing.T) {
 		}
 	}
 	require.ErrorIs(t, rep.WriteChart(&bytes.Buffer{}, "gif"), benchmarks.ErrInvalidConfig)
+}
+
+// TestReportWording: one worker is "1 worker", an open loop takes "an",
+// and a rate below one request a second is not printed as 0.
+func TestReportWording(t *testing.T) {
+	c := ioBound()
+	c.workers = 1
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 1, Rate: 0.25}, MaxWorkers: 1})
+	var out bytes.Buffer
+	require.NoError(t, rep.WriteExplanation(&out))
+	text := strings.Join(strings.Fields(out.String()), " ")
+	assert.NotContains(t, text, "1 workers")
+	assert.Contains(t, text, "under an open loop of 0.25 req/s")
+	assert.NotContains(t, text, " a open")
+	assert.NotContains(t, text, "1 clients")
+	assert.NotContains(t, text, " 0 req/s")
+
+	bench := &benchmarks.Report{
+		Results: []benchmarks.ModelResult{{Label: "pool:1", Workers: 1, RPS: 0.25}},
+		Env:     benchmarks.Env{InProcess: true, NumCPU: 2, Clients: 1, Repeat: 1, Rate: 0.25},
+	}
+	out.Reset()
+	require.NoError(t, bench.WriteNotes(&out))
+	assert.Contains(t, out.String(), "open loop at 0.25 req/s")
+	assert.Contains(t, out.String(), "1 client on")
 }

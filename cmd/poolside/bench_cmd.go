@@ -61,7 +61,9 @@ Load:
                          --clients clients; latency counts from each request's
                          intended send time, so a stall is charged to every
                          request it delayed (corrected for coordinated
-                         omission, like wrk2); the uncorrected p99 is shown too
+                         omission, like wrk2); the uncorrected p99 is shown too.
+                         Requests still waiting for a free client when the
+                         window ends are not sent, and the notes count them
 
 The requests book, cancel and query rooms (--mix), every booking of a room and
 date nothing else booked, so bookings succeed. With --addr the dates start at a
@@ -156,11 +158,14 @@ func runBench(cmd *cobra.Command, f benchFlags, stdout, stderr io.Writer) error 
 		return err
 	}
 	ctx := cmd.Context()
-	if isTerminal(stderr) {
-		stop := startBenchProgress(ctx, &cfg, stderr)
-		defer stop()
+	// The bar goes before anything else is written, on success or not,
+	// so that nothing lands on its line.
+	stopProgress := func() {}
+	if showProgress(stderr) {
+		stopProgress = startBenchProgress(ctx, &cfg, stderr)
 	}
 	rep, err := benchmarks.Compare(ctx, cfg)
+	stopProgress()
 	if err != nil {
 		if ctx.Err() != nil {
 			return &exitError{code: exitInternal, err: fmt.Errorf("interrupted: %w", ctx.Err())}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -11,7 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -121,6 +124,9 @@ func TestBenchUsage(t *testing.T) {
 		{"unknown flag", []string{"bench", "--threads", "4"}},
 		{"no clients", []string{"bench", "--clients", "0"}},
 		{"negative rate", []string{"bench", "--rate", "-1"}},
+		{"infinite rate", []string{"bench", "--rate", "Inf"}},
+		{"NaN rate", []string{"bench", "--rate", "NaN"}},
+		{"rate too high", []string{"bench", "--rate", "2e9"}},
 		{"zero duration", []string{"bench", "--duration", "0s"}},
 		{"negative warm-up", []string{"bench", "--warmup", "-1s"}},
 		{"zero timeout", []string{"bench", "--timeout", "0s"}},
@@ -161,5 +167,75 @@ func TestBenchHelp(t *testing.T) {
 	require.NoError(t, err)
 	for _, s := range []string{"--models", "--rate", "--conn-per-request", "--work-delay", "--json", "--chart", "coordinated", "Examples:", "poolside bench --models serial,pool:16"} {
 		assert.Contains(t, stdout, s)
+	}
+}
+
+// streams records the order of writes to stdout and stderr.
+type streams struct {
+	mu     sync.Mutex
+	writes []string // "out" or "err", one per write
+	out    bytes.Buffer
+}
+
+type streamWriter struct {
+	s    *streams
+	name string
+}
+
+func (w streamWriter) Write(p []byte) (int, error) {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	w.s.writes = append(w.s.writes, w.name)
+	if w.name == "out" {
+		w.s.out.Write(p)
+	}
+	return len(p), nil
+}
+
+// errAfterOut reports whether stderr was written after stdout was
+// first written.
+func (s *streams) errAfterOut() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seenOut := false
+	for _, w := range s.writes {
+		switch {
+		case w == "out":
+			seenOut = true
+		case seenOut:
+			return true
+		}
+	}
+	return false
+}
+
+// withProgress makes the commands draw their progress bar on any stderr,
+// as they do on a terminal, for the rest of the test.
+func withProgress(t *testing.T) {
+	t.Helper()
+	old := showProgress
+	showProgress = func(io.Writer) bool { return true }
+	t.Cleanup(func() { showProgress = old })
+}
+
+func TestProgressClearedBeforeOutput(t *testing.T) {
+	withProgress(t)
+	// Both runs end well before the bar's expected time, as a bench
+	// capped by --max-requests and a search that needs fewer steps than
+	// --max-steps do, so the bar is still drawn when the report is ready.
+	for _, args := range [][]string{
+		{"bench", "--clients", "2", "--duration", "5s", "--warmup", "0s", "--max-requests", "20", "--models", "serial,pool:4"},
+		{"tune", "--clients", "1", "--step", "150ms", "--settle", "0s", "--max-steps", "12"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			s := &streams{}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := run(ctx, args, streamWriter{s, "out"}, streamWriter{s, "err"})
+			require.NoError(t, err)
+			require.Contains(t, s.writes, "err", "the progress bar was drawn")
+			require.NotEmpty(t, s.out.String())
+			assert.False(t, s.errAfterOut(), "the progress bar was written to after the report began: %v", s.writes)
+		})
 	}
 }

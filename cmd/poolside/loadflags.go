@@ -1,7 +1,7 @@
 package main
 
 import (
-	"net"
+	"math"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -51,7 +51,7 @@ func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []strin
 		return benchmarks.ServerConfig{}, benchmarks.Config{}, usagef(cmd, format, a...)
 	}
 	if f.addr != "" {
-		if err := checkHostPort(cmd, "--addr", f.addr); err != nil {
+		if err := checkAddr("--addr", f.addr, "127.0.0.1:9407", dialling); err != nil {
 			return benchmarks.ServerConfig{}, benchmarks.Config{}, err
 		}
 		for _, name := range serverOnly {
@@ -63,8 +63,10 @@ func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []strin
 	switch {
 	case f.clients < 1:
 		return bad("--clients must be at least 1, got %d", f.clients)
-	case f.rate < 0:
+	case f.rate < 0 || math.IsNaN(f.rate):
 		return bad("--rate must be 0 (closed loop) or more, got %v", f.rate)
+	case f.rate > benchmarks.MaxRate:
+		return bad("--rate %v is more than 1,000,000 requests per second, the most an open loop schedules (one every microsecond)", f.rate)
 	case f.timeout <= 0:
 		return bad("--timeout must be positive, got %v", f.timeout)
 	case f.workDelay < 0:
@@ -96,13 +98,4 @@ func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []strin
 		Seed:           f.seed,
 	}
 	return srv, load, nil
-}
-
-// checkHostPort returns a usage error of cmd if v, the value of the flag
-// name, is not host:port.
-func checkHostPort(cmd *cobra.Command, name, v string) error {
-	if _, _, err := net.SplitHostPort(v); err != nil {
-		return usagef(cmd, "%s %q is not host:port, for example 127.0.0.1:9407", name, v)
-	}
-	return nil
 }

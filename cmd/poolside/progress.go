@@ -11,6 +11,10 @@ import (
 	"golang.org/x/term"
 )
 
+// showProgress reports whether a command draws its progress bar on w,
+// its standard error: only on a terminal. Tests replace it.
+var showProgress = isTerminal
+
 // isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

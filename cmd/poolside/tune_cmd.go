@@ -46,7 +46,9 @@ within a p99 latency objective, by resizing one running server step by step.
 The server is a fresh one in this process (the booking handler on a memory store,
 on an ephemeral loopback port), or, with --addr and --admin, a running
 "poolside serve --admin-addr" resized through its admin API (PUT /pool). The
-clients keep their connections from step to step: only the pool changes. Each
+clients keep their connections from step to step: only the pool changes. The
+server must run the pool model: serial and unbounded have no pool, and in the
+conn model each connection keeps its worker, so resizing changes nothing. Each
 step resizes the pool, runs --settle of load that is not measured, then measures
 for --step.
 
@@ -136,7 +138,7 @@ func (f tuneFlags) tuneConfig(cmd *cobra.Command) (benchmarks.TuneConfig, error)
 		return benchmarks.TuneConfig{}, err
 	}
 	if f.addr != "" {
-		if err := checkHostPort(cmd, "--admin", f.admin); err != nil {
+		if err := checkAddr("--admin", f.admin, "127.0.0.1:9409", dialling); err != nil {
 			return benchmarks.TuneConfig{}, err
 		}
 	}
@@ -205,11 +207,14 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	ctx := cmd.Context()
-	if isTerminal(stderr) {
-		stop := startTuneProgress(ctx, &cfg, stderr)
-		defer stop()
+	// The bar goes before anything else is written, on success or not,
+	// so that nothing lands on its line.
+	stopProgress := func() {}
+	if showProgress(stderr) {
+		stopProgress = startTuneProgress(ctx, &cfg, stderr)
 	}
 	rep, err := benchmarks.Tune(ctx, cfg)
+	stopProgress()
 	if err != nil {
 		var ne net.Error
 		switch {
@@ -232,7 +237,11 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 		if f.apply && rep.FinalWorkers == rep.Recommended {
 			what = "left at the recommended"
 		}
-		fmt.Fprintf(stdout, "\nthe pool at %s was %s %d workers\n", f.addr, what, rep.FinalWorkers)
+		unit := "workers"
+		if rep.FinalWorkers == 1 {
+			unit = "worker"
+		}
+		fmt.Fprintf(stdout, "\nthe pool at %s was %s %d %s\n", f.addr, what, rep.FinalWorkers, unit)
 	}
 	return writeOutputs(stderr,
 		output{f.jsonFile, rep.WriteJSON},
@@ -253,7 +262,11 @@ func startTuneProgress(ctx context.Context, cfg *benchmarks.TuneConfig, w io.Wri
 			p.step(steps, s.Expected, fmt.Sprintf("adaptive sizing, %v", cfg.Adaptive))
 			return
 		}
-		p.step(time.Duration(s.Index-1)*per, s.Expected, fmt.Sprintf("step %d/%d %-6s %4d workers", s.Index, s.MaxSteps, s.Phase, s.Workers))
+		unit := "workers"
+		if s.Workers == 1 {
+			unit = "worker "
+		}
+		p.step(time.Duration(s.Index-1)*per, s.Expected, fmt.Sprintf("step %d/%d %-6s %4d %s", s.Index, s.MaxSteps, s.Phase, s.Workers, unit))
 	}
 	return p.stop
 }

@@ -110,6 +110,7 @@ func TestTuneRunningServer(t *testing.T) {
 func TestTuneErrors(t *testing.T) {
 	_, addr, _ := startAdminServer(t, benchmarks.ServerConfig{})
 	_, serialAddr, serialAdmin := startAdminServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelSerial}})
+	_, connAddr, connAdmin := startAdminServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelConn, Workers: 4}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	closed := ln.Addr().String()
@@ -124,6 +125,7 @@ func TestTuneErrors(t *testing.T) {
 		{"server down", []string{"--addr", closed, "--admin", closed}, exitNetwork, "connect"},
 		{"admin API down", []string{"--addr", addr, "--admin", closed}, exitNetwork, "admin API"},
 		{"no pool to resize", []string{"--addr", serialAddr, "--admin", serialAdmin}, exitInternal, "no resizable pool"},
+		{"conn model", []string{"--addr", connAddr, "--admin", connAdmin}, exitInternal, "conn model"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := runCLI(t, append(append([]string{}, quickTune...), tc.args...)...)
@@ -134,6 +136,21 @@ func TestTuneErrors(t *testing.T) {
 	}
 }
 
+// TestTuneEveryProbeRequestFails: a service time far above --timeout makes
+// every request of the probe time out; tune says what to do and writes
+// no JSON with infinities in it.
+func TestTuneEveryProbeRequestFails(t *testing.T) {
+	js := filepath.Join(t.TempDir(), "tune.json")
+	stdout, _, err := runCLI(t, "tune", "--clients", "2", "--work-delay", "300ms", "--timeout", "20ms",
+		"--step", "100ms", "--settle", "0s", "--max-steps", "2", "--json", js)
+	require.Error(t, err)
+	assert.Empty(t, stdout)
+	assert.Contains(t, err.Error(), "every request of the probe")
+	assert.Contains(t, err.Error(), "timeout")
+	assert.NotContains(t, err.Error(), "Inf")
+	assert.NoFileExists(t, js)
+}
+
 func TestTuneUsage(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -142,6 +159,8 @@ func TestTuneUsage(t *testing.T) {
 		{"argument", []string{"tune", "now"}},
 		{"no clients", []string{"tune", "--clients", "0"}},
 		{"negative rate", []string{"tune", "--rate", "-1"}},
+		{"infinite rate", []string{"tune", "--rate", "+Inf"}},
+		{"rate too high", []string{"tune", "--rate", "2e9"}},
 		{"zero step", []string{"tune", "--step", "0s"}},
 		{"negative settle", []string{"tune", "--settle", "-1s"}},
 		{"zero min workers", []string{"tune", "--min-workers", "0"}},
