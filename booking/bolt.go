@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -150,6 +151,9 @@ func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
 		return nil, fmt.Errorf("%w: database %s is in use by another process (file lock still held after %s)", ErrLocked, path, opts.LockTimeout)
 	}
 	if err != nil {
+		if _, named := errors.AsType[*fs.PathError](err); named {
+			return nil, fmt.Errorf("booking: %w", err) // it names the file already
+		}
 		return nil, fmt.Errorf("booking: open %s: %w", path, err)
 	}
 	db.MaxBatchDelay = opts.MaxBatchDelay

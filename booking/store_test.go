@@ -215,6 +215,9 @@ func TestOpenBoltErrors(t *testing.T) {
 			assert.Equal(t, tc.invalid, errors.Is(err, booking.ErrInvalidConfig), err.Error())
 			assert.Equal(t, tc.invalid, errors.Is(tc.opts.Validate(), booking.ErrInvalidConfig))
 			assert.NotErrorIs(t, err, booking.ErrLocked)
+			if !tc.invalid {
+				assert.Equal(t, 1, strings.Count(err.Error(), tc.path), "the path once: %v", err)
+			}
 		})
 	}
 }
