@@ -9,6 +9,9 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -42,8 +45,16 @@ Exit status:
   1  the server refused the request (its message is printed on stderr)
   2  bad arguments or flags; nothing was sent
   3  no usable reply: cannot connect, no reply within --timeout, the
-     connection closed (or the reply was cut short or malformed)
-  4  interrupted (SIGINT or SIGTERM) before the reply`
+     connection closed or reset (or the reply was cut short or malformed);
+     once connected, a book or unbook may or may not have been carried
+     out: the message says how to check
+  4  interrupted (SIGINT or SIGTERM) before the reply
+
+With --json a failure prints one JSON object on stdout as well, with
+"ok":false, the message as "error" and the exit status as "exit", e.g.
+{"action":"BOOK","room":"312","date":"2030-12-01","ok":false,
+"error":"Cannot accept duplicate booking","exit":1} (on one line). Flags
+that cannot be read are reported on stderr only.`
 
 // clientFlags are the flags every client subcommand shares.
 type clientFlags struct {
@@ -76,40 +87,61 @@ func (f *clientFlags) client(ctx context.Context) (*client.Client, error) {
 }
 
 // fail turns an error from the client library into the exit status and
-// one-line message of the CLI's contract.
-func (f *clientFlags) fail(err error) error {
+// one-line message of the CLI's contract. check, when not empty, is the
+// command that shows whether the request was carried out: BOOK and UNBOOK
+// change bookings, so after a failure that may have come after the server
+// read the request the message says the change is in doubt and names check.
+func (f *clientFlags) fail(err error, check string) error {
 	var (
 		se *client.ServerError
 		te *wire.TruncatedError
 		pe *wire.ProtocolError
 	)
-	code, msg := exitNetwork, ""
+	code, msg, doubt := exitNetwork, "", true
 	switch {
 	case errors.As(err, &se):
-		code, msg = exitRefused, se.Message
+		code, msg, doubt = exitRefused, se.Message, false
+		if strings.TrimSpace(msg) == "" {
+			msg = "the server refused the request without saying why"
+		}
 	case errors.Is(err, context.Canceled):
-		code, msg = exitInternal, "interrupted"
+		code, msg, doubt = exitInternal, "interrupted", false
 	case errors.Is(err, client.ErrConnect) && errors.Is(err, os.ErrDeadlineExceeded):
-		msg = fmt.Sprintf("cannot connect to %s within %v — is 'poolside serve' running?", f.addr, f.timeout)
+		msg, doubt = fmt.Sprintf("cannot connect to %s within %v — is 'poolside serve' running?", f.addr, f.timeout), false
 	case errors.Is(err, client.ErrConnect):
-		msg = fmt.Sprintf("cannot connect to %s: %s — is 'poolside serve' running?", f.addr, dialReason(err))
+		msg, doubt = fmt.Sprintf("cannot connect to %s: %s — is 'poolside serve' running?", f.addr, netReason(err)), false
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		msg = fmt.Sprintf("no reply within %v", f.timeout)
+		msg = fmt.Sprintf("the server at %s did not reply within %v", f.addr, f.timeout)
 	case errors.As(err, &te):
-		msg = fmt.Sprintf("server closed the connection in the middle of a reply (got %d of %d bytes)", te.Got, te.Want)
+		msg = fmt.Sprintf("the server at %s closed the connection in the middle of a reply (got %d of %d bytes)", f.addr, te.Got, te.Want)
 	case errors.Is(err, io.EOF):
-		msg = "server closed the connection without replying"
+		msg = fmt.Sprintf("the server at %s closed the connection without replying", f.addr)
+	case errors.Is(err, syscall.ECONNRESET):
+		msg = fmt.Sprintf("the server at %s reset the connection before replying", f.addr)
 	case errors.As(err, &pe), errors.Is(err, client.ErrMismatch):
-		msg = fmt.Sprintf("bad reply from %s: %v", f.addr, err)
+		msg = fmt.Sprintf("the server at %s sent a bad reply (%s)", f.addr, strings.TrimPrefix(err.Error(), "client: "))
 	default:
-		msg = fmt.Sprintf("connection to %s failed: %v", f.addr, err)
+		msg = fmt.Sprintf("the connection to %s failed: %s", f.addr, netReason(err))
+	}
+	if doubt && check != "" {
+		msg += fmt.Sprintf(": the request may or may not have been carried out (check with '%s')", check)
 	}
 	return &exitError{code: code, err: &clientCmdError{msg: msg, err: err}}
 }
 
-// dialReason is the heart of a dial error: "connection refused" rather
+// checkCommand is the command that lists the bookings on date at the
+// server of f: what to run when a BOOK or UNBOOK of date is in doubt.
+func (f *clientFlags) checkCommand(date time.Time) string {
+	cmd := "poolside bookings --date " + formatDate(date)
+	if f.addr != defaultClientAddr {
+		cmd += " --addr " + f.addr
+	}
+	return cmd
+}
+
+// netReason is the heart of a network error: "connection refused" rather
 // than "dial tcp 127.0.0.1:9407: connect: connection refused".
-func dialReason(err error) string {
+func netReason(err error) string {
 	var se *os.SyscallError
 	if errors.As(err, &se) {
 		return se.Err.Error()
@@ -131,6 +163,38 @@ type clientCmdError struct {
 func (e *clientCmdError) Error() string { return e.msg }
 func (e *clientCmdError) Unwrap() error { return e.err }
 
+// jsonFailure is what --json prints for a failure. Room and date are as
+// given (empty ones left out); Action is set for book and unbook only,
+// whose success object has it too.
+type jsonFailure struct {
+	Action string `json:"action,omitempty"`
+	Room   string `json:"room,omitempty"`
+	Date   string `json:"date,omitempty"`
+	OK     bool   `json:"ok"`
+	Error  string `json:"error"`
+	Exit   int    `json:"exit"`
+}
+
+// jsonOnFailure wraps run, the Args or RunE of a client subcommand, so that
+// with --json its failure also prints a jsonFailure on stdout, filled in by
+// describe: bad arguments (exit status 2) and failed requests, not a
+// failure to write the output itself. The error is returned unchanged, so
+// main still prints the message on stderr.
+func (f *clientFlags) jsonOnFailure(stdout io.Writer, describe func(cmd *cobra.Command, args []string) jsonFailure,
+	run func(cmd *cobra.Command, args []string) error) func(cmd *cobra.Command, args []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		err := run(cmd, args)
+		var ce *clientCmdError
+		if err == nil || !f.json || (exitCode(err) != exitUsage && !errors.As(err, &ce)) {
+			return err
+		}
+		r := describe(cmd, args)
+		r.Error, r.Exit = err.Error(), exitCode(err)
+		_ = writeJSON(stdout, r) // the error, on stderr, says what failed
+		return err
+	}
+}
+
 // parseRoomArg checks a room against the server's rule.
 func parseRoomArg(s string) (string, error) {
 	if !clientRoomPattern.MatchString(s) {
@@ -139,14 +203,46 @@ func parseRoomArg(s string) (string, error) {
 	return s, nil
 }
 
-// parseDateArg parses a YYYY-MM-DD date.
+// dateArgPattern is a date as formatDate prints it: a year of four digits,
+// or more without a leading zero, and a minus sign before the Christian era
+// (year 0 is 1 BC), then a two-digit month and day.
+var dateArgPattern = regexp.MustCompile(`^(-?(?:[0-9]{4}|[1-9][0-9]{4,}))-([0-9]{2})-([0-9]{2})$`)
+
+// firstDate and lastDate are the first and last days a QDate on the wire
+// can carry: Julian Days 1 (-4713-11-25) and 2^32-1 (11754508-12-13).
+var firstDate, lastDate = wire.Date(1).Time(), wire.Date(^uint32(0)).Time()
+
+// parseDateArg parses a date as formatDate prints it, YYYY-MM-DD with more
+// digits for years past 9999 (a server may hold bookings for those, and
+// they must be possible to cancel), as midnight UTC. It refuses what the
+// protocol cannot carry.
 func parseDateArg(s string) (time.Time, error) {
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return time.Time{}, usageError(fmt.Errorf("invalid date %q: want YYYY-MM-DD, for example 2030-12-01", s))
+	invalid := usageError(fmt.Errorf("invalid date %q: want YYYY-MM-DD, for example 2030-12-01", s))
+	m := dateArgPattern.FindStringSubmatch(s)
+	if m == nil || m[1] == "-0000" {
+		return time.Time{}, invalid
+	}
+	outOfRange := usageError(fmt.Errorf("invalid date %q: the protocol carries dates from %s to %s",
+		s, formatDate(firstDate), formatDate(lastDate)))
+	year, err := strconv.Atoi(m[1])
+	if err != nil || year < firstDate.Year() || year > lastDate.Year() {
+		return time.Time{}, outOfRange
+	}
+	month, _ := strconv.Atoi(m[2])
+	day, _ := strconv.Atoi(m[3])
+	t := time.Date(year, time.Month(month), day, 0, 0, 0, 0, time.UTC)
+	if t.Year() != year || t.Month() != time.Month(month) || t.Day() != day {
+		return time.Time{}, invalid // no such month or day
+	}
+	if t.Before(firstDate) || t.After(lastDate) {
+		return time.Time{}, outOfRange
 	}
 	return t, nil
 }
+
+// formatDate prints t's day as YYYY-MM-DD (years past 9999 take more
+// digits, years before 1 a minus sign), as parseDateArg reads it.
+func formatDate(t time.Time) string { return t.Format(time.DateOnly) }
 
 func writeJSON(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
@@ -170,7 +266,7 @@ func newChangeCmd(stdout io.Writer, book bool) *cobra.Command {
 exist is refused ("Cannot unbook nonexistent booking").
 
 ROOM is three digits: a floor 0-9, then a room 01-34 (312 is room 12 on
-floor 3). DATE is YYYY-MM-DD.
+floor 3). DATE is YYYY-MM-DD (a year past 9999 has more digits).
 `,
 		`  poolside unbook 312 2030-12-01
   poolside unbook --addr 10.0.0.5:9407 --json 101 2027-01-15`
@@ -181,19 +277,29 @@ DATE" when it did. The server refuses a duplicate booking, a date that already
 has its 5 bookings, and (poolside's server) a date in the past.
 
 ROOM is three digits: a floor 0-9, then a room 01-34 (312 is room 12 on
-floor 3). DATE is YYYY-MM-DD.
+floor 3). DATE is YYYY-MM-DD (a year past 9999 has more digits).
 `,
 			`  poolside book 312 2030-12-01
   poolside book --addr 10.0.0.5:9407 --timeout 2s 101 2027-01-15
   poolside book --json 312 2030-12-01   # {"action":"BOOK","room":"312","date":"2030-12-01","ok":true}`
+	}
+	describe := func(_ *cobra.Command, args []string) jsonFailure {
+		r := jsonFailure{Action: action}
+		if len(args) > 0 {
+			r.Room = args[0]
+		}
+		if len(args) > 1 {
+			r.Date = args[1]
+		}
+		return r
 	}
 	cmd := &cobra.Command{
 		Use:     name + " ROOM DATE",
 		Short:   short,
 		Long:    long + clientExitHelp,
 		Example: example,
-		Args:    usageArgs(cobra.ExactArgs(2)),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		Args:    f.jsonOnFailure(stdout, describe, usageArgs(cobra.ExactArgs(2))),
+		RunE: f.jsonOnFailure(stdout, describe, func(cmd *cobra.Command, args []string) error {
 			room, err := parseRoomArg(args[0])
 			if err != nil {
 				return err
@@ -214,9 +320,9 @@ floor 3). DATE is YYYY-MM-DD.
 				err = c.Unbook(ctx, room, date)
 			}
 			if err != nil {
-				return f.fail(err)
+				return f.fail(err, f.checkCommand(date))
 			}
-			day := date.Format(time.DateOnly)
+			day := formatDate(date)
 			if f.json {
 				return writeJSON(stdout, struct {
 					Action string `json:"action"`
@@ -227,7 +333,7 @@ floor 3). DATE is YYYY-MM-DD.
 			}
 			_, err = fmt.Fprintf(stdout, "%s room %s for %s\n", done, room, day)
 			return err
-		},
+		}),
 	}
 	f.register(cmd)
 	return cmd
@@ -238,6 +344,16 @@ func newBookingsCmd(stdout, _ io.Writer) *cobra.Command {
 		f          clientFlags
 		room, date string
 	)
+	describe := func(cmd *cobra.Command, _ []string) jsonFailure {
+		var r jsonFailure
+		if cmd.Flags().Changed("room") {
+			r.Room = room
+		}
+		if cmd.Flags().Changed("date") {
+			r.Date = date
+		}
+		return r
+	}
 	cmd := &cobra.Command{
 		Use:   "bookings (--date DATE | --room ROOM)",
 		Short: "List the rooms booked on a date, or the dates a room is booked",
@@ -247,13 +363,14 @@ line, then one room or date per line, sorted, or a line saying there are
 none. With --json it prints {"date":...,"rooms":[...]} or
 {"room":...,"dates":[...]}.
 
-ROOM is three digits: a floor 0-9, then a room 01-34. DATE is YYYY-MM-DD.
+ROOM is three digits: a floor 0-9, then a room 01-34. DATE is YYYY-MM-DD
+(a year past 9999 has more digits).
 ` + clientExitHelp,
 		Example: `  poolside bookings --date 2030-12-01
   poolside bookings --room 312
   poolside bookings --addr 10.0.0.5:9407 --json --date 2030-12-01`,
-		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: f.jsonOnFailure(stdout, describe, usageArgs(cobra.NoArgs)),
+		RunE: f.jsonOnFailure(stdout, describe, func(cmd *cobra.Command, _ []string) error {
 			byDate, byRoom := cmd.Flags().Changed("date"), cmd.Flags().Changed("room")
 			if byDate == byRoom {
 				return usageError(fmt.Errorf("give exactly one of --date DATE or --room ROOM (see '%s --help')", cmd.CommandPath()))
@@ -270,7 +387,7 @@ ROOM is three digits: a floor 0-9, then a room 01-34. DATE is YYYY-MM-DD.
 				return err
 			}
 			return f.bookingsForRoom(cmd.Context(), stdout, r)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&date, "date", "", "list the rooms booked on this date (YYYY-MM-DD)")
 	cmd.Flags().StringVar(&room, "room", "", "list the dates this room is booked (for example 312)")
@@ -286,9 +403,9 @@ func (f *clientFlags) bookingsOnDate(ctx context.Context, stdout io.Writer, date
 	defer c.Close()
 	rooms, err := c.BookingsOnDate(ctx, date)
 	if err != nil {
-		return f.fail(err)
+		return f.fail(err, "")
 	}
-	day := date.Format(time.DateOnly)
+	day := formatDate(date)
 	if f.json {
 		return writeJSON(stdout, struct {
 			Date  string   `json:"date"`
@@ -318,11 +435,11 @@ func (f *clientFlags) bookingsForRoom(ctx context.Context, stdout io.Writer, roo
 	defer c.Close()
 	dates, err := c.BookingsForRoom(ctx, room)
 	if err != nil {
-		return f.fail(err)
+		return f.fail(err, "")
 	}
 	days := make([]string, len(dates))
 	for i, d := range dates {
-		days[i] = d.Format(time.DateOnly)
+		days[i] = formatDate(d)
 	}
 	if f.json {
 		return writeJSON(stdout, struct {

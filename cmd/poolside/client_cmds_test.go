@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -30,6 +33,7 @@ type cliAnswer func(wire.Request) (out []byte, closeAfter bool)
 type cliServer struct {
 	ln     net.Listener
 	answer cliAnswer
+	reset  bool // close with an RST (SO_LINGER 0) rather than a FIN
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
@@ -40,9 +44,17 @@ type cliServer struct {
 
 func startCLIServer(t *testing.T, answer cliAnswer) *cliServer {
 	t.Helper()
+	return startCLIServerReset(t, answer, false)
+}
+
+// startCLIServerReset is startCLIServer, but when reset is set the server
+// resets the connections it closes after an answer (an RST, as a crashing
+// server's kernel sends) instead of closing them cleanly.
+func startCLIServerReset(t *testing.T, answer cliAnswer, reset bool) *cliServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s := &cliServer{ln: ln, answer: answer, open: make(map[net.Conn]struct{})}
+	s := &cliServer{ln: ln, answer: answer, reset: reset, open: make(map[net.Conn]struct{})}
 	s.wg.Go(s.accept)
 	t.Cleanup(func() {
 		_ = ln.Close()
@@ -94,6 +106,9 @@ func (s *cliServer) accept() {
 					}
 				}
 				if closeAfter {
+					if s.reset {
+						_ = c.(*net.TCPConn).SetLinger(0)
+					}
 					return
 				}
 			}
@@ -280,35 +295,58 @@ func TestClientCommandsUsage(t *testing.T) {
 	assert.Len(t, reqs, 1)
 }
 
+// closedAddr returns a loopback address that nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// TestClientCommandsNetworkFailures: each way a request can fail on the
+// network is exit status 3 with a message for a person, in one style, and
+// for BOOK and UNBOOK every failure after the request may have reached the
+// server says the booking is in doubt and how to check it.
 func TestClientCommandsNetworkFailures(t *testing.T) {
 	full := replyFrame(wire.Reply{Action: wire.ActionBook, Room: "312", Date: wire.DateOf(2026, 12, 1)})
-	closedAddr := func(t *testing.T) string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := ln.Addr().String()
-		require.NoError(t, ln.Close())
-		return addr
+	inDoubt := func(addr string) string {
+		return ": the request may or may not have been carried out (check with 'poolside bookings --date 2026-12-01 --addr " + addr + "')"
 	}
 	tests := []struct {
 		name   string
 		answer cliAnswer // nil: no server at the address
+		reset  bool      // the server resets the connection when it closes it
 		flags  []string
-		msg    func(addr string) string
+		msg    func(addr string) string // the whole message
+		errIs  error
 	}{
-		{"connection refused", nil, nil, func(addr string) string {
+		{"connection refused", nil, false, nil, func(addr string) string {
 			return "cannot connect to " + addr + ": connection refused — is 'poolside serve' running?"
-		}},
-		{"no reply", func(wire.Request) ([]byte, bool) { return nil, false }, []string{"--timeout", "100ms"},
-			func(string) string { return "no reply within 100ms" }},
-		{"truncated reply", func(wire.Request) ([]byte, bool) { return full[:10], true }, nil,
-			func(string) string {
-				return fmt.Sprintf("server closed the connection in the middle of a reply (got 10 of %d bytes)", len(full))
-			}},
-		{"closed without a reply", func(wire.Request) ([]byte, bool) { return nil, true }, nil,
-			func(string) string { return "server closed the connection without replying" }},
+		}, syscall.ECONNREFUSED},
+		{"no reply", func(wire.Request) ([]byte, bool) { return nil, false }, false, []string{"--timeout", "100ms"},
+			func(addr string) string {
+				return "the server at " + addr + " did not reply within 100ms" + inDoubt(addr)
+			},
+			os.ErrDeadlineExceeded},
+		{"truncated reply", func(wire.Request) ([]byte, bool) { return full[:10], true }, false, nil,
+			func(addr string) string {
+				return fmt.Sprintf("the server at %s closed the connection in the middle of a reply (got 10 of %d bytes)", addr, len(full)) + inDoubt(addr)
+			}, client.ErrTruncated},
+		{"closed without a reply", func(wire.Request) ([]byte, bool) { return nil, true }, false, nil,
+			func(addr string) string {
+				return "the server at " + addr + " closed the connection without replying" + inDoubt(addr)
+			}, io.EOF},
+		{"reset", func(wire.Request) ([]byte, bool) { return nil, true }, true, nil,
+			func(addr string) string {
+				return "the server at " + addr + " reset the connection before replying" + inDoubt(addr)
+			}, syscall.ECONNRESET},
 		{"mismatched reply", func(wire.Request) ([]byte, bool) {
 			return replyFrame(wire.Reply{Action: wire.ActionBook, Room: "313", Date: wire.DateOf(2026, 12, 1)}), false
-		}, nil, func(addr string) string { return "bad reply from " + addr }},
+		}, false, nil, func(addr string) string {
+			return "the server at " + addr + ` sent a bad reply (reply does not match the request: sent BOOK room "312" on 2026-12-01, the reply echoes room "313" on 2026-12-01)` + inDoubt(addr)
+		}, client.ErrMismatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,17 +354,181 @@ func TestClientCommandsNetworkFailures(t *testing.T) {
 			if tt.answer == nil {
 				addr = closedAddr(t)
 			} else {
-				addr = startCLIServer(t, tt.answer).addr()
+				addr = startCLIServerReset(t, tt.answer, tt.reset).addr()
 			}
 			start := time.Now()
 			stdout, _, err := runCLI(t, append([]string{"book", "--addr", addr, "312", "2026-12-01"}, tt.flags...)...)
 			require.Error(t, err)
 			assert.Less(t, time.Since(start), 5*time.Second)
 			assert.Equal(t, exitNetwork, exitCode(err), "error: %v", err)
-			assert.Contains(t, err.Error(), tt.msg(addr))
+			assert.EqualError(t, err, tt.msg(addr))
+			require.ErrorIs(t, err, tt.errIs)
 			assert.Empty(t, stdout)
 		})
 	}
+}
+
+// TestClientCommandsNetworkFailuresQuery: a query changes nothing, so its
+// failures say nothing about a request in doubt; and with the default
+// address the check a BOOK failure suggests needs no --addr.
+func TestClientCommandsNetworkFailuresQuery(t *testing.T) {
+	s := startCLIServerReset(t, func(wire.Request) ([]byte, bool) { return nil, true }, true)
+	_, _, err := runCLI(t, "bookings", "--addr", s.addr(), "--room", "312")
+	assert.Equal(t, exitNetwork, exitCode(err), "error: %v", err)
+	assert.EqualError(t, err, "the server at "+s.addr()+" reset the connection before replying")
+
+	f := clientFlags{addr: defaultClientAddr, timeout: time.Second}
+	err = f.fail(fmt.Errorf("client: reading the reply: %w", io.EOF), f.checkCommand(wire.DateOf(2030, 12, 1).Time()))
+	assert.EqualError(t, err, "the server at 127.0.0.1:9407 closed the connection without replying: "+
+		"the request may or may not have been carried out (check with 'poolside bookings --date 2030-12-01')")
+}
+
+// TestClientCommandsEmptyRefusal: an ERROR reply with an empty or a null
+// message still says what happened.
+func TestClientCommandsEmptyRefusal(t *testing.T) {
+	errorBlock, err := wire.AppendFrame(nil, wire.AppendNullString(wire.AppendString(nil, wire.ActionError)))
+	require.NoError(t, err)
+	for name, frame := range map[string][]byte{
+		"empty": replyFrame(wire.ErrorReply("")),
+		"blank": replyFrame(wire.ErrorReply("  ")),
+		"null":  errorBlock,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := startCLIServer(t, func(wire.Request) ([]byte, bool) { return frame, false })
+			stdout, _, err := runCLI(t, "book", "--addr", s.addr(), "312", "2026-12-01")
+			assert.Equal(t, exitRefused, exitCode(err), "error: %v", err)
+			assert.EqualError(t, err, "the server refused the request without saying why")
+			var se *client.ServerError
+			require.ErrorAs(t, err, &se)
+			assert.Empty(t, stdout)
+		})
+	}
+}
+
+// TestClientCommandsJSONFailure: with --json, a failure prints one JSON
+// object on stdout (the stderr message stays), and success shapes do not
+// change (TestClientCommandsJSON).
+func TestClientCommandsJSONFailure(t *testing.T) {
+	refuse := startCLIServer(t, func(wire.Request) ([]byte, bool) { return replyFrame(wire.ErrorReply(wire.MsgDuplicate)), false })
+	busy := startCLIServer(t, func(wire.Request) ([]byte, bool) { return replyFrame(wire.ErrorReply(wire.MsgBusy)), false })
+	hangUp := startCLIServer(t, func(wire.Request) ([]byte, bool) { return nil, true })
+	nobody := closedAddr(t)
+	tests := []struct {
+		args []string
+		want map[string]any // without "error", which is the error's text
+	}{
+		{[]string{"book", "--addr", refuse.addr(), "312", "2026-12-01"},
+			map[string]any{"action": "BOOK", "room": "312", "date": "2026-12-01", "ok": false, "exit": 1.0}},
+		{[]string{"unbook", "--addr", hangUp.addr(), "312", "2026-12-01"},
+			map[string]any{"action": "UNBOOK", "room": "312", "date": "2026-12-01", "ok": false, "exit": 3.0}},
+		{[]string{"book", "--addr", nobody, "101", "2027-01-15"},
+			map[string]any{"action": "BOOK", "room": "101", "date": "2027-01-15", "ok": false, "exit": 3.0}},
+		{[]string{"book", "--addr", refuse.addr(), "31", "2026-12-01"},
+			map[string]any{"action": "BOOK", "room": "31", "date": "2026-12-01", "ok": false, "exit": 2.0}},
+		{[]string{"unbook", "--addr", refuse.addr(), "312"},
+			map[string]any{"action": "UNBOOK", "room": "312", "ok": false, "exit": 2.0}},
+		{[]string{"bookings", "--addr", busy.addr(), "--date", "2026-12-01"},
+			map[string]any{"date": "2026-12-01", "ok": false, "exit": 1.0}},
+		{[]string{"bookings", "--addr", hangUp.addr(), "--room", "312"},
+			map[string]any{"room": "312", "ok": false, "exit": 3.0}},
+		{[]string{"bookings", "--addr", busy.addr()},
+			map[string]any{"ok": false, "exit": 2.0}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			stdout, stderr, err := runCLI(t, append(tt.args, "--json")...)
+			require.Error(t, err)
+			assert.Empty(t, stderr, "main prints the message on stderr")
+			assert.Equal(t, 1, strings.Count(stdout, "\n"), "one line: %q", stdout)
+			var got map[string]any
+			require.NoError(t, json.Unmarshal([]byte(stdout), &got), "stdout: %q", stdout)
+			want := maps.Clone(tt.want)
+			want["error"] = err.Error()
+			assert.Equal(t, want, got)
+			assert.Equal(t, float64(exitCode(err)), got["exit"])
+		})
+	}
+	// Without --json a failure prints nothing on stdout.
+	stdout, _, err := runCLI(t, "book", "--addr", refuse.addr(), "312", "2026-12-01")
+	assert.Equal(t, exitRefused, exitCode(err))
+	assert.Empty(t, stdout)
+}
+
+// TestClientDatesRoundTrip: every date the client commands print, the
+// client commands read back, years past 9999 (and before 1) included, so a
+// booking listed by 'bookings' can always be cancelled with 'unbook'.
+func TestClientDatesRoundTrip(t *testing.T) {
+	const last = wire.Date(^uint32(0))
+	dates := []wire.Date{1, 2, 1721059, 1721060, wire.DateOf(2030, 12, 1), 5373484, 5373485, last - 1, last}
+	for d := wire.Date(3); d < last-1e6; d += 999_983 { // about 4,300 dates across the whole range
+		dates = append(dates, d)
+	}
+	for _, d := range dates {
+		s := formatDate(d.Time())
+		got, err := parseDateArg(s)
+		require.NoError(t, err, "date %d printed as %q", d, s)
+		require.Equal(t, d, wire.FromTime(got), "date %d printed as %q", d, s)
+	}
+	assert.Equal(t, "11754508-12-13", formatDate(last.Time()))
+	assert.Equal(t, "-4713-11-25", formatDate(wire.Date(1).Time()))
+
+	// Through the CLI: list a room booked on the last date QDate can
+	// carry, then unbook what was printed.
+	s := startCLIServer(t, func(req wire.Request) ([]byte, bool) {
+		if req.Action == wire.ActionBookingsForRoom {
+			return replyFrame(wire.Reply{Action: req.Action, Room: req.Room, Dates: []wire.Date{5373485, last}}), false
+		}
+		return goodServer(req)
+	})
+	stdout, _, err := runCLI(t, "bookings", "--addr", s.addr(), "--room", "101")
+	require.NoError(t, err)
+	require.Equal(t, "Room 101 is booked on:\n10000-01-01\n11754508-12-13\n", stdout)
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n")[1:] {
+		out, _, err := runCLI(t, "unbook", "--addr", s.addr(), "101", line)
+		require.NoError(t, err, "unbook %s", line)
+		assert.Equal(t, "Unbooked room 101 for "+line+"\n", out)
+	}
+	_, reqs := s.seen()
+	require.Len(t, reqs, 3)
+	assert.Equal(t, wire.Request{Action: wire.ActionUnbook, Room: "101", Date: 5373485}, reqs[1])
+	assert.Equal(t, wire.Request{Action: wire.ActionUnbook, Room: "101", Date: last}, reqs[2])
+}
+
+// TestParseDateArg: what parseDateArg refuses, as a usage error.
+func TestParseDateArg(t *testing.T) {
+	for _, s := range []string{
+		"", "2026-13-01", "2026-02-30", "2026-12-1", "1/12/2026", "tomorrow", "+2026-12-01", " 2026-12-01",
+		"02026-12-01",                               // a year past 9999 has no leading zero, and one before has 4 digits
+		"-0000-01-01", "-000-01-01", "-99999-01-01", // only the printer's negative years
+		"10000-02-30", "11754508-12-14", "11754509-01-01", "99999999999999999999-01-01", // past QDate's last day
+		"-4713-11-24", "-4714-01-01", // before Julian Day 1
+	} {
+		_, err := parseDateArg(s)
+		if assert.Error(t, err, "%q", s) {
+			assert.Equal(t, exitUsage, exitCode(err))
+			assert.Contains(t, err.Error(), fmt.Sprintf("invalid date %q", s))
+		}
+	}
+}
+
+// FuzzParseDateArg: a date parseDateArg accepts is one QDate can carry,
+// and it prints back as it was written.
+func FuzzParseDateArg(f *testing.F) {
+	for _, s := range []string{"2030-12-01", "0000-01-01", "-4713-11-25", "11754508-12-13", "10000-01-01", "-0001-12-31", "2026-02-29"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseDateArg(s)
+		if err != nil {
+			return
+		}
+		if wire.FromTime(d).IsNull() {
+			t.Fatalf("%q parsed to %v, which QDate cannot carry", s, d)
+		}
+		if got := formatDate(d); got != s {
+			t.Fatalf("%q parsed to %v, which prints as %q", s, d, got)
+		}
+	})
 }
 
 func TestClientCommandsHelp(t *testing.T) {
@@ -377,10 +579,7 @@ func TestClientCommandsAgainstServe(t *testing.T) {
 	}
 
 	// The same contract as the shell sees it.
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	closedAddr := closed.Addr().String()
-	require.NoError(t, closed.Close())
+	nobody := closedAddr(t)
 	procs := []struct {
 		args   []string
 		code   int
@@ -390,9 +589,12 @@ func TestClientCommandsAgainstServe(t *testing.T) {
 		{[]string{"book", "--addr", p.addr, "205", date}, exitOK, "Booked room 205 for " + date + "\n", ""},
 		{[]string{"book", "--addr", p.addr, "205", date}, exitRefused, "", "poolside: Cannot accept duplicate booking\n"},
 		{[]string{"book", "--addr", p.addr, "205", "2026-12-32"}, exitUsage, "", `poolside: invalid date "2026-12-32": want YYYY-MM-DD, for example 2030-12-01` + "\n"},
-		{[]string{"book", "--addr", closedAddr, "205", date}, exitNetwork, "",
-			"poolside: cannot connect to " + closedAddr + ": connection refused — is 'poolside serve' running?\n"},
+		{[]string{"book", "--addr", nobody, "205", date}, exitNetwork, "",
+			"poolside: cannot connect to " + nobody + ": connection refused — is 'poolside serve' running?\n"},
 		{[]string{"bookings", "--json", "--addr", p.addr, "--date", date}, exitOK, `{"date":"` + date + `","rooms":["101","205"]}` + "\n", ""},
+		{[]string{"book", "--json", "--addr", p.addr, "205", date}, exitRefused,
+			`{"action":"BOOK","room":"205","date":"` + date + `","ok":false,"error":"Cannot accept duplicate booking","exit":1}` + "\n",
+			"poolside: Cannot accept duplicate booking\n"},
 	}
 	for _, pr := range procs {
 		var stdout, stderr bytes.Buffer

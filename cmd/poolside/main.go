@@ -9,9 +9,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit statuses. They are part of the CLI's contract: scripts test them.
@@ -121,7 +124,7 @@ the tools to compare concurrency models, test robustness and tune the pool size.
 			return cmd.Help()
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	root.SetFlagErrorFunc(flagError) // inherited by every subcommand
 	for _, add := range subcommands {
 		root.AddCommand(add(stdout, stderr))
 	}
@@ -141,4 +144,85 @@ func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// flagError is the usage error for err, a failure to parse cmd's flags. It
+// says where to read more and, when an unknown flag is close to real ones,
+// names them: "unknown flag: --admin-addr; did you mean --admin? (see
+// 'poolside tune --help')". A group of shorthands written for a long flag,
+// such as -addr, counts as that long flag.
+func flagError(cmd *cobra.Command, err error) error {
+	hint := ""
+	var ne *pflag.NotExistError
+	if errors.As(err, &ne) {
+		typed := ne.GetSpecifiedName()
+		if group := ne.GetSpecifiedShortnames(); len(group) > 1 {
+			typed, _, _ = strings.Cut(group, "=")
+		}
+		var names []string
+		cmd.Flags().VisitAll(func(f *pflag.Flag) {
+			if !f.Hidden && f.Deprecated == "" {
+				names = append(names, f.Name)
+			}
+		})
+		if s := suggestFlags(typed, names); len(s) > 0 {
+			hint = "; did you mean --" + strings.Join(s, " or --") + "?"
+		}
+	}
+	return usageError(fmt.Errorf("%w%s (see '%s --help')", err, hint, cmd.CommandPath()))
+}
+
+// suggestFlags returns the names, sorted, that typed (an unknown flag name,
+// without dashes) was most likely meant to be: those fewest edits away
+// among the names within two edits (one for a name of three letters), that
+// start with typed, or that typed starts with. Case does not matter, and a
+// name of fewer than three letters is too short to guess from.
+func suggestFlags(typed string, names []string) []string {
+	typed = strings.ToLower(typed)
+	if len(typed) < 3 {
+		return nil
+	}
+	maxEdits := 2
+	if len(typed) == 3 {
+		maxEdits = 1
+	}
+	var best []string
+	bestEdits := -1
+	for _, name := range names {
+		n := strings.ToLower(name)
+		d := editDistance(typed, n)
+		if d > maxEdits && !strings.HasPrefix(n, typed) && !(len(n) >= 3 && strings.HasPrefix(typed, n)) {
+			continue
+		}
+		switch {
+		case bestEdits < 0 || d < bestEdits:
+			best, bestEdits = []string{name}, d
+		case d == bestEdits:
+			best = append(best, name)
+		}
+	}
+	slices.Sort(best)
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b: the fewest
+// runes inserted, deleted or replaced to turn one into the other.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev, cur := make([]int, len(rb)+1), make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }
