@@ -124,7 +124,11 @@ func (rep *Report) chartTitle() string {
 		parts = append(parts, e.workParts()...)
 		parts = append(parts, string(e.Store)+" store")
 	}
-	parts = append(parts, fmt.Sprintf("%d cores", e.NumCPU), fmt.Sprintf("median of %d", e.Repeat))
+	parts = append(parts, fmt.Sprintf("%d cores", e.NumCPU))
+	if rep.Incomplete {
+		return fmt.Sprintf("poolside bench, INCOMPLETE (stopped in round %d of %d): %s", rep.StoppedRound(), e.Repeat, strings.Join(parts, ", "))
+	}
+	parts = append(parts, fmt.Sprintf("median of %d", e.Repeat))
 	return "poolside bench: " + strings.Join(parts, ", ")
 }
 

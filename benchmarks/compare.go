@@ -79,6 +79,32 @@ type Report struct {
 	Results []ModelResult
 	// Env describes the machine and the load.
 	Env Env
+
+	// Incomplete reports that Compare stopped early, ctx having ended or
+	// a run failed, and returned this report with its error: each
+	// model's figures are over the rounds it finished,
+	// len(ModelResult.Rounds), fewer than Env.Repeat for some; and the
+	// models that finished none are left out of Results and named, in
+	// order, in NotMeasured. The writers mark such a report as
+	// incomplete. The zero value, false, is a complete report.
+	Incomplete  bool
+	NotMeasured []string
+}
+
+// StoppedRound returns the round (1-based) in which Compare stopped an
+// incomplete report, or 0 for a complete one.
+func (rep *Report) StoppedRound() int {
+	if !rep.Incomplete {
+		return 0
+	}
+	if len(rep.NotMeasured) > 0 || len(rep.Results) == 0 {
+		return 1
+	}
+	least := len(rep.Results[0].Rounds)
+	for _, mr := range rep.Results {
+		least = min(least, len(mr.Rounds))
+	}
+	return least + 1
 }
 
 // HasSpeedUp reports whether the speed-ups mean anything: false when
@@ -148,7 +174,13 @@ type Env struct {
 
 // Compare runs every model of cfg against a fresh LocalServer, Repeat
 // rounds interleaved, or Repeat runs against Load.Addr, and returns the
-// medians. It stops at the first failed run.
+// medians.
+//
+// It stops at the first failed run, or when ctx ends, and then returns
+// the error together with what the runs that finished measured: a Report
+// with Incomplete set, so that a long comparison interrupted in its last
+// round is not lost; or a nil Report if no run finished (and for a cfg
+// that does not validate). The error says which run failed.
 func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -180,14 +212,31 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 				res, err = runLocal(ctx, cfg, spec, w)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("benchmarks: %s, round %d: %w", labels[i], round, err)
+				err = fmt.Errorf("benchmarks: %s, round %d: %w", labels[i], round, err)
+				if round == 1 && i == 0 {
+					return nil, err // nothing measured
+				}
+				return cfg.report(remote, w, rounds, specs, labels, runs), err
 			}
 			res.Label = labels[i]
 			runs[i] = append(runs[i], res)
 		}
 	}
+	return cfg.report(remote, w, rounds, specs, labels, runs), nil
+}
+
+// report summarises the runs of each model, runs[i] those of specs[i]
+// (labelled labels[i]): complete if every model has all its rounds.
+func (cfg CompareConfig) report(remote bool, w Window, rounds int, specs []ModelSpec, labels []string, runs [][]Result) *Report {
 	rep := &Report{Env: cfg.env(remote, w, rounds)}
 	for i, spec := range specs {
+		if len(runs[i]) < rounds {
+			rep.Incomplete = true
+		}
+		if len(runs[i]) == 0 {
+			rep.NotMeasured = append(rep.NotMeasured, labels[i])
+			continue
+		}
 		mr := summarise(labels[i], runs[i])
 		if !remote {
 			mr.Spec = spec
@@ -200,7 +249,7 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 			rep.Results[i].SpeedUp = rep.Results[i].RPS / rep.Results[0].RPS
 		}
 	}
-	return rep, nil
+	return rep
 }
 
 // runLocal runs one window against a fresh LocalServer for spec.

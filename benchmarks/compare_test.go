@@ -2,6 +2,7 @@ package benchmarks_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"encoding/xml"
@@ -12,6 +13,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +157,9 @@ func TestCompare(t *testing.T) {
 	}
 	assert.True(t, rep.Env.InProcess)
 	assert.Equal(t, 2, rep.Env.Repeat)
+	assert.False(t, rep.Incomplete)
+	assert.Empty(t, rep.NotMeasured)
+	assert.Zero(t, rep.StoppedRound())
 	assert.Equal(t, benchmarks.StoreMemory, rep.Env.Store)
 }
 
@@ -226,15 +232,17 @@ func TestReportFiles(t *testing.T) {
 func checkJSONSchema(t *testing.T, data []byte, models int) {
 	t.Helper()
 	var doc struct {
-		Results []map[string]any `json:"results"`
-		Env     map[string]any   `json:"env"`
+		Complete any              `json:"complete"`
+		Results  []map[string]any `json:"results"`
+		Env      map[string]any   `json:"env"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	require.NoError(t, dec.Decode(&doc))
+	assert.Equal(t, true, doc.Complete)
 	require.Len(t, doc.Results, models)
 	for _, r := range doc.Results {
 		assert.IsType(t, "", r["model"])
-		for _, k := range []string{"workers", "rps", "speedup", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "errors", "cpu_us_per_req"} {
+		for _, k := range []string{"workers", "rounds", "rps", "speedup", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "errors", "cpu_us_per_req"} {
 			assert.IsType(t, float64(0), r[k], k)
 		}
 		assert.IsType(t, map[string]any{}, r["errors_by_kind"])
@@ -329,4 +337,100 @@ func TestSpeedUpWithoutABase(t *testing.T) {
 	require.NoError(t, rep.WriteChart(&svg, "svg"))
 	assert.NotContains(t, svg.String(), "×)", "no speed-up in the chart's labels")
 	assert.Contains(t, svg.String(), ">300<", "the throughput label")
+}
+
+// TestCompareStoppedEarly: when ctx ends in the middle of a comparison,
+// Compare returns its error with a report of the rounds that finished,
+// marked incomplete in every form; a model that finished no round is left
+// out and named. Before any run finished there is no report.
+func TestCompareStoppedEarly(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		stopAt      int // the run (1-based) during which ctx ends
+		rounds      []int
+		notMeasured []string
+		stopped     int
+	}{
+		{"before anything finished", 1, nil, nil, 0},
+		{"in round 1", 2, []int{1}, []string{"pool:4"}, 1},
+		{"in round 2", 4, []int{2, 1}, nil, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			cfg := benchmarks.CompareConfig{
+				Models: []benchmarks.ModelSpec{{Model: server.ModelSerial}, {Model: server.ModelPool, Workers: 4}},
+				Load:   benchmarks.Config{Clients: 2},
+				Window: benchmarks.Window{Duration: time.Minute, MaxRequests: 20},
+				Repeat: 3,
+				Progress: func(s benchmarks.Step) {
+					if s.Index == tc.stopAt {
+						cancel()
+					}
+				},
+			}
+			rep, err := benchmarks.Compare(ctx, cfg)
+			require.ErrorIs(t, err, context.Canceled)
+			if tc.rounds == nil {
+				assert.Nil(t, rep)
+				return
+			}
+			require.NotNil(t, rep)
+			assert.True(t, rep.Incomplete)
+			assert.Equal(t, tc.notMeasured, rep.NotMeasured)
+			assert.Equal(t, tc.stopped, rep.StoppedRound())
+			assert.Equal(t, 3, rep.Env.Repeat, "the rounds asked for")
+			require.Len(t, rep.Results, len(tc.rounds))
+			for i, mr := range rep.Results {
+				assert.Len(t, mr.Rounds, tc.rounds[i], mr.Label)
+				assert.Positive(t, mr.RPS, mr.Label)
+			}
+
+			var table, notes, js, cs bytes.Buffer
+			require.NoError(t, rep.WriteTable(&table))
+			lines := strings.Split(strings.TrimSpace(table.String()), "\n")
+			require.Len(t, lines, 1+len(tc.rounds))
+			assert.Equal(t, "rounds", strings.Fields(lines[0])[len(strings.Fields(lines[0]))-1])
+			for i, l := range lines[1:] {
+				f := strings.Fields(l)
+				assert.Equal(t, fmt.Sprintf("%d/3", tc.rounds[i]), f[len(f)-1], l)
+			}
+			require.NoError(t, rep.WriteNotes(&notes))
+			assert.True(t, strings.HasPrefix(notes.String(), fmt.Sprintf("incomplete: stopped in round %d of 3", tc.stopped)), notes.String())
+			for _, name := range tc.notMeasured {
+				assert.Contains(t, notes.String(), name+" 0")
+			}
+
+			require.NoError(t, rep.WriteJSON(&js))
+			var doc struct {
+				Complete    *bool    `json:"complete"`
+				NotMeasured []string `json:"not_measured"`
+				Results     []struct {
+					Rounds int `json:"rounds"`
+				} `json:"results"`
+			}
+			require.NoError(t, json.Unmarshal(js.Bytes(), &doc))
+			require.NotNil(t, doc.Complete)
+			assert.False(t, *doc.Complete)
+			assert.ElementsMatch(t, tc.notMeasured, doc.NotMeasured)
+			require.Len(t, doc.Results, len(tc.rounds))
+			for i, r := range doc.Results {
+				assert.Equal(t, tc.rounds[i], r.Rounds)
+			}
+
+			require.NoError(t, rep.WriteCSV(&cs))
+			rows, err := csv.NewReader(&cs).ReadAll()
+			require.NoError(t, err)
+			require.Len(t, rows, 1+len(tc.rounds))
+			col := slices.Index(rows[0], "rounds")
+			require.GreaterOrEqual(t, col, 0, rows[0])
+			for i, row := range rows[1:] {
+				assert.Equal(t, strconv.Itoa(tc.rounds[i]), row[col])
+			}
+
+			var svg bytes.Buffer
+			require.NoError(t, rep.WriteChart(&svg, "svg"))
+			assert.Contains(t, svg.String(), "INCOMPLETE")
+		})
+	}
 }

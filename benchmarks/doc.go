@@ -48,6 +48,9 @@
 // "serial,pool:8,conn:64,unbounded") each against a fresh LocalServer,
 // interleaved over several rounds, and reports the median of each figure.
 // A Report renders as an aligned table, JSON, CSV and a PNG or SVG chart.
+// A comparison interrupted (or failed) after some runs finished returns
+// its error with the report of those runs, marked incomplete
+// (Report.Incomplete), so that a long one is not lost.
 //
 // # Tuning
 //

@@ -17,6 +17,14 @@ var (
 	// did not answer, or the window was too short.
 	ErrNoRequests = errors.New("benchmarks: no request completed in the measurement window")
 
+	// ErrUnreachable is returned by NewRunner (and so by Run) when a
+	// client could not make its connection, and by Runner.Run when, with
+	// Config.ConnPerRequest, not one request of the measured window
+	// succeeded and every one failed to connect. The error also wraps the
+	// client's: client.ErrConnect and the dialer's error, such as
+	// syscall.ECONNREFUSED, which says why.
+	ErrUnreachable = errors.New("benchmarks: cannot connect to the server")
+
 	// ErrNotTunable is returned by Tune when the server's model makes the
 	// search meaningless: in the conn model each connection holds a
 	// worker for its whole life, so resizing the pool does not change

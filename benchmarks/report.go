@@ -65,13 +65,17 @@ func fmtWorkers(mr ModelResult, inProcess bool) string {
 // model, workers, req/s, speed-up over the first model, p50, p99, p99.9,
 // errors and CPU µs per request. In an open loop the percentiles are
 // corrected for coordinated omission and a column gives the uncorrected
-// p99.
+// p99. An incomplete report has a last column, rounds, with the rounds
+// each model finished of those asked for ("1/3").
 func (rep *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	open := rep.Env.Rate > 0
 	head := "model\tworkers\treq/s\tspeed-up\tp50\tp99\tp99.9\terrors\tCPU µs/req\t"
 	if open {
 		head = "model\tworkers\treq/s\tspeed-up\tp50\tp99\tp99.9\tp99 (uncorrected)\terrors\tCPU µs/req\t"
+	}
+	if rep.Incomplete {
+		head += "rounds\t"
 	}
 	// The writer aligns right; padding the names to one width aligns
 	// them left.
@@ -100,6 +104,9 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			cols = append(cols, fmtDuration(mr.ServiceP99))
 		}
 		cols = append(cols, strconv.FormatInt(mr.Errors.Total(), 10), strconv.FormatFloat(us(mr.CPUPerRequest), 'f', 0, 64))
+		if rep.Incomplete {
+			cols = append(cols, fmt.Sprintf("%d/%d", len(mr.Rounds), rep.Env.Repeat))
+		}
 		fmt.Fprintln(tw, strings.Join(cols, "\t")+"\t")
 	}
 	return tw.Flush()
@@ -107,9 +114,15 @@ func (rep *Report) WriteTable(w io.Writer) error {
 
 // WriteNotes writes, under the table, what the table does not show: the
 // load, the CPU scope, the Little's-law check and the server's own queue
-// wait and service time per model, errors by kind, and the warnings.
+// wait and service time per model, errors by kind, and the warnings. For
+// an incomplete report the first line begins "incomplete:" and gives the
+// rounds each model finished.
 func (rep *Report) WriteNotes(w io.Writer) error {
 	e := rep.Env
+	if rep.Incomplete {
+		fmt.Fprintf(w, "incomplete: stopped in round %d of %d; each figure is the median of the rounds its model finished: %s\n",
+			rep.StoppedRound(), e.Repeat, rep.roundsFinished())
+	}
 	loop := "closed loop"
 	if e.Rate > 0 {
 		loop = fmt.Sprintf("open loop at %s req/s (latency from each request's intended send time)", fmtRate(e.Rate))
@@ -118,7 +131,11 @@ func (rep *Report) WriteNotes(w io.Writer) error {
 	if e.ConnPerRequest {
 		conns = "a connection per request"
 	}
-	fmt.Fprintf(w, "%s, %s on %s, %v warm-up + %v measured, %s; mix %v\n", loop, clients(e.Clients), conns, e.Warmup, e.Duration, rounds(e.Repeat), e.Mix)
+	howMany := rounds(e.Repeat)
+	if rep.Incomplete {
+		howMany = fmt.Sprintf("%d rounds asked for", e.Repeat)
+	}
+	fmt.Fprintf(w, "%s, %s on %s, %v warm-up + %v measured, %s; mix %v\n", loop, clients(e.Clients), conns, e.Warmup, e.Duration, howMany, e.Mix)
 	if e.InProcess {
 		fmt.Fprintf(w, "in-process server: %s store, work delay %v, work CPU %d; CPU µs/req counts the whole process (load generator + server) on %d cores\n", e.Store, e.WorkDelay, e.WorkCPU, e.NumCPU)
 	} else {
@@ -149,8 +166,10 @@ func (rep *Report) WriteNotes(w io.Writer) error {
 
 // jsonReport is the JSON form of a Report.
 type jsonReport struct {
-	Results []jsonResult `json:"results"`
-	Env     jsonEnv      `json:"env"`
+	Complete    bool         `json:"complete"`
+	NotMeasured []string     `json:"not_measured"`
+	Results     []jsonResult `json:"results"`
+	Env         jsonEnv      `json:"env"`
 }
 
 type jsonErrors struct {
@@ -164,6 +183,7 @@ type jsonErrors struct {
 type jsonResult struct {
 	Model          string     `json:"model"`
 	Workers        int        `json:"workers"`
+	Rounds         int        `json:"rounds"`
 	RPS            float64    `json:"rps"`
 	SpeedUp        *float64   `json:"speedup"` // null without a base
 	P50            float64    `json:"p50_ms"`
@@ -222,7 +242,9 @@ func (rep *Report) jsonForm() jsonReport {
 		loop = "open"
 	}
 	out := jsonReport{
-		Results: make([]jsonResult, 0, len(rep.Results)),
+		Complete:    !rep.Incomplete,
+		NotMeasured: append([]string{}, rep.NotMeasured...),
+		Results:     make([]jsonResult, 0, len(rep.Results)),
 		Env: jsonEnv{
 			Time: e.Time, Hostname: e.Hostname, GOOS: e.GOOS, GOARCH: e.GOARCH, GoVersion: e.GoVersion,
 			NumCPU: e.NumCPU, GOMAXPROCS: e.GOMAXPROCS, InProcess: e.InProcess, Addr: e.Addr, CPUScope: e.CPUScope,
@@ -234,7 +256,7 @@ func (rep *Report) jsonForm() jsonReport {
 	}
 	for _, mr := range rep.Results {
 		jr := jsonResult{
-			Model: mr.Label, Workers: mr.Workers, RPS: mr.RPS,
+			Model: mr.Label, Workers: mr.Workers, Rounds: len(mr.Rounds), RPS: mr.RPS,
 			P50: ms(mr.P50), P90: ms(mr.P90), P99: ms(mr.P99), P999: ms(mr.P999), Max: ms(mr.Max),
 			ServiceP50: ms(mr.ServiceP50), ServiceP99: ms(mr.ServiceP99),
 			Errors: mr.Errors.Total(), NotSent: mr.NotSent,
@@ -264,12 +286,16 @@ func (rep *Report) jsonForm() jsonReport {
 
 // WriteJSON writes the report as one indented JSON object:
 //
-//	{"results": [{"model", "workers", "rps", "speedup", "p50_ms", "p90_ms",
-//	  "p99_ms", "p999_ms", "max_ms", "errors", "errors_by_kind",
+//	{"complete": true, "not_measured": [],
+//	 "results": [{"model", "workers", "rounds", "rps", "speedup", "p50_ms",
+//	  "p90_ms", "p99_ms", "p999_ms", "max_ms", "errors", "errors_by_kind",
 //	  "not_sent", "cpu_us_per_req", ...}, ...],
-//	 "env": {"num_cpu", "clients", "loop", "duration_s", ...}}
+//	 "env": {"num_cpu", "clients", "loop", "duration_s", "repeat", ...}}
 //
-// speedup is null when the first model served no request. Latencies are
+// complete is false for an incomplete report (see Report.Incomplete):
+// rounds is then the rounds each model finished, of env.repeat asked
+// for, and not_measured names the models that finished none. speedup is
+// null when the first model served no request. Latencies are
 // in milliseconds; in an open loop p50_ms to max_ms are corrected for
 // coordinated omission and service_p50_ms and service_p99_ms are not.
 func (rep *Report) WriteJSON(w io.Writer) error {
@@ -283,12 +309,14 @@ var csvHeader = []string{
 	"model", "workers", "rps", "speedup", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
 	"service_p50_ms", "service_p99_ms", "errors", "busy", "timeout", "server_errors", "connection", "other",
 	"cpu_us_per_req", "queue_wait_mean_ms", "service_mean_ms", "little_client_l", "little_server_l",
-	"clients", "rate", "conn_per_request", "work_delay_ms", "work_cpu", "duration_s", "repeat",
+	"clients", "rate", "conn_per_request", "work_delay_ms", "work_cpu", "duration_s", "repeat", "rounds",
 }
 
 // WriteCSV writes the report as CSV: a header line, then one line per
 // model, with the load's settings repeated on each line so that files
-// from several runs can be concatenated.
+// from several runs can be concatenated. The last column, rounds, is the
+// rounds the model finished: fewer than repeat, the rounds asked for, in
+// an incomplete report, whose models that finished none have no line.
 func (rep *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvHeader); err != nil {
@@ -309,7 +337,7 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 			i(mr.Errors.Total()), i(mr.Errors.Busy), i(mr.Errors.Timeout), i(mr.Errors.Server), i(mr.Errors.Connection), i(mr.Errors.Other),
 			f(us(mr.CPUPerRequest)), f(ms(mr.QueueWaitMean)), f(ms(mr.ServiceMean)), f(mr.ClientL), f(mr.ServerL),
 			strconv.Itoa(e.Clients), f(e.Rate), strconv.FormatBool(e.ConnPerRequest), f(ms(e.WorkDelay)), strconv.Itoa(e.WorkCPU),
-			f(e.Duration.Seconds()), strconv.Itoa(e.Repeat),
+			f(e.Duration.Seconds()), strconv.Itoa(e.Repeat), strconv.Itoa(len(mr.Rounds)),
 		})
 		if err != nil {
 			return err
@@ -317,6 +345,19 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// roundsFinished lists the rounds each model finished, such as "serial
+// 2, pool:16 1, unbounded 0 (not in the table)".
+func (rep *Report) roundsFinished() string {
+	var parts []string
+	for _, mr := range rep.Results {
+		parts = append(parts, fmt.Sprintf("%s %d", mr.Label, len(mr.Rounds)))
+	}
+	for _, label := range rep.NotMeasured {
+		parts = append(parts, label+" 0 (not in the table)")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func rounds(n int) string {

@@ -29,7 +29,8 @@ type Runner struct {
 
 // NewRunner validates cfg and makes its clients. Without
 // Config.ConnPerRequest each client connects before NewRunner returns,
-// so an unreachable server is reported here; ctx bounds those connects.
+// so an unreachable server is reported here (an error wrapping
+// ErrUnreachable); ctx bounds those connects.
 func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -47,6 +48,9 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		c, err := client.Dial(ctx, cfg.Addr, ccfg)
 		if err != nil {
 			r.closeClients()
+			if errors.Is(err, client.ErrConnect) && ctx.Err() == nil {
+				return nil, fmt.Errorf("%w: client %d of %d: %w", ErrUnreachable, i+1, cfg.Clients, err)
+			}
 			return nil, fmt.Errorf("benchmarks: client %d of %d: %w", i+1, cfg.Clients, err)
 		}
 		r.workers = append(r.workers, newWorker(r, c, i))
@@ -79,7 +83,8 @@ func (r *Runner) closeClients() error {
 // Run runs one window: w.Warmup of unmeasured load, then w.Duration of
 // measured load (or until w.MaxRequests), then waits for the requests in
 // flight. It returns ErrNoRequests when nothing completed in the measured
-// part, and ctx's error if ctx ends first.
+// part, ErrUnreachable when the server could not be connected to (see
+// there), and ctx's error if ctx ends first.
 func Run(ctx context.Context, cfg Config, w Window) (Result, error) {
 	r, err := NewRunner(ctx, cfg)
 	if err != nil {
@@ -392,7 +397,8 @@ func (r *Runner) result(st *window, m *measuring) (Result, error) {
 		Server:         m.server,
 	}
 	latency, service := newHistogram(), newHistogram()
-	var completed int64
+	var completed, connectFailures int64
+	var connectErr error
 	var lastDone time.Time
 	for _, wk := range r.workers {
 		latency.Merge(wk.latency)
@@ -400,9 +406,18 @@ func (r *Runner) result(st *window, m *measuring) (Result, error) {
 		res.Errors.merge(wk.errs)
 		res.Requests += wk.succeeded
 		completed += wk.completed
+		connectFailures += wk.connectFailures
+		if connectErr == nil {
+			connectErr = wk.connectErr
+		}
 		if wk.lastDone.After(lastDone) {
 			lastDone = wk.lastDone
 		}
+	}
+	// Not one success and nothing but failures to connect: there is no
+	// server to measure, and a table of failures would hide it.
+	if failed := res.Errors.Total(); res.Requests == 0 && latency.TotalCount() == 0 && failed > 0 && connectFailures == failed {
+		return res, fmt.Errorf("%w: all %d requests measured failed to connect: %w", ErrUnreachable, failed, connectErr)
 	}
 	end := m.stop
 	if st.capped.Load() && lastDone.After(st.measure) {

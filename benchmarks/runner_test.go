@@ -2,8 +2,10 @@ package benchmarks_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/poolside-dev/poolside/benchmarks"
 	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/client"
 	"github.com/poolside-dev/poolside/server"
 )
 
@@ -127,6 +130,26 @@ func TestMaxRequestsEndsTheWindow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(20), res.Requests+res.Errors.Total())
 	assert.Less(t, res.Window, time.Minute)
+}
+
+// TestRunNobodyListening: with nothing listening at the address the run
+// fails with ErrUnreachable, wrapping the client's connect error, with a
+// connection per request (every request failed to connect) as with
+// persistent connections (the first connection failed).
+func TestRunNobodyListening(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	for _, perRequest := range []bool{false, true} {
+		t.Run(map[bool]string{false: "persistent", true: "conn-per-request"}[perRequest], func(t *testing.T) {
+			_, err := benchmarks.Run(t.Context(), benchmarks.Config{Addr: addr, Clients: 2, ConnPerRequest: perRequest},
+				benchmarks.Window{Duration: time.Minute, MaxRequests: 50})
+			require.ErrorIs(t, err, benchmarks.ErrUnreachable)
+			require.ErrorIs(t, err, client.ErrConnect)
+			require.ErrorIs(t, err, syscall.ECONNREFUSED)
+		})
+	}
 }
 
 func TestRemoteServerHasNoServerView(t *testing.T) {

@@ -98,6 +98,10 @@ type worker struct {
 	completed        int64 // requests completed in the window, errors included
 	succeeded        int64 // successful ones among them
 	lastDone         time.Time
+	// connectFailures counts the failures in errs that were failures to
+	// connect (client.ErrConnect); connectErr is the first of them.
+	connectFailures int64
+	connectErr      error
 }
 
 func newWorker(r *Runner, c *client.Client, id int) *worker {
@@ -117,6 +121,7 @@ func (w *worker) reset() {
 	w.service.Reset()
 	w.errs = Errors{}
 	w.completed, w.succeeded = 0, 0
+	w.connectFailures, w.connectErr = 0, nil
 	w.lastDone = time.Time{}
 }
 
@@ -170,6 +175,12 @@ func (w *worker) do(ctx context.Context) error {
 func (w *worker) outcome(err error, from, sent, done time.Time) {
 	if err != nil {
 		w.errs.add(Classify(err), 1)
+		if errors.Is(err, client.ErrConnect) {
+			w.connectFailures++
+			if w.connectErr == nil {
+				w.connectErr = err
+			}
+		}
 		return
 	}
 	record(w.latency, done.Sub(from))

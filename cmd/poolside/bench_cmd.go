@@ -81,7 +81,17 @@ the load generator and the server together. The notes under the table give the
 server's own queue wait and service time, a Little's-law check (L = X·W), and a
 warning when the load generator or the CPU, not the server, was the limit.
 
-A progress bar is drawn on standard error when it is a terminal.`,
+The --json, --csv and --chart files are checked before any load runs (their
+directory must exist and be writable) and written at the end. If the bench
+stops early, interrupted with Ctrl-C or because a run failed, the table and
+the files still show the rounds that finished, marked incomplete (a rounds
+column, "complete": false in the JSON), and the exit status says it failed;
+if no run finished, no file is written.
+
+A progress bar is drawn on standard error when it is a terminal.
+
+Exit status: 0 done; 2 bad flags (nothing ran); 3 the server could not be
+reached (not one request got through); 4 interrupted, or any other failure.`,
 		Example: `  # serial against a pool of 16, each request waiting 20ms on its worker
   poolside bench --models serial,pool:16 --work-delay 20ms --clients 16 --duration 3s
 
@@ -135,6 +145,9 @@ func (f benchFlags) compareConfig(cmd *cobra.Command) (benchmarks.CompareConfig,
 	if err := checkChartFile(cmd, f.chartFile); err != nil {
 		return benchmarks.CompareConfig{}, err
 	}
+	if err := checkOutputs(cmd, outputFlag{"--json", f.jsonFile}, outputFlag{"--csv", f.csvFile}, outputFlag{"--chart", f.chartFile}); err != nil {
+		return benchmarks.CompareConfig{}, err
+	}
 	cfg := benchmarks.CompareConfig{
 		Server: srv,
 		Load:   load,
@@ -166,15 +179,18 @@ func runBench(cmd *cobra.Command, f benchFlags, stdout, stderr io.Writer) error 
 	}
 	rep, err := benchmarks.Compare(ctx, cfg)
 	stopProgress()
-	if err != nil {
-		if ctx.Err() != nil {
-			return &exitError{code: exitInternal, err: fmt.Errorf("interrupted: %w", ctx.Err())}
-		}
-		if errors.Is(err, client.ErrConnect) {
-			return &exitError{code: exitNetwork, err: err}
-		}
-		return err
+	var werr error
+	if rep != nil {
+		// Complete, or what the rounds that finished measured before an
+		// interrupt or a failed run: marked incomplete, and kept.
+		werr = writeBenchReport(rep, f, stdout, stderr)
 	}
+	return errors.Join(benchFailure(ctx, f, rep, err), werr)
+}
+
+// writeBenchReport prints the table and the notes of rep on stdout and
+// writes the files the flags ask for.
+func writeBenchReport(rep *benchmarks.Report, f benchFlags, stdout, stderr io.Writer) error {
 	if err := rep.WriteTable(stdout); err != nil {
 		return err
 	}
@@ -187,6 +203,29 @@ func runBench(cmd *cobra.Command, f benchFlags, stdout, stderr io.Writer) error 
 		output{f.csvFile, rep.WriteCSV},
 		chartOutput(f.chartFile, rep.WriteChart),
 	)
+}
+
+// benchFailure turns err, from Compare, into the command's error and exit
+// status, or returns nil if err is nil. rep is the report Compare returned
+// with it, if any, already printed: the message then says so.
+func benchFailure(ctx context.Context, f benchFlags, rep *benchmarks.Report, err error) error {
+	if err == nil {
+		return nil
+	}
+	stopped := "before the first run finished; nothing was measured"
+	if rep != nil {
+		stopped = fmt.Sprintf("in round %d of %d; the results above are from the rounds that finished", rep.StoppedRound(), rep.Env.Repeat)
+	}
+	if ctx.Err() != nil {
+		return &exitError{code: exitInternal, err: &messageError{msg: "interrupted " + stopped, err: ctx.Err()}}
+	}
+	if errors.Is(err, client.ErrConnect) {
+		err = connectFailure(f.addr, f.timeout, err)
+	}
+	if rep != nil {
+		err = fmt.Errorf("%w (stopped %s)", err, stopped)
+	}
+	return err
 }
 
 // startBenchProgress draws a progress bar on w over the expected time of

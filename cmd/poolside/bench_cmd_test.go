@@ -6,13 +6,18 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"image"
 	_ "image/png"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +25,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/client"
+	"github.com/poolside-dev/poolside/faults"
 )
 
 // quickBench are flags that keep a bench run to a fraction of a second.
@@ -151,15 +158,33 @@ func TestBenchUsage(t *testing.T) {
 	}
 }
 
+// TestBenchUnreachable: with nothing listening at --addr, bench fails
+// with a network error (exit status 3) saying what to check, whether it
+// keeps connections or dials one per request (where every request then
+// fails to connect, and no table of failures is printed).
 func TestBenchUnreachable(t *testing.T) {
-	// A port that was just free: nothing listens there.
-	ls, err := benchmarks.StartServer(benchmarks.ServerConfig{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	addr := ls.Addr()
-	require.NoError(t, ls.Close())
-	_, _, err = runCLI(t, append(append([]string{}, quickBench...), "--addr", addr)...)
-	require.Error(t, err)
-	assert.Equal(t, exitNetwork, exitCode(err))
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	for _, tc := range []struct {
+		name  string
+		extra []string
+	}{
+		{"persistent", nil},
+		{"conn per request", []string{"--conn-per-request"}},
+		{"conn per request, open loop", []string{"--conn-per-request", "--rate", "500"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(append(append([]string{}, quickBench...), "--addr", addr, "--max-requests", "200"), tc.extra...)
+			stdout, _, err := runCLI(t, args...)
+			require.Error(t, err)
+			assert.Equal(t, exitNetwork, exitCode(err), err)
+			assert.Empty(t, stdout)
+			assert.Contains(t, err.Error(), "could not connect to "+addr+": connection refused")
+			assert.Contains(t, err.Error(), "is the server running?")
+		})
+	}
 }
 
 func TestBenchHelp(t *testing.T) {
@@ -236,6 +261,172 @@ func TestProgressClearedBeforeOutput(t *testing.T) {
 			require.Contains(t, s.writes, "err", "the progress bar was drawn")
 			require.NotEmpty(t, s.out.String())
 			assert.False(t, s.errAfterOut(), "the progress bar was written to after the report began: %v", s.writes)
+		})
+	}
+}
+
+// TestBenchChecksOutputsFirst: an output file that cannot be written is a
+// usage error found before any load runs, not after the whole bench; and
+// the check leaves nothing behind.
+func TestBenchChecksOutputsFirst(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	same := filepath.Join(dir, "same")
+	for _, tc := range []struct {
+		name string
+		args []string
+		msg  []string
+	}{
+		{"json in a missing directory", []string{"--json", filepath.Join(dir, "missing", "x.json")},
+			[]string{"--json " + filepath.Join(dir, "missing", "x.json"), "does not exist"}},
+		{"csv is a directory", []string{"--csv", dir}, []string{"--csv " + dir, "is a directory"}},
+		{"chart under a file", []string{"--chart", filepath.Join(file, "x.png")},
+			[]string{"--chart " + filepath.Join(file, "x.png"), "not a directory"}},
+		{"one file twice", []string{"--json", same, "--csv", same}, []string{"--json and --csv both name " + same}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A long window: only a check before the load keeps this quick.
+			args := append([]string{"bench", "--clients", "1", "--duration", "1h", "--warmup", "0s", "--models", "serial"}, tc.args...)
+			stdout, _, err := runCLI(t, args...)
+			require.Error(t, err)
+			assert.Equal(t, exitUsage, exitCode(err), err)
+			assert.Empty(t, stdout)
+			for _, m := range tc.msg {
+				assert.Contains(t, err.Error(), m)
+			}
+		})
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "only the file the test made: %v", entries)
+}
+
+// TestBenchFailedRunLeavesNoFiles: when the bench fails, the files its
+// flags name are not created, not even empty.
+func TestBenchFailedRunLeavesNoFiles(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	dir := t.TempDir()
+	_, _, err = runCLI(t, append(append([]string{}, quickBench...), "--addr", addr,
+		"--json", filepath.Join(dir, "b.json"), "--csv", filepath.Join(dir, "b.csv"), "--chart", filepath.Join(dir, "b.png"))...)
+	require.Error(t, err)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries)
+}
+
+// acceptHook is a listener that calls onAccept with the number of
+// connections accepted so far, each time it accepts one.
+type acceptHook struct {
+	net.Listener
+	n        atomic.Int64
+	onAccept func(n int64)
+}
+
+func (l *acceptHook) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.onAccept(l.n.Add(1))
+	}
+	return c, err
+}
+
+// TestBenchInterruptedKeepsFinishedRounds: interrupted in its second
+// round, bench still prints and writes what the first round measured,
+// marked incomplete, and exits with the interrupted status.
+func TestBenchInterruptedKeepsFinishedRounds(t *testing.T) {
+	ls, err := benchmarks.StartServer(benchmarks.ServerConfig{})
+	require.NoError(t, err)
+	t.Cleanup(func() { ls.Close() })
+
+	// Every round connects its clients afresh, so the first connection
+	// past the first round's clients means that round 2 has begun: the
+	// interrupt comes then, through a proxy that counts connections.
+	const clients = 2
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	proxy, err := faults.NewProxy(faults.Config{Upstream: ls.Addr()})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	served := make(chan error, 1)
+	go func() {
+		served <- proxy.Serve(&acceptHook{Listener: ln, onAccept: func(n int64) {
+			if n == clients+1 {
+				cancel()
+			}
+		}})
+	}()
+	t.Cleanup(func() {
+		proxy.Close()
+		<-served
+	})
+
+	dir := t.TempDir()
+	js, cs := filepath.Join(dir, "b.json"), filepath.Join(dir, "b.csv")
+	var stdout, stderr bytes.Buffer
+	err = run(ctx, []string{"bench", "--addr", addr, "--clients", strconv.Itoa(clients), "--repeat", "3",
+		"--warmup", "0s", "--duration", "1m", "--max-requests", "20", "--json", js, "--csv", cs}, &stdout, &stderr)
+	require.Error(t, err)
+	require.ErrorIs(t, err, context.Canceled, "the interrupt, not the test's timeout")
+	assert.Equal(t, exitInternal, exitCode(err))
+	assert.Contains(t, err.Error(), "interrupted in round 2 of 3")
+
+	lines := strings.Split(stdout.String(), "\n")
+	require.GreaterOrEqual(t, len(lines), 2, stdout.String())
+	assert.Equal(t, "rounds", strings.Fields(lines[0])[len(strings.Fields(lines[0]))-1], lines[0])
+	row := strings.Fields(lines[1])
+	assert.Equal(t, addr, row[0])
+	assert.Equal(t, "1/3", row[len(row)-1])
+	assert.Contains(t, stdout.String(), "incomplete: stopped in round 2 of 3")
+	assert.Contains(t, stderr.String(), "wrote "+js)
+	assert.Contains(t, stderr.String(), "wrote "+cs)
+
+	data, err := os.ReadFile(js)
+	require.NoError(t, err)
+	var doc struct {
+		Complete *bool `json:"complete"`
+		Results  []struct {
+			Rounds int     `json:"rounds"`
+			RPS    float64 `json:"rps"`
+		} `json:"results"`
+	}
+	require.NoError(t, json.Unmarshal(data, &doc))
+	require.NotNil(t, doc.Complete)
+	assert.False(t, *doc.Complete)
+	require.Len(t, doc.Results, 1)
+	assert.Equal(t, 1, doc.Results[0].Rounds)
+	assert.Positive(t, doc.Results[0].RPS)
+
+	data, err = os.ReadFile(cs)
+	require.NoError(t, err)
+	assert.Len(t, strings.Split(strings.TrimSpace(string(data)), "\n"), 2)
+}
+
+// TestConnectFailureMessage: the message of a load that could not connect
+// gives the heart of the dialer's error, or the timeout, and what to check.
+func TestConnectFailureMessage(t *testing.T) {
+	dial := func(err error) error {
+		return fmt.Errorf("benchmarks: client 1 of 4: %w to 127.0.0.1:1: %w", client.ErrConnect, err)
+	}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"refused", dial(refused), "could not connect to 127.0.0.1:1: connection refused — is the server running?"},
+		{"timeout", dial(os.ErrDeadlineExceeded), "could not connect to 127.0.0.1:1 within 2s (--timeout) — is the server running, and is the address right?"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := connectFailure("127.0.0.1:1", 2*time.Second, tc.err)
+			assert.Equal(t, tc.want, err.Error())
+			assert.Equal(t, exitNetwork, exitCode(err))
+			assert.ErrorIs(t, err, client.ErrConnect)
 		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"regexp"
 	"strconv"
@@ -126,7 +125,7 @@ func (f *clientFlags) fail(err error, check string) error {
 	if doubt && check != "" {
 		msg += fmt.Sprintf(": the request may or may not have been carried out (check with '%s')", check)
 	}
-	return &exitError{code: code, err: &clientCmdError{msg: msg, err: err}}
+	return &exitError{code: code, err: &messageError{msg: msg, err: err}}
 }
 
 // checkCommand is the command that lists the bookings on date at the
@@ -138,30 +137,6 @@ func (f *clientFlags) checkCommand(date time.Time) string {
 	}
 	return cmd
 }
-
-// netReason is the heart of a network error: "connection refused" rather
-// than "dial tcp 127.0.0.1:9407: connect: connection refused".
-func netReason(err error) string {
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		return se.Err.Error()
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		return oe.Err.Error()
-	}
-	return err.Error()
-}
-
-// clientCmdError is a client failure with the message the CLI prints; it
-// unwraps to the library's error.
-type clientCmdError struct {
-	msg string
-	err error
-}
-
-func (e *clientCmdError) Error() string { return e.msg }
-func (e *clientCmdError) Unwrap() error { return e.err }
 
 // jsonFailure is what --json prints for a failure. Room and date are as
 // given (empty ones left out); Action is set for book and unbook only,
@@ -184,7 +159,7 @@ func (f *clientFlags) jsonOnFailure(stdout io.Writer, describe func(cmd *cobra.C
 	run func(cmd *cobra.Command, args []string) error) func(cmd *cobra.Command, args []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		err := run(cmd, args)
-		var ce *clientCmdError
+		var ce *messageError
 		if err == nil || !f.json || (exitCode(err) != exitUsage && !errors.As(err, &ce)) {
 			return err
 		}

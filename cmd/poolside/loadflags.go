@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"math"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -98,4 +101,19 @@ func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []strin
 		Seed:           f.seed,
 	}
 	return srv, load, nil
+}
+
+// connectFailure is the error, exit status 3, of a bench or tune whose
+// clients could not connect to addr, their --addr: err wraps
+// client.ErrConnect. The message says why and what to check, without the
+// layers of the library's error. timeout is the --timeout.
+func connectFailure(addr string, timeout time.Duration, err error) error {
+	if addr == "" { // an in-process server: nothing for the user to check
+		return &exitError{code: exitNetwork, err: err}
+	}
+	msg := fmt.Sprintf("could not connect to %s: %s — is the server running?", addr, netReason(err))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		msg = fmt.Sprintf("could not connect to %s within %v (--timeout) — is the server running, and is the address right?", addr, timeout)
+	}
+	return &exitError{code: exitNetwork, err: &messageError{msg: msg, err: err}}
 }

@@ -23,7 +23,7 @@ const (
 	exitRefused  = 1 // the server answered with an ERROR reply
 	exitUsage    = 2 // bad flags or arguments; nothing was sent
 	exitNetwork  = 3 // connection, timeout or truncated reply
-	exitInternal = 4 // anything else (a store that will not open, a failed bench)
+	exitInternal = 4 // anything else (a store that will not open, a failed or interrupted bench, tune with no recommendation)
 )
 
 // exitError carries an exit status with the error that caused it.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -41,6 +43,81 @@ func checkChartFile(cmd *cobra.Command, name string) error {
 		return usagef(cmd, "--chart %q: the file name must end in .png or .svg", name)
 	}
 	return nil
+}
+
+// outputFlag is an output flag ("--json") and the file it names, empty
+// when the flag is not given.
+type outputFlag struct{ flag, file string }
+
+// checkOutputs returns a usage error of cmd for the first of outs whose
+// file could not be written, so that a bad path is reported before any
+// load runs rather than after it: a directory that does not exist or
+// where this process cannot create files, a name that is a directory,
+// an existing file that cannot be opened for writing, or two flags that
+// name the same file.
+//
+// It leaves nothing behind: existing files are opened without being
+// changed, and the test of a directory creates a file in it and removes
+// it at once. The files themselves are written only when there is
+// something to write in them (see writeOutputs), so a run that fails
+// leaves no empty file.
+func checkOutputs(cmd *cobra.Command, outs ...outputFlag) error {
+	seen := map[string]string{} // cleaned file name -> flag
+	for _, o := range outs {
+		if o.file == "" {
+			continue
+		}
+		if other, ok := seen[filepath.Clean(o.file)]; ok {
+			return usagef(cmd, "%s and %s both name %s; give each its own file", other, o.flag, o.file)
+		}
+		seen[filepath.Clean(o.file)] = o.flag
+		if problem := unwritable(o.file); problem != "" {
+			return usagef(cmd, "%s %s: %s", o.flag, o.file, problem)
+		}
+	}
+	return nil
+}
+
+// unwritable says why the file name could not be written, or returns ""
+// if it could, as far as can be told without writing it.
+func unwritable(name string) string {
+	fi, err := os.Stat(name)
+	switch {
+	case err == nil && fi.IsDir():
+		return "is a directory; give the name of a file to write, in it or elsewhere"
+	case err == nil && !fi.Mode().IsRegular():
+		return "" // a device such as /dev/stdout; opening a FIFO would block
+	case err == nil:
+		f, err := os.OpenFile(name, os.O_WRONLY, 0)
+		if err != nil {
+			return "the file exists and cannot be written: " + reason(err)
+		}
+		f.Close()
+		return ""
+	case !errors.Is(err, fs.ErrNotExist):
+		return "cannot write a file there: " + reason(err)
+	}
+	dir := filepath.Dir(name)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Sprintf("the directory %s does not exist; create it first, or choose another path", dir)
+	}
+	probe, err := os.CreateTemp(dir, ".poolside-check-*")
+	if err != nil {
+		return fmt.Sprintf("cannot create a file in %s: %s", dir, reason(err))
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return ""
+}
+
+// reason is the heart of a file system error, "permission denied" rather
+// than "open /x/y: permission denied" (the flag's message names the file).
+func reason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // writeOutputs writes each output that has a name and says so on stderr.

@@ -80,7 +80,15 @@ under the same load and reports where its pool settled, against the
 recommendation.
 
 Measured on a machine that others share, points differ by a few percent from
-run to run. A progress bar is drawn on standard error when it is a terminal.`,
+run to run. A progress bar is drawn on standard error when it is a terminal.
+
+The --json and --chart files are checked before the search (their directory
+must exist and be writable) and written at the end, also when no size is
+recommended; a search that fails or is interrupted writes none.
+
+Exit status: 0 a size is recommended; 4 no size met the objective (the report
+is printed and written all the same), interrupted, or any other failure; 3 the
+server or its admin API could not be reached; 2 bad flags (nothing ran).`,
 		Example: `  # an I/O-bound service: 10ms on the worker, 64 clients
   poolside tune --work-delay 10ms --clients 64 --chart tune.png
 
@@ -168,6 +176,9 @@ func (f tuneFlags) tuneConfig(cmd *cobra.Command) (benchmarks.TuneConfig, error)
 	if err := checkChartFile(cmd, f.chartFile); err != nil {
 		return benchmarks.TuneConfig{}, err
 	}
+	if err := checkOutputs(cmd, outputFlag{"--json", f.jsonFile}, outputFlag{"--chart", f.chartFile}); err != nil {
+		return benchmarks.TuneConfig{}, err
+	}
 	// TuneConfig's zeros mean its defaults; the flags' zeros mean zero.
 	minGain := f.minGain
 	if minGain == 0 {
@@ -220,7 +231,9 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 		switch {
 		case ctx.Err() != nil:
 			return &exitError{code: exitInternal, err: fmt.Errorf("interrupted: %w", ctx.Err())}
-		case errors.Is(err, client.ErrConnect), errors.As(err, &ne):
+		case errors.Is(err, client.ErrConnect):
+			return connectFailure(f.addr, f.timeout, err)
+		case errors.As(err, &ne):
 			return &exitError{code: exitNetwork, err: err}
 		}
 		return err
@@ -243,10 +256,25 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "\nthe pool at %s was %s %d %s\n", f.addr, what, rep.FinalWorkers, unit)
 	}
-	return writeOutputs(stderr,
+	werr := writeOutputs(stderr,
 		output{f.jsonFile, rep.WriteJSON},
 		chartOutput(f.chartFile, rep.WriteChart),
 	)
+	if rep.Recommended == 0 {
+		return errors.Join(noRecommendation(rep), werr)
+	}
+	return werr
+}
+
+// noRecommendation is the error, exit status 4, of a search in which no
+// size met the objective: the report, printed already, says why, and the
+// exit status lets a script tell.
+func noRecommendation(rep *benchmarks.TuneReport) error {
+	objective := "at most 1% of the requests failing"
+	if rep.SLOP99 > 0 {
+		objective = fmt.Sprintf("p99 within --slo-p99 %v and %s", rep.SLOP99, objective)
+	}
+	return &exitError{code: exitInternal, err: fmt.Errorf("no pool size met the objective (%s), so none is recommended; the report above says why", objective)}
 }
 
 // startTuneProgress draws a progress bar on w over the longest the search

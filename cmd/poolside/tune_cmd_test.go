@@ -188,3 +188,57 @@ func TestTuneUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestTuneChecksOutputsFirst: as for bench, an output file that cannot be
+// written is a usage error found before the search.
+func TestTuneChecksOutputsFirst(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	for _, tc := range []struct {
+		name, flag, path, msg string
+	}{
+		{"json in a missing directory", "--json", filepath.Join(dir, "missing", "x.json"), "does not exist"},
+		{"json is a directory", "--json", dir, "is a directory"},
+		{"chart under a file", "--chart", filepath.Join(file, "x.svg"), "not a directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A long step: only a check before the search keeps this quick.
+			stdout, _, err := runCLI(t, "tune", "--clients", "1", "--step", "1h", "--settle", "0s", tc.flag, tc.path)
+			require.Error(t, err)
+			assert.Equal(t, exitUsage, exitCode(err), err)
+			assert.Empty(t, stdout)
+			assert.Contains(t, err.Error(), tc.flag)
+			assert.Contains(t, err.Error(), tc.path)
+			assert.Contains(t, err.Error(), tc.msg)
+		})
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "only the file the test made: %v", entries)
+}
+
+// TestTuneNoRecommendation: when no size meets the objective, tune still
+// prints and writes its report, then fails, so that a script can tell.
+func TestTuneNoRecommendation(t *testing.T) {
+	js := filepath.Join(t.TempDir(), "tune.json")
+	// No p99 is ever below a microsecond.
+	args := append(append([]string{}, quickTune...), "--max-steps", "2", "--slo-p99", "1us", "--json", js)
+	stdout, stderr, err := runCLI(t, args...)
+	require.Error(t, err)
+	assert.Equal(t, exitInternal, exitCode(err), err)
+	assert.Contains(t, err.Error(), "no pool size met the objective")
+	assert.Contains(t, err.Error(), "--slo-p99 1µs")
+	assert.Contains(t, strings.Join(strings.Fields(stdout), " "), "No size met the objective", "the report comes first")
+	assert.NotContains(t, stdout, "<- recommended")
+	assert.Contains(t, stderr, "wrote "+js)
+
+	data, err := os.ReadFile(js)
+	require.NoError(t, err)
+	var doc struct {
+		Recommended *int `json:"recommended"`
+	}
+	require.NoError(t, json.Unmarshal(data, &doc))
+	require.NotNil(t, doc.Recommended)
+	assert.Zero(t, *doc.Recommended)
+}
