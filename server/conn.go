@@ -33,6 +33,10 @@ type conn struct {
 	rbuf []byte // request block, reused
 	wbuf []byte // reply frame, reused
 
+	// refuseBy, once set, bounds every read: refusePipelined is answering
+	// the requests the drain will not start.
+	refuseBy time.Time
+
 	// Hand-off to a pool worker: task reads req and writes the results
 	// before signalling done. Created once per connection so that a
 	// request costs no allocation.
@@ -99,7 +103,46 @@ func (c *conn) serve() {
 		}
 		if c.s.inShutdown.Load() {
 			reason = c.stopReason()
+			if reason == CloseShutdown {
+				c.refusePipelined()
+			}
 			return
+		}
+	}
+}
+
+// refuseLimit bounds how long a draining connection spends answering the
+// requests it will not start.
+const refuseLimit = time.Second
+
+// refusePipelined runs when a connection has finished the request the
+// drain let it finish. It answers each further request the client had
+// already sent with the busy reply, so that the client knows it was not
+// done and may retry, and so reads it: closing the socket with request
+// bytes unread would send a reset, which the client cannot tell from a
+// failure in the middle of its request (and which may destroy the replies
+// written before it). It stops when nothing more has arrived, on an error,
+// or after refuseLimit.
+func (c *conn) refusePipelined() {
+	if !pending(c.nc) {
+		return
+	}
+	c.refuseBy = time.Now().Add(refuseLimit)
+	for time.Now().Before(c.refuseBy) {
+		block, _, ok := c.readRequest() // reads only what has arrived
+		if !ok {
+			return
+		}
+		c.s.busy.Add(1)
+		reply := c.s.cfg.BusyReply
+		if reply != nil {
+			_ = c.nc.SetWriteDeadline(c.refuseBy)
+			if err := c.write(reply); err != nil {
+				return
+			}
+		}
+		if o := c.s.cfg.Observer; o != nil {
+			o.RequestDone(block, reply, 0, 0, true)
 		}
 	}
 }
@@ -135,9 +178,17 @@ func (c *conn) setActive() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.idle = false
-	if t := c.s.cfg.ReadTimeout; t > 0 {
+	t := c.s.cfg.ReadTimeout
+	switch {
+	case !c.refuseBy.IsZero():
+		d := c.refuseBy
+		if r := time.Now().Add(t); t > 0 && r.Before(d) {
+			d = r
+		}
+		_ = c.nc.SetReadDeadline(d)
+	case t > 0:
 		_ = c.nc.SetReadDeadline(time.Now().Add(t))
-	} else if c.s.cfg.IdleTimeout > 0 || c.poked {
+	case c.s.cfg.IdleTimeout > 0 || c.poked:
 		// Clear the idle deadline, or the past one closeIfIdle set if the
 		// drain began just as this request's first bytes arrived.
 		_ = c.nc.SetReadDeadline(time.Time{})
@@ -159,9 +210,19 @@ func (c *conn) closeIfIdle() {
 // readRequest reads the next request block. It waits for the first byte
 // under the idle timeout and for the rest under the read timeout, and never
 // reads past the block.
+//
+// While the server drains, it reads a request only if one has begun to
+// arrive: that of a ModelConn connection that waited in the queue until
+// after Shutdown began, or one whose first bytes came as the drain woke the
+// idle read. From the client's side that request is in flight, as a
+// queued request is in the other models, and closing the socket with it
+// unread would send a reset instead of an answer.
 func (c *conn) readRequest() (block []byte, reason CloseReason, ok bool) {
 	if !c.setIdle() {
-		return nil, c.stopReason(), false
+		if !c.drainPending() {
+			return nil, c.stopReason(), false
+		}
+		c.setActive() // arms the read timeout, clears a stale deadline
 	}
 	f := c.s.cfg.Framing
 	h := f.HeaderLen()
@@ -171,6 +232,10 @@ func (c *conn) readRequest() (block []byte, reason CloseReason, ok bool) {
 	hdr := c.rbuf[:h]
 	n, err := c.nc.Read(hdr)
 	for n == 0 && err == nil {
+		n, err = c.nc.Read(hdr)
+	}
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && c.drainPending() {
+		c.setActive() // clears the past deadline closeIfIdle set
 		n, err = c.nc.Read(hdr)
 	}
 	if n == 0 {
@@ -223,6 +288,12 @@ func (c *conn) growRead(size int) error {
 	return nil
 }
 
+// drainPending reports whether the server is draining (not closing) and a
+// request has begun to arrive on c, unread.
+func (c *conn) drainPending() bool {
+	return c.s.inShutdown.Load() && !c.s.hardClose.Load() && pending(c.nc)
+}
+
 // idleEnd classifies the end of a connection that was waiting for a request.
 func (c *conn) idleEnd(err error) CloseReason {
 	switch {
@@ -251,7 +322,11 @@ func (c *conn) readFailed(err error) CloseReason {
 		if r := c.s.cfg.ReadTimeoutReply; r != nil {
 			_ = c.write(r)
 		}
-		c.log.Infof("the client started a request but did not finish it within %v", c.s.cfg.ReadTimeout)
+		if c.refuseBy.IsZero() {
+			c.log.Infof("the client started a request but did not finish it within %v", c.s.cfg.ReadTimeout)
+		} else {
+			c.log.Infof("the client started a request but did not finish it before the drain stopped waiting (%v)", refuseLimit)
+		}
 		return CloseReadTimeout
 	}
 	if !isExpected(err) {

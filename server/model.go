@@ -76,7 +76,8 @@ const (
 	// the connection pool of ModelConn was full) after the busy reply.
 	CloseBusy
 	// CloseShutdown: the server closed an idle connection while draining,
-	// or closed it after the reply in flight when Shutdown began.
+	// or closed it after the reply in flight when Shutdown began (and the
+	// busy replies to any requests pipelined behind it).
 	CloseShutdown
 	// CloseServerClosed: Close ended the connection.
 	CloseServerClosed

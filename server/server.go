@@ -288,10 +288,17 @@ func (s *Server) beginClose() []*conn {
 // Shutdown drains the server: it stops accepting, closes idle connections,
 // lets requests in flight finish and their replies be written (then closes
 // those connections too), stops the pool and waits for every goroutine the
-// server started. If ctx ends first it returns ctx.Err() and leaves the rest
-// running; call Close to end them. In ModelConn, a connection still
-// waiting in the pool queue when Shutdown begins is closed without being
-// read (CloseShutdown): no request of it had started.
+// server started. A request is in flight once it has begun to arrive: one
+// waiting in the pool queue (ModelPool, ModelSerial), and in ModelConn one
+// sent on a connection still waiting in the queue for a worker, which is
+// served when a worker takes the connection up, as it would have been; a
+// queued connection on which nothing has arrived is closed. Requests a
+// client sent behind the one in flight are not started: each gets
+// Config.BusyReply, so that the client knows it was not done, and only then
+// does the connection close, with a FIN rather than the reset that unread
+// bytes would cause (for at most a second; past it the rest is cut). If ctx
+// ends first Shutdown returns ctx.Err() and leaves the rest running; call
+// Close to end them.
 func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range s.beginClose() {
 		c.closeIfIdle()

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -334,6 +335,120 @@ func TestShutdownDrains(t *testing.T) {
 			st := s.Stats()
 			assert.Equal(t, uint64(inFlight+1), st.Closed[server.CloseShutdown])
 			assert.Zero(t, st.Open)
+		})
+	}
+}
+
+// TestShutdownServesQueuedConnections: in ModelConn a connection waiting in
+// the queue for a worker when Shutdown begins is still served if its
+// request has arrived (whole, half-closed after it, or only begun), as a
+// queued request is in the other models; one that sent nothing is closed.
+// Each ends with a clean close (EOF), never a reset: nothing is left unread.
+func TestShutdownServesQueuedConnections(t *testing.T) {
+	g := newGate()
+	rec := newRecorder()
+	s, addr, sv := startServer(t, withReplies(server.Config{Handler: g, Model: server.ModelConn, Workers: 1, Queue: 8, Observer: rec}))
+
+	running := dial(t, addr)
+	running.send([]byte("running"))
+	g.wait(t) // holds the only worker
+
+	whole := dial(t, addr)
+	whole.send([]byte("whole"))
+	halfClosed := dial(t, addr)
+	halfClosed.send([]byte("half-closed"))
+	require.NoError(t, halfClosed.nc.(*net.TCPConn).CloseWrite())
+	begun := dial(t, addr)
+	var frame bytes.Buffer
+	require.NoError(t, wire.WriteFrame(&frame, []byte("begun")))
+	_, err := begun.nc.Write(frame.Bytes()[:3])
+	require.NoError(t, err)
+	silent := dial(t, addr)
+	require.Eventually(t, func() bool { return s.Stats().Pool.Waiting == 4 }, testTimeout, time.Millisecond,
+		"every connection but the first waits for the worker")
+
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	select {
+	case <-sv.done:
+	case <-time.After(testTimeout):
+		t.Fatal("Shutdown did not stop Serve")
+	}
+	_, err = begun.nc.Write(frame.Bytes()[3:]) // the rest of a request that had begun
+	require.NoError(t, err)
+	close(g.release)
+
+	for _, tc := range []struct {
+		c    *rawConn
+		want string
+	}{{running, "running"}, {whole, "whole"}, {halfClosed, "half-closed"}, {begun, "begun"}, {silent, ""}} {
+		name := tc.want
+		if name == "" {
+			name = "silent"
+		}
+		if tc.want != "" {
+			b, err := wire.ReadFrame(tc.c.nc, nil)
+			if assert.NoError(t, err, "%s: the request gets its reply", name) {
+				assert.Equal(t, tc.want, string(b), name)
+			}
+		}
+		_, err := wire.ReadFrame(tc.c.nc, nil)
+		assert.ErrorIs(t, err, io.EOF, "%s: then a clean close, not a reset", name)
+	}
+	select {
+	case err := <-shut:
+		require.NoError(t, err)
+	case <-time.After(testTimeout):
+		t.Fatal("Shutdown did not return")
+	}
+	st := s.Stats()
+	assert.Equal(t, uint64(4), st.Requests)
+	assert.Zero(t, st.Busy)
+	assert.Equal(t, uint64(5), st.Closed[server.CloseShutdown])
+	assert.Zero(t, st.Open)
+}
+
+// TestShutdownRefusesPipelined: requests a client wrote behind the one in
+// flight when Shutdown begins are not started; each gets the busy reply,
+// so the client knows they were not done, and then the connection closes
+// cleanly (EOF), not with a reset for the unread bytes.
+func TestShutdownRefusesPipelined(t *testing.T) {
+	for _, m := range allModels {
+		t.Run(m.String(), func(t *testing.T) {
+			g := newGate()
+			s, addr, sv := startServer(t, withReplies(server.Config{Handler: g, Model: m, Workers: 2}))
+			c := dial(t, addr)
+			c.send([]byte("one"))
+			c.send([]byte("two"))
+			c.send([]byte("three"))
+			g.wait(t)
+
+			shut := make(chan error, 1)
+			go func() { shut <- s.Shutdown(context.Background()) }()
+			select {
+			case <-sv.done:
+			case <-time.After(testTimeout):
+				t.Fatal("Shutdown did not stop Serve")
+			}
+			close(g.release)
+
+			for _, want := range [][]byte{[]byte("one"), busyBlock, busyBlock} {
+				b, err := wire.ReadFrame(c.nc, nil)
+				require.NoError(t, err, "want %q", want)
+				assert.Equal(t, want, b)
+			}
+			_, err := wire.ReadFrame(c.nc, nil)
+			require.ErrorIs(t, err, io.EOF, "a clean close, not a reset")
+			select {
+			case err := <-shut:
+				require.NoError(t, err)
+			case <-time.After(testTimeout):
+				t.Fatal("Shutdown did not return")
+			}
+			st := s.Stats()
+			assert.Equal(t, uint64(1), st.Requests)
+			assert.Equal(t, uint64(2), st.Busy)
+			assert.Equal(t, uint64(1), st.Closed[server.CloseShutdown])
 		})
 	}
 }
