@@ -380,11 +380,19 @@ func TestProxyBlackholeLosesTheEnd(t *testing.T) {
 		assert.Zero(t, n)
 	})
 	t.Run("down, upstream resets", func(t *testing.T) {
-		up := oneShotUpstream(t, func(c *net.TCPConn) { _ = c.SetLinger(0) })
+		// The upstream resets only once a byte came through the proxy: a
+		// reset before the proxy's dial returned would fail the dial
+		// instead, and the proxy closes a client it cannot relay.
+		up := oneShotUpstream(t, func(c *net.TCPConn) {
+			_, _ = io.ReadFull(c, make([]byte, 1))
+			_ = c.SetLinger(0)
+		})
 		p := startProxy(t, faults.Config{Upstream: up, Down: []faults.Fault{faults.Blackhole{}}})
 		c, err := net.Dial("tcp", p.Addr().String())
 		require.NoError(t, err)
 		defer c.Close()
+		_, err = c.Write([]byte{1})
+		require.NoError(t, err)
 		require.NoError(t, c.SetReadDeadline(time.Now().Add(wait)))
 		n, err := c.Read(make([]byte, 10))
 		requireTimeout(t, err)
