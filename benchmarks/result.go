@@ -89,9 +89,9 @@ type Errors struct {
 // Total returns the number of failed requests.
 func (e Errors) Total() int64 { return e.Busy + e.Timeout + e.Server + e.Connection + e.Other }
 
-// describe lists the kinds of e that are not 0, such as "3 timeouts, 1
+// String lists the kinds of e that are not 0, such as "3 timeouts, 1
 // busy reply", or says "no requests completed" when there are none.
-func (e Errors) describe() string {
+func (e Errors) String() string {
 	var parts []string
 	for _, k := range []struct {
 		n         int64

@@ -514,7 +514,7 @@ func warnings(res Result) []string {
 		}
 	}
 	if failedShare > 0.01 {
-		ws = append(ws, fmt.Sprintf("%.1f%% of the requests failed (%s)%s", 100*failedShare, res.Errors.describe(), failureCause(res.Errors)))
+		ws = append(ws, fmt.Sprintf("%.1f%% of the requests failed (%s)%s", 100*failedShare, res.Errors.String(), failureCause(res.Errors)))
 	}
 	return ws
 }

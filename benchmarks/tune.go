@@ -720,7 +720,7 @@ func (t *tuner) probeFailed(p *TunePoint) error {
 		what = fmt.Sprintf("if the server is that slow, give each request more than %v (the timeout), or check the server", timeout)
 	}
 	return fmt.Errorf("%w at %s (%s): there is no service time to start the search from; %s",
-		ErrProbeFailed, workers(p.Workers), e.describe(), what)
+		ErrProbeFailed, workers(p.Workers), e.String(), what)
 }
 
 // resolution is the width at which the bisection around n stops.

@@ -256,7 +256,7 @@ func (rep *TuneReport) explain() string {
 			}
 		}
 		say("No size can be recommended: at every size measured more than 1%% of the requests failed (the fewest, %.1f%%, at %d %s: %s). Find out why before tuning the pool: busy replies mean the server's queue was full, timeouts a server slower than the request timeout.",
-			100*share, low.Workers, plural(low.Workers, "worker"), low.Result.Errors.describe())
+			100*share, low.Workers, plural(low.Workers, "worker"), low.Result.Errors.String())
 		return b.String()
 	}
 	if rec == nil || best == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -91,7 +92,9 @@ if no run finished, no file is written.
 A progress bar is drawn on standard error when it is a terminal.
 
 Exit status: 0 done; 2 bad flags (nothing ran); 3 the server could not be
-reached (not one request got through); 4 interrupted, or any other failure.`,
+reached (not one request got through); 4 interrupted, not one request of a
+model succeeded (the server refused, dropped or timed out every one; the report
+is printed first), or any other failure.`,
 		Example: `  # serial against a pool of 16, each request waiting 20ms on its worker
   poolside bench --models serial,pool:16 --work-delay 20ms --clients 16 --duration 3s
 
@@ -185,7 +188,31 @@ func runBench(cmd *cobra.Command, f benchFlags, stdout, stderr io.Writer) error 
 		// interrupt or a failed run: marked incomplete, and kept.
 		werr = writeBenchReport(rep, f, stdout, stderr)
 	}
-	return errors.Join(benchFailure(ctx, f, rep, err), werr)
+	if err != nil {
+		return errors.Join(benchFailure(ctx, f, rep, err), werr)
+	}
+	return errors.Join(werr, nothingSucceeded(rep))
+}
+
+// nothingSucceeded returns an error, exit status 4, naming the models of
+// rep for which not one request succeeded in any round (all of them
+// failed after connecting: refused, timed out, cut), so that a script
+// sees a failed bench; nil otherwise.
+func nothingSucceeded(rep *benchmarks.Report) error {
+	var failed []string
+	for _, mr := range rep.Results {
+		var ok int64
+		for _, r := range mr.Rounds {
+			ok += r.Requests
+		}
+		if ok == 0 {
+			failed = append(failed, fmt.Sprintf("%s (%s)", mr.Label, mr.Errors))
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return &exitError{code: exitInternal, err: fmt.Errorf("not one request succeeded against %s: see the warnings above", strings.Join(failed, ", "))}
 }
 
 // writeBenchReport prints the table and the notes of rep on stdout and

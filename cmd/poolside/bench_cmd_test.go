@@ -187,6 +187,35 @@ func TestBenchUnreachable(t *testing.T) {
 	}
 }
 
+// A server that accepts and then drops every connection: every request
+// fails after connecting, and a script must see the bench fail.
+func TestBenchNothingSucceeded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+	})
+	args := append(append([]string{}, quickBench...), "--addr", ln.Addr().String(), "--conn-per-request", "--max-requests", "50")
+	stdout, _, err := runCLI(t, args...)
+	require.Error(t, err)
+	assert.Equal(t, exitInternal, exitCode(err), err)
+	assert.Contains(t, err.Error(), "not one request succeeded")
+	assert.NotContains(t, err.Error(), "stopped", "the run was not stopped")
+	assert.Contains(t, stdout, ln.Addr().String(), "the report is printed first")
+}
+
 func TestBenchHelp(t *testing.T) {
 	stdout, _, err := runCLI(t, "bench", "--help")
 	require.NoError(t, err)
