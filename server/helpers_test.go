@@ -56,6 +56,29 @@ func startServer(t *testing.T, cfg server.Config) (*server.Server, string, *serv
 	return s, ln.Addr().String(), sv
 }
 
+// beginShutdown starts s.Shutdown in the background and waits until Serve,
+// sv, has returned (the listener is closed). The function it returns waits
+// for Shutdown to finish and requires it to succeed.
+func beginShutdown(t *testing.T, s *server.Server, sv *served) (finished func()) {
+	t.Helper()
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	select {
+	case <-sv.done:
+	case <-time.After(testTimeout):
+		t.Fatal("Shutdown did not stop Serve")
+	}
+	return func() {
+		t.Helper()
+		select {
+		case err := <-shut:
+			require.NoError(t, err)
+		case <-time.After(testTimeout):
+			t.Fatal("Shutdown did not return")
+		}
+	}
+}
+
 // rawConn speaks frames to the server with no client library in between.
 type rawConn struct {
 	t  *testing.T

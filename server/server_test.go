@@ -308,13 +308,7 @@ func TestShutdownDrains(t *testing.T) {
 			}
 			require.Eventually(t, func() bool { return s.Stats().Pool.Waiting == uint64(inFlight-entered) }, testTimeout, time.Millisecond)
 
-			shut := make(chan error, 1)
-			go func() { shut <- s.Shutdown(context.Background()) }()
-			select {
-			case <-sv.done: // Serve returns once its listener is closed
-			case <-time.After(testTimeout):
-				t.Fatal("Shutdown did not stop Serve")
-			}
+			shutdownFinished := beginShutdown(t, s, sv) // Serve returns once its listener is closed
 			require.ErrorIs(t, sv.err, server.ErrServerClosed)
 			_, err := net.DialTimeout("tcp", addr, testTimeout)
 			require.Error(t, err, "new dials fail once Shutdown has begun")
@@ -326,12 +320,7 @@ func TestShutdownDrains(t *testing.T) {
 			for i, c := range conns {
 				assert.Equal(t, fmt.Appendf(nil, "req %d", i), c.recv(), "in-flight request %d gets its reply", i)
 			}
-			select {
-			case err := <-shut:
-				require.NoError(t, err)
-			case <-time.After(testTimeout):
-				t.Fatal("Shutdown did not return")
-			}
+			shutdownFinished()
 			st := s.Stats()
 			assert.Equal(t, uint64(inFlight+1), st.Closed[server.CloseShutdown])
 			assert.Zero(t, st.Open)
@@ -367,13 +356,7 @@ func TestShutdownServesQueuedConnections(t *testing.T) {
 	require.Eventually(t, func() bool { return s.Stats().Pool.Waiting == 4 }, testTimeout, time.Millisecond,
 		"every connection but the first waits for the worker")
 
-	shut := make(chan error, 1)
-	go func() { shut <- s.Shutdown(context.Background()) }()
-	select {
-	case <-sv.done:
-	case <-time.After(testTimeout):
-		t.Fatal("Shutdown did not stop Serve")
-	}
+	shutdownFinished := beginShutdown(t, s, sv)
 	_, err = begun.nc.Write(frame.Bytes()[3:]) // the rest of a request that had begun
 	require.NoError(t, err)
 	close(g.release)
@@ -395,12 +378,7 @@ func TestShutdownServesQueuedConnections(t *testing.T) {
 		_, err := wire.ReadFrame(tc.c.nc, nil)
 		assert.ErrorIs(t, err, io.EOF, "%s: then a clean close, not a reset", name)
 	}
-	select {
-	case err := <-shut:
-		require.NoError(t, err)
-	case <-time.After(testTimeout):
-		t.Fatal("Shutdown did not return")
-	}
+	shutdownFinished()
 	st := s.Stats()
 	assert.Equal(t, uint64(4), st.Requests)
 	assert.Zero(t, st.Busy)
@@ -423,13 +401,7 @@ func TestShutdownRefusesPipelined(t *testing.T) {
 			c.send([]byte("three"))
 			g.wait(t)
 
-			shut := make(chan error, 1)
-			go func() { shut <- s.Shutdown(context.Background()) }()
-			select {
-			case <-sv.done:
-			case <-time.After(testTimeout):
-				t.Fatal("Shutdown did not stop Serve")
-			}
+			shutdownFinished := beginShutdown(t, s, sv)
 			close(g.release)
 
 			for _, want := range [][]byte{[]byte("one"), busyBlock, busyBlock} {
@@ -439,12 +411,7 @@ func TestShutdownRefusesPipelined(t *testing.T) {
 			}
 			_, err := wire.ReadFrame(c.nc, nil)
 			require.ErrorIs(t, err, io.EOF, "a clean close, not a reset")
-			select {
-			case err := <-shut:
-				require.NoError(t, err)
-			case <-time.After(testTimeout):
-				t.Fatal("Shutdown did not return")
-			}
+			shutdownFinished()
 			st := s.Stats()
 			assert.Equal(t, uint64(1), st.Requests)
 			assert.Equal(t, uint64(2), st.Busy)
