@@ -517,11 +517,12 @@ func (l *link) pipe(dst, src *conn, bufs *sync.Pool) {
 		return
 	}
 	l.abort(err)
-	if src.writesLost() {
-		for err == nil || src.writesLost() {
-			if _, err = src.Read(*bp); err != nil {
-				return
-			}
+	if !src.writesLost() {
+		return
+	}
+	for { // a lost side is never closed by abort: its peer ends this
+		if _, err := src.Read(*bp); err != nil {
+			return
 		}
 	}
 }
