@@ -29,6 +29,14 @@ type Config struct {
 	// Location is the time zone today's date is taken in. Nil means
 	// time.Local.
 	Location *time.Location
+
+	// OnStoreError, if not nil, is called each time a request fails
+	// because the store did (a full disk, an I/O error, a closed store),
+	// with the request's action and the store's error, before the client
+	// is answered with MsgStoreError. The Service does not log, so this is
+	// how the operator hears of it. It runs on the request's goroutine, so
+	// it must be quick and safe for concurrent use.
+	OnStoreError func(action string, err error)
 }
 
 // Validate reports fields out of range as an error wrapping
@@ -86,6 +94,7 @@ type Service struct {
 	maxPerDay int
 	now       func() time.Time
 	loc       *time.Location
+	onStore   func(action string, err error)
 
 	stats     counters
 	closed    atomic.Bool
@@ -103,7 +112,7 @@ func New(store Store, cfg Config) (*Service, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: nil Store", ErrInvalidConfig)
 	}
-	s := &Service{store: store, maxPerDay: cfg.MaxPerDay, now: cfg.Now, loc: cfg.Location}
+	s := &Service{store: store, maxPerDay: cfg.MaxPerDay, now: cfg.Now, loc: cfg.Location, onStore: cfg.OnStoreError}
 	if s.maxPerDay == 0 {
 		s.maxPerDay = MaxBookingsPerDay
 	}
@@ -146,6 +155,9 @@ func (s *Service) refuse(msg string) wire.Reply {
 
 func (s *Service) storeFailed(action string, err error) wire.Reply {
 	s.stats.storeErrors.Add(1)
+	if s.onStore != nil {
+		s.onStore(action, err)
+	}
 	return wire.ErrorReply(MsgStoreError(action, err))
 }
 

@@ -398,15 +398,29 @@ func TestServiceStoreErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := tc.store(t)
-			svc := newService(t, store)
+			type failure struct {
+				action string
+				err    error
+			}
+			var seen []failure // Handle runs on this goroutine
+			cfg := testConfig
+			cfg.OnStoreError = func(action string, err error) { seen = append(seen, failure{action, err}) }
+			svc, err := booking.New(store, cfg)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = svc.Close() })
 			for i, req := range reqs {
 				got := svc.Handle(context.Background(), req)
 				require.True(t, got.IsError(), "%s must not succeed", req.Action)
 				assert.True(t, strings.HasSuffix(got.Message, "; try again later"), got.Message)
 				assert.Contains(t, got.Message, ": storage error: ")
 				assert.Equal(t, uint64(i+1), svc.Stats().StoreErrors)
+				if assert.Len(t, seen, i+1, "OnStoreError is called once per failure") {
+					assert.Equal(t, req.Action, seen[i].action)
+					assert.ErrorIs(t, seen[i].err, tc.cause)
+					assert.Equal(t, booking.MsgStoreError(req.Action, seen[i].err), got.Message, "the hook sees the error the client is told of")
+				}
 			}
-			err := tc.store(t).Book(context.Background(), "312", d, 5)
+			err = tc.store(t).Book(context.Background(), "312", d, 5)
 			assert.ErrorIs(t, err, tc.cause)
 			assert.Equal(t, booking.MsgStoreError(wire.ActionBook, err), svc.Handle(context.Background(), reqs[0]).Message)
 		})

@@ -94,10 +94,7 @@ func TestCrashKeepsAcknowledgedBookings(t *testing.T) {
 	require.NotEmpty(t, refused, "some bookings were refused (fully booked)")
 
 	q := startServe(t, "--data", data)
-	nc, err := net.DialTimeout("tcp", q.addr, 5*time.Second)
-	require.NoError(t, err)
-	defer nc.Close()
-	require.NoError(t, nc.SetDeadline(time.Now().Add(60*time.Second)))
+	nc := q.dial(t)
 	stored := map[slot]bool{}
 	rooms := map[string]bool{}
 	for _, s := range append(append([]slot{}, acked...), refused...) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -33,9 +32,7 @@ func TestServeMetrics(t *testing.T) {
 	require.True(t, strings.HasPrefix(line, prefix), "line %q", line)
 	metricsAddr := strings.SplitN(strings.TrimPrefix(line, prefix), "/", 2)[0]
 
-	nc, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
-	require.NoError(t, err)
-	require.NoError(t, nc.SetDeadline(time.Now().Add(10*time.Second)))
+	nc := p.dial(t)
 	r, err := wiretest.Exchange(nc, wire.Request{Action: wire.ActionBook, Room: "312", Date: wire.FromTime(time.Now()) + 10})
 	require.NoError(t, err)
 	require.False(t, r.IsError(), r.Message)
@@ -66,6 +63,7 @@ func TestServeMetrics(t *testing.T) {
 		"poolside_request_queue_wait_seconds_count 2",
 		"poolside_request_service_seconds_count 2",
 		"poolside_pool_workers ",
+		"poolside_store_errors_total 0",
 	} {
 		assert.Contains(t, body, want)
 	}

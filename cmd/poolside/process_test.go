@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,6 +142,17 @@ func startServe(t *testing.T, args ...string) *serveProcess {
 	require.True(t, strings.HasPrefix(line, prefix), "first line %q", line)
 	p.addr = strings.TrimPrefix(line, prefix)
 	return p
+}
+
+// dial connects to the server, with a 60 s deadline on everything that
+// follows; the connection is closed when the test ends.
+func (p *serveProcess) dial(t *testing.T) net.Conn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = nc.Close() })
+	require.NoError(t, nc.SetDeadline(time.Now().Add(60*time.Second)))
+	return nc
 }
 
 // lockedWriter serialises writes to a strings.Builder. If lines is not

@@ -77,6 +77,8 @@ Concurrency models (--model):
 
 Bookings go to a bbolt file (--data) and are fsynced before the client is
 told they succeeded; --store memory keeps them only while the server runs.
+If the disk fills up, bookings that need more room are refused with a storage
+error (logged at most every 10s) and succeed again once space is freed.
 SIGINT (Ctrl-C) or SIGTERM drains: no new connections, requests in flight
 finish and get their replies, then the store is closed; --drain-timeout bounds
 the wait. A second Ctrl-C or SIGTERM stops the server at once, cutting the
@@ -396,11 +398,15 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		defer adminLn.Close()
 	}
 
+	data := ""
+	if f.store == "bolt" {
+		data = f.data
+	}
 	store, err := openStore(f.store, f.data)
 	if err != nil {
 		return err
 	}
-	svc, err := booking.New(store, booking.Config{})
+	svc, err := booking.New(store, booking.Config{OnStoreError: newStoreFailures(log, data).hook})
 	if err != nil {
 		store.Close()
 		return err
@@ -414,7 +420,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 
 	var metrics *serverMetrics
 	if metricsLn != nil {
-		metrics = newServerMetrics()
+		metrics = newServerMetrics(svc)
 		cfg.Observer = metrics
 	}
 	srv, err := server.New(cfg)
@@ -646,9 +652,10 @@ type serverMetrics struct {
 	queueWait prometheus.Histogram
 	service   prometheus.Histogram
 	closed    *prometheus.CounterVec
+	svc       *booking.Service // for its counters
 }
 
-func newServerMetrics() *serverMetrics {
+func newServerMetrics(svc *booking.Service) *serverMetrics {
 	buckets := prometheus.ExponentialBuckets(25e-6, 2, 18) // 25 µs to about 3 s
 	return &serverMetrics{
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -663,6 +670,7 @@ func newServerMetrics() *serverMetrics {
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "poolside_connections_closed_total", Help: "Connections closed, by reason.",
 		}, []string{"reason"}),
+		svc: svc,
 	}
 }
 
@@ -703,5 +711,9 @@ func (m *serverMetrics) register(reg *prometheus.Registry, srv *server.Server) {
 	counter("poolside_connections_accepted_total", "Connections accepted, refused ones included.", func(s server.Stats) float64 { return float64(s.Accepted) })
 	counter("poolside_requests_total", "Requests handled.", func(s server.Stats) float64 { return float64(s.Requests) })
 	counter("poolside_busy_total", "Requests and connections refused with the busy reply.", func(s server.Stats) float64 { return float64(s.Busy) })
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "poolside_store_errors_total",
+		Help: "Requests that failed because the booking store did (a full disk, an I/O error); each client was told its request was not done.",
+	}, func() float64 { return float64(m.svc.Stats().StoreErrors) }))
 	counter("poolside_handler_panics_total", "Handler panics recovered.", func(s server.Stats) float64 { return float64(s.Panics) })
 }
