@@ -9,8 +9,10 @@ import "strconv"
 // direction Writes past At report success but the bytes are dropped, as a
 // network path that loses everything would; the end of the stream is lost
 // too: CloseWrite sends no FIN, and a Proxy neither closes nor resets the
-// side a Blackhole writes to when the other side ends, but waits for that
-// side's own end. (Close still closes the socket.)
+// side a Blackhole writes to when the other side ends. A Proxy keeps that
+// side open until its peer resets it or the proxy shuts down, because a
+// peer that has sent its own end may have only half-closed and still be
+// waiting. (Close still closes the socket.)
 //
 // Spec: "blackhole" (from the start) or "blackhole=AT".
 type Blackhole struct {

@@ -289,6 +289,10 @@ func (c *conn) CloseWrite() error {
 	return closeWrite(c.Conn)
 }
 
+// cut reports whether a fault has cut (not reset) the connection: its reads
+// then end in io.EOF, which is no half-close of the peer's.
+func (c *conn) cut() bool { return c.dropped.Load() == dropCut }
+
 // writesLost reports whether a Blackhole swallows the writes now.
 func (c *conn) writesLost() bool { return c.lost.Load() }
 

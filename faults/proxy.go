@@ -119,7 +119,10 @@ func checkProxyFaults(name string, fs []Fault) error {
 // A reset on either side (a real one, or an injected Reset) resets the
 // other side too; any other error closes both. So a Cut in Up or Down drops
 // the whole connection: the side it acts on sees its bytes end after At,
-// and the other side is closed as soon as the proxy notices.
+// and the other side is closed as soon as the proxy notices. A side whose
+// writes a Blackhole swallows is the exception: it is held open, silent,
+// until its peer resets it or the proxy shuts down (see Blackhole), and it
+// counts as active until then.
 //
 // Its methods are safe for concurrent use. After Shutdown or Close it
 // accepts no more connections and cannot be restarted.
@@ -355,7 +358,7 @@ func (p *Proxy) handle(c net.Conn) {
 	defer p.untrack(l)
 	p.active.Add(1)
 	defer p.active.Add(-1)
-	l.run(&p.bufs)
+	l.run(&p.bufs, p.done)
 }
 
 func (p *Proxy) track(l *link) bool {
@@ -385,8 +388,9 @@ func (p *Proxy) Addr() net.Addr {
 	return p.ln.Addr()
 }
 
-// Shutdown stops accepting, then waits for the connections being relayed
-// to end on their own (their peers close them). If ctx ends first it
+// Shutdown stops accepting, closes the blackholed connections that were
+// only held open (see Blackhole), then waits for the connections being
+// relayed to end on their own (their peers close them). If ctx ends first it
 // returns ctx.Err() and leaves them running: call Close to end them. It
 // returns the listener's close error, or the error that ended Start's
 // accept loop early, if any.
@@ -493,36 +497,48 @@ type link struct {
 }
 
 // run relays both directions until both end, then closes both sides.
-func (l *link) run(bufs *sync.Pool) {
-	upDone := make(chan struct{})
+//
+// A side whose writes a Blackhole swallows is not closed while its peer
+// may still be listening, since closing it would send the end that the
+// Blackhole loses. Once its peer has sent its own end (EOF), the proxy
+// cannot tell whether the peer half-closed and still waits for a reply or
+// closed for good, so run holds such a link open until hold is closed (the
+// proxy shuts down). A peer that resets ends it at once.
+func (l *link) run(bufs *sync.Pool, hold <-chan struct{}) {
+	clientEnd := make(chan error, 1)
 	go func() { // bounded by run, so tracked with it
-		defer close(upDone)
-		l.pipe(l.upstream, l.client, bufs)
+		clientEnd <- l.pipe(l.upstream, l.client, bufs)
 	}()
-	l.pipe(l.client, l.upstream, bufs)
-	<-upDone
+	upstreamEnd := l.pipe(l.client, l.upstream, bufs)
+	if ce := <-clientEnd; (ce == nil && l.client.writesLost()) || (upstreamEnd == nil && l.upstream.writesLost()) {
+		<-hold
+	}
 	l.kill()
 }
 
-// pipe relays src to dst. At src's EOF it half-closes dst; on an error it
-// aborts the link. When a Blackhole swallows what the proxy writes to src,
-// src's peer hears nothing of that: pipe then goes on reading src, and
-// drops what it reads, until src's peer ends the connection itself.
-func (l *link) pipe(dst, src *conn, bufs *sync.Pool) {
+// pipe relays src to dst and returns how src ended: nil at its EOF, else
+// the error. At src's EOF it half-closes dst; on an error it aborts the
+// link. When a Blackhole swallows what the proxy writes to src, src's peer
+// hears nothing of that: pipe then goes on reading src, and drops what it
+// reads, until src's peer ends the connection itself.
+func (l *link) pipe(dst, src *conn, bufs *sync.Pool) error {
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
 	err := relay(dst, src, *bp)
-	if err == nil {
+	if err == nil && !src.cut() {
 		_ = dst.CloseWrite()
-		return
+		return nil
 	}
-	l.abort(err)
+	l.abort(err) // a Cut on src: not a half-close but the end of the connection
 	if !src.writesLost() {
-		return
+		return err
 	}
 	for { // a lost side is never closed by abort: its peer ends this
 		if _, err := src.Read(*bp); err != nil {
-			return
+			if err == io.EOF {
+				return nil
+			}
+			return err
 		}
 	}
 }

@@ -398,6 +398,36 @@ func TestProxyBlackholeLosesTheEnd(t *testing.T) {
 		requireTimeout(t, err)
 		assert.Zero(t, n)
 	})
+	t.Run("down, client half-closes", func(t *testing.T) {
+		// The upstream answers a request that ends with the client's
+		// half-close, then closes: both the rest of the answer and its end
+		// are lost, even though both pipes of the link have ended.
+		up := oneShotUpstream(t, func(c *net.TCPConn) {
+			_, _ = io.ReadAll(c)
+			_, _ = c.Write(seq(10))
+		})
+		p := startProxy(t, faults.Config{Upstream: up, Down: []faults.Fault{faults.Blackhole{At: 5}}})
+		c, err := net.Dial("tcp", p.Addr().String())
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Write([]byte("request"))
+		require.NoError(t, err)
+		require.NoError(t, c.(*net.TCPConn).CloseWrite())
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(wait)))
+		b, err := io.ReadAll(c)
+		requireTimeout(t, err)
+		assert.Equal(t, seq(5), b)
+		assert.Equal(t, int64(1), p.Stats().Active, "held open")
+
+		// Shutdown ends a link that is only held open, without waiting.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, p.Shutdown(ctx))
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+		b, err = io.ReadAll(c)
+		assert.NoError(t, err, "closed at shutdown")
+		assert.Empty(t, b)
+	})
 	t.Run("up, client half-closes", func(t *testing.T) {
 		got := make(chan []byte, 1)
 		errs := make(chan error, 1)
@@ -421,6 +451,49 @@ func TestProxyBlackholeLosesTheEnd(t *testing.T) {
 		assert.Equal(t, seq(5), <-got)
 		requireTimeout(t, <-errs)
 	})
+}
+
+// A Cut that falls exactly at the end of a relayed write drops the whole
+// connection, as one inside a write does: the other side is closed too,
+// not just half-closed.
+func TestProxyCutAtAWriteBoundaryClosesBoth(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  func(up string) faults.Config
+	}{
+		{"down", func(up string) faults.Config {
+			return faults.Config{Upstream: up, Down: []faults.Fault{faults.Cut{At: 5}}}
+		}},
+		{"up", func(up string) faults.Config {
+			return faults.Config{Upstream: up, Up: []faults.Fault{faults.Cut{At: 5}}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			up := oneShotUpstream(t, func(c *net.TCPConn) {
+				if tc.name == "down" {
+					_, _ = c.Write(seq(5))
+				} else {
+					_, _ = io.ReadFull(c, make([]byte, 5))
+				}
+				<-release // keep the upstream's socket open, whatever arrives
+			})
+			defer close(release)
+			p := startProxy(t, tc.cfg(up))
+			c, err := net.Dial("tcp", p.Addr().String())
+			require.NoError(t, err)
+			defer c.Close()
+			if tc.name == "up" {
+				_, err = c.Write(seq(5))
+				require.NoError(t, err)
+			}
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+			_, err = io.ReadAll(c)
+			require.NoError(t, err, "the client sees the end")
+			require.Eventually(t, func() bool { return p.Stats().Active == 0 }, 10*time.Second, 5*time.Millisecond,
+				"the link ends although the client keeps its write side open and the upstream its socket")
+		})
+	}
 }
 
 // A second Start on a fixed address reports that the proxy serves, not the
