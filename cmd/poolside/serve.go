@@ -53,6 +53,7 @@ type serveFlags struct {
 	adminRemote  bool
 	logLevel     string
 	logFormat    string
+	changed      func(name string) bool // whether the flag was given
 }
 
 func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -123,6 +124,7 @@ appears; if one of them fails, serve exits without printing it. Then, with
   curl -X PUT -d '{"workers": 32}' http://127.0.0.1:9409/pool`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.changed = cmd.Flags().Changed
 			return runServe(cmd.Context(), f, stdout, stderr)
 		},
 	}
@@ -259,6 +261,24 @@ func checkSizing(f serveFlags) error {
 	return nil
 }
 
+// checkIgnored refuses flags that the chosen model or store would ignore,
+// so that nobody believes a setting took effect when it did not.
+func checkIgnored(f serveFlags) error {
+	if f.changed == nil {
+		return nil
+	}
+	noPool := f.model == server.ModelSerial || f.model == server.ModelUnbounded
+	switch {
+	case noPool && f.changed("workers"):
+		return usageError(fmt.Errorf("--workers sizes the pool of the pool and conn models; --model %v has none, so the flag would do nothing: drop it, or choose --model pool or conn", f.model))
+	case f.model == server.ModelUnbounded && f.changed("queue"):
+		return usageError(errors.New("--queue bounds the requests waiting for a worker; --model unbounded has no queue, so the flag would do nothing: drop it, or choose another model"))
+	case f.store == "memory" && f.changed("data"):
+		return usageError(errors.New("--data names the bolt file, but --store memory keeps bookings in memory and uses no file: drop --data, or use --store bolt"))
+	}
+	return nil
+}
+
 // isLoopbackHost reports whether host (no port, no brackets) is a loopback
 // IP address or localhost.
 func isLoopbackHost(host string) bool {
@@ -345,6 +365,9 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		return err
 	}
 	if err := checkStore(f.store, f.data); err != nil {
+		return err
+	}
+	if err := checkIgnored(f); err != nil {
 		return err
 	}
 	if f.drainTimeout < 0 {

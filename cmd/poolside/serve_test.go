@@ -46,6 +46,11 @@ func TestServeSizingAndAdminUsage(t *testing.T) {
 		{[]string{"--admin-addr", "example.com:9409"}, "use 127.0.0.1, ::1 or localhost"},
 		{[]string{"--admin-addr", "127.0.0.1"}, `--admin-addr "127.0.0.1" is not host:port`},
 		{[]string{"--admin-allow-remote"}, "--admin-allow-remote needs --admin-addr"},
+		// Flags the chosen model or store would silently ignore.
+		{[]string{"--workers", "8", "--model", "serial"}, "--workers sizes the pool of the pool and conn models; --model serial has none"},
+		{[]string{"--workers", "0", "--model", "unbounded"}, "--model unbounded has none"},
+		{[]string{"--queue", "8", "--model", "unbounded"}, "--queue bounds the requests waiting for a worker; --model unbounded has no queue"},
+		{[]string{"--data", "x.db"}, "--data names the bolt file, but --store memory keeps bookings in memory"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			stdout, _, err := runCLI(t, append([]string{"serve", "--store", "memory", "--addr", "127.0.0.1:0"}, tc.args...)...)
