@@ -26,9 +26,10 @@ type conn struct {
 
 	// mu orders the idle/active transitions against Shutdown's closeIfIdle,
 	// so that a drain never cuts a request that has started to arrive.
-	mu    sync.Mutex
-	idle  bool
-	poked bool // closeIfIdle set a past read deadline
+	mu     sync.Mutex
+	idle   bool
+	poked  bool      // closeIfIdle set a past read deadline
+	readBy time.Time // the read deadline setActive set for a request; zero for none
 
 	rbuf []byte // request block, reused
 	wbuf []byte // reply frame, reused
@@ -174,36 +175,60 @@ func (c *conn) setIdle() bool {
 
 // setActive marks the connection busy with a request that has started to
 // arrive and arms the read deadline for the rest of it.
+//
+// The deadline is the read timeout's, or sooner: refuseBy while
+// refusePipelined answers, and refuseLimit from now while the server
+// drains, so that a request that arrives slowly cannot hold the drain for
+// the whole read timeout.
 func (c *conn) setActive() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.idle = false
-	t := c.s.cfg.ReadTimeout
+	now := time.Now()
+	var by time.Time
+	if t := c.s.cfg.ReadTimeout; t > 0 {
+		by = now.Add(t)
+	}
+	by = sooner(by, c.refuseBy)
+	if c.s.inShutdown.Load() {
+		by = sooner(by, now.Add(refuseLimit))
+	}
 	switch {
-	case !c.refuseBy.IsZero():
-		d := c.refuseBy
-		if r := time.Now().Add(t); t > 0 && r.Before(d) {
-			d = r
-		}
-		_ = c.nc.SetReadDeadline(d)
-	case t > 0:
-		_ = c.nc.SetReadDeadline(time.Now().Add(t))
+	case !by.IsZero():
+		_ = c.nc.SetReadDeadline(by)
 	case c.s.cfg.IdleTimeout > 0 || c.poked:
 		// Clear the idle deadline, or the past one closeIfIdle set if the
 		// drain began just as this request's first bytes arrived.
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
+	c.readBy = by
 	c.poked = false
 }
 
-// closeIfIdle wakes an idle connection's read so that it ends; a connection
-// in the middle of a request is left to finish it.
+// sooner returns the earlier of two deadlines, the zero time meaning none.
+func sooner(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// closeIfIdle wakes an idle connection's read so that it ends. A connection
+// with a request under way is left to finish it, but what has still to
+// arrive of that request gets at most refuseLimit from now (a connection
+// in its handler reads nothing until it is done, and setActive arms its
+// next read anew).
 func (c *conn) closeIfIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.idle {
 		c.poked = true
 		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+		return
+	}
+	if by := sooner(c.readBy, time.Now().Add(refuseLimit)); !by.Equal(c.readBy) {
+		c.readBy = by
+		_ = c.nc.SetReadDeadline(by)
 	}
 }
 

@@ -292,7 +292,10 @@ func (s *Server) beginClose() []*conn {
 // waiting in the pool queue (ModelPool, ModelSerial), and in ModelConn one
 // sent on a connection still waiting in the queue for a worker, which is
 // served when a worker takes the connection up, as it would have been; a
-// queued connection on which nothing has arrived is closed. Requests a
+// queued connection on which nothing has arrived is closed. What has still
+// to arrive of a request in flight gets at most a second once the drain
+// begins (not the whole ReadTimeout); past it the client gets
+// Config.ReadTimeoutReply, as at a read timeout. Requests a
 // client sent behind the one in flight are not started: each gets
 // Config.BusyReply, so that the client knows it was not done, and only then
 // does the connection close, with a FIN rather than the reset that unread

@@ -420,6 +420,80 @@ func TestShutdownRefusesPipelined(t *testing.T) {
 	}
 }
 
+// TestShutdownLimitsArrivingRequests: a request that has only begun to
+// arrive when the drain starts has refuseLimit (1 s) more to arrive, not the
+// whole read timeout, so that one byte from a slow or stalled peer cannot
+// hold every shutdown to the drain deadline. The client is told its request
+// could not be read.
+func TestShutdownLimitsArrivingRequests(t *testing.T) {
+	for _, m := range allModels {
+		t.Run(m.String(), func(t *testing.T) {
+			s, err := server.New(withReplies(server.Config{Handler: echo, Model: m, Workers: 2, ReadTimeout: time.Minute}))
+			require.NoError(t, err)
+			inner, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			ln := &readSignalListener{Listener: inner, read: make(chan int, 16)}
+			served := make(chan error, 1)
+			go func() { served <- s.Serve(ln) }()
+			t.Cleanup(func() {
+				require.NoError(t, s.Close())
+				require.ErrorIs(t, <-served, server.ErrServerClosed)
+			})
+
+			c := dial(t, inner.Addr().String())
+			frame, err := wire.AppendFrame(nil, []byte("a request"))
+			require.NoError(t, err)
+			_, err = c.nc.Write(frame[:3]) // the header and one byte of the block
+			require.NoError(t, err)
+			for got := 0; got < 3; { // until the server has read all three
+				select {
+				case n := <-ln.read:
+					got += n
+				case <-time.After(testTimeout):
+					t.Fatal("the server did not read the request's first bytes")
+				}
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			require.NoError(t, s.Shutdown(ctx), "the drain ends well before the read timeout of a minute")
+			assert.Equal(t, timeoutBlock, c.recv())
+			_, err = wire.ReadFrame(c.nc, nil)
+			require.ErrorIs(t, err, io.EOF)
+			assert.Equal(t, uint64(1), s.Stats().Closed[server.CloseReadTimeout])
+		})
+	}
+}
+
+// readSignalListener's connections send the size of every read that
+// returned bytes on read, so that a test knows what the server has read.
+// They keep the socket's SyscallConn, which the drain uses.
+type readSignalListener struct {
+	net.Listener
+	read chan int
+}
+
+func (l *readSignalListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &readSignalConn{TCPConn: c.(*net.TCPConn), read: l.read}, nil
+}
+
+type readSignalConn struct {
+	*net.TCPConn
+	read chan int
+}
+
+func (c *readSignalConn) Read(p []byte) (int, error) {
+	n, err := c.TCPConn.Read(p)
+	if n > 0 {
+		c.read <- n
+	}
+	return n, err
+}
+
 func TestShutdownDeadline(t *testing.T) {
 	g := newGate()
 	s, addr, _ := startServer(t, server.Config{Handler: g})
