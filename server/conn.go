@@ -55,7 +55,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	c := &conn{
 		s:    s,
 		nc:   nc,
-		rbuf: make([]byte, 0, 512),
+		rbuf: make([]byte, 0, initialBuffer),
 		done: make(chan struct{}, 1),
 	}
 	c.log = s.log.WithFields(logrus.Fields{"conn": s.nextID.Add(1), "remote": nc.RemoteAddr().String()})
@@ -109,8 +109,29 @@ func (c *conn) serve() {
 			}
 			return
 		}
+		c.shrinkBuffers()
 	}
 }
+
+// shrinkBuffers drops request and reply buffers that a large frame grew past
+// keptBuffer; the request and its reply are done with.
+func (c *conn) shrinkBuffers() {
+	if cap(c.rbuf) > keptBuffer {
+		c.rbuf = make([]byte, 0, initialBuffer)
+	}
+	if cap(c.wbuf) > keptBuffer {
+		c.wbuf = nil
+	}
+}
+
+// initialBuffer is the capacity of a new connection's request buffer.
+const initialBuffer = 512
+
+// keptBuffer is the most capacity a connection's request and reply buffers
+// keep between requests: requests and replies are usually under 100 bytes,
+// and one large frame should not leave 64 KiB allocated on an idle
+// connection for its whole life.
+const keptBuffer = 4096
 
 // refuseLimit bounds how long a draining connection spends answering the
 // requests it will not start.
