@@ -59,7 +59,7 @@ func TestServeMetrics(t *testing.T) {
 		"poolside_connections_accepted_total 1",
 		"poolside_pool_completed_total 2",
 		`poolside_request_duration_seconds_count{action="BOOK",outcome="ok"} 1`,
-		`poolside_request_duration_seconds_count{action="other",outcome="refused"} 1`,
+		`poolside_request_duration_seconds_count{action="other",outcome="error"} 1`,
 		"poolside_request_queue_wait_seconds_count 2",
 		"poolside_request_service_seconds_count 2",
 		"poolside_pool_workers ",

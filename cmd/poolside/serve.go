@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -144,7 +145,7 @@ appears; if one of them fails, serve exits without printing it. Then, with
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long requests in flight may take to finish before connections are cut (0 = no limit; a second Ctrl-C stops at once)")
 	fl.DurationVar(&f.workDelay, "work-delay", 0, "benchmark aid: every request waits this long on its worker, like a call to a slow backend")
 	fl.IntVar(&f.workCPU, "work-cpu", 0, "benchmark aid: every request computes this many SHA-256 blocks (about 0.13 µs each on a current x86 core) on its worker")
-	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics and /debug/pprof/ on this address, e.g. 127.0.0.1:9408 (empty = off)")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address, e.g. 127.0.0.1:9408, and /debug/pprof/ too if it is loopback (empty = off)")
 	fl.StringVar(&f.adminAddr, "admin-addr", "", "serve the admin API (GET and PUT /pool) on this loopback address, e.g. 127.0.0.1:9409 (empty = off)")
 	fl.BoolVar(&f.adminRemote, "admin-allow-remote", false, "let --admin-addr be a non-loopback address and accept any Host header: anyone who can reach it can resize the pool")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -233,8 +234,8 @@ func (w *workersFlag) Set(s string) error {
 		return nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return errors.New("want a whole number of workers (0 = 4 × GOMAXPROCS) or auto")
+	if err != nil || n < 0 || n > server.MaxAdminWorkers {
+		return fmt.Errorf("want a whole number of workers up to %d (0 = 4 × GOMAXPROCS) or auto", server.MaxAdminWorkers)
 	}
 	*w = workersFlag{n: n}
 	return nil
@@ -467,7 +468,11 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	if metricsLn != nil {
 		defer serveMetrics(metricsLn, metrics, srv, log)()
 		addr := metricsLn.Addr()
-		fmt.Fprintf(stdout, "poolside: metrics on http://%s/metrics, profiles on http://%s/debug/pprof/\n", addr, addr)
+		if profilesServed(addr) {
+			fmt.Fprintf(stdout, "poolside: metrics on http://%s/metrics, profiles on http://%s/debug/pprof/\n", addr, addr)
+		} else {
+			fmt.Fprintf(stdout, "poolside: metrics on http://%s/metrics (profiles only on a loopback --metrics-addr)\n", addr)
+		}
 	}
 	if adminLn != nil {
 		defer serveAdmin(adminLn, f.adminRemote, srv, log)()
@@ -548,16 +553,36 @@ func serveMetrics(ln net.Listener, m *serverMetrics, srv *server.Server, log log
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.register(reg, srv)
 
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-
-	log.WithField("addr", ln.Addr().String()).Info("serving /metrics and /debug/pprof/")
+	mux := metricsMux(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ln.Addr())
+	if profilesServed(ln.Addr()) {
+		log.WithField("addr", ln.Addr().String()).Info("serving /metrics and /debug/pprof/")
+	} else {
+		log.WithField("addr", ln.Addr().String()).Info("serving /metrics; /debug/pprof/ is served only on a loopback --metrics-addr")
+	}
 	return serveHTTP(ln, mux, "metrics", log)
+}
+
+// metricsMux serves metrics on /metrics and, if addr is loopback, the
+// profiles on /debug/pprof/: they expose the heap's contents and a CPU
+// profile loads the server, so they are not offered to the network.
+func metricsMux(metrics http.Handler, addr net.Addr) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics)
+	if profilesServed(addr) {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// profilesServed reports whether the metrics listener at addr serves
+// /debug/pprof/: only on a loopback address.
+func profilesServed(addr net.Addr) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
 
 // listenAdmin binds addr for the admin API. Unless allowRemote, it refuses
@@ -615,7 +640,7 @@ func loopbackHostOnly(h http.Handler) http.Handler {
 // before it cuts them. what names the server in its error log. The
 // metrics and admin servers share it.
 func serveHTTP(ln net.Listener, h http.Handler, what string, log logrus.FieldLogger) func() {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(log, what)}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -631,6 +656,24 @@ func serveHTTP(ln net.Listener, h http.Handler, what string, log logrus.FieldLog
 		}
 		<-done
 	}
+}
+
+// httpErrorLog is the ErrorLog of serve's HTTP servers: what net/http
+// reports (a failed accept, a malformed request) goes to the server's log
+// as a warning, not to the standard library's logger.
+func httpErrorLog(log logrus.FieldLogger, what string) *stdlog.Logger {
+	return stdlog.New(logWriter{log: log, prefix: what + " server: "}, "", 0)
+}
+
+// logWriter writes each line it is given as a warning.
+type logWriter struct {
+	log    logrus.FieldLogger
+	prefix string
+}
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Warn(w.prefix + strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // otherAction labels requests for requests whose action is not recognised.
@@ -658,13 +701,14 @@ func requestAction(block []byte) string {
 	return otherAction
 }
 
-// replyOutcome returns "ok", "refused" (an ERROR reply) or "busy".
+// replyOutcome returns "ok", "error" (an ERROR reply: a refusal, an
+// invalid request, a query that found nothing, a store failure) or "busy".
 func replyOutcome(reply []byte, busy bool) string {
 	switch {
 	case busy:
 		return "busy"
 	case len(reply) >= len(errorPrefix) && string(reply[:len(errorPrefix)]) == string(errorPrefix):
-		return "refused"
+		return "error"
 	}
 	return "ok"
 }
@@ -682,7 +726,7 @@ func newServerMetrics(svc *booking.Service) *serverMetrics {
 	buckets := prometheus.ExponentialBuckets(25e-6, 2, 18) // 25 µs to about 3 s
 	return &serverMetrics{
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "poolside_request_duration_seconds", Help: "Time from a complete request to its reply, queue wait included, by action and outcome.", Buckets: buckets,
+			Name: "poolside_request_duration_seconds", Help: "Time from a complete request to its reply, queue wait included, by action and outcome (ok, error: an ERROR reply, busy).", Buckets: buckets,
 		}, []string{"action", "outcome"}),
 		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "poolside_request_queue_wait_seconds", Help: "Time requests waited in the pool queue for a worker.", Buckets: buckets,

@@ -30,9 +30,10 @@ func TestServeSizingAndAdminUsage(t *testing.T) {
 		args []string
 		says string
 	}{
-		{[]string{"--workers", "many"}, `invalid argument "many" for "--workers" flag: want a whole number of workers (0 = 4 × GOMAXPROCS) or auto`},
+		{[]string{"--workers", "many"}, `invalid argument "many" for "--workers" flag: want a whole number of workers up to 100000 (0 = 4 × GOMAXPROCS) or auto`},
 		{[]string{"--workers", "-2"}, `invalid argument "-2" for "--workers"`},
 		{[]string{"--workers", "2.5"}, `invalid argument "2.5" for "--workers"`},
+		{[]string{"--workers", "100001"}, `invalid argument "100001" for "--workers" flag: want a whole number of workers up to 100000`},
 		{[]string{"--workers", ""}, `invalid argument "" for "--workers"`},
 		{[]string{"--min-workers", "4"}, "--min-workers and --max-workers need --workers auto"},
 		{[]string{"--workers", "8", "--max-workers", "16"}, "--min-workers and --max-workers need --workers auto"},
