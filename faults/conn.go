@@ -16,21 +16,30 @@ import (
 // application's call first, the last one sits next to conn. A fault applies
 // to both directions unless wrapped by OnRead or OnWrite.
 //
-// Random choices draw from sources seeded with 0; use a Dialer or
-// ListenerConfig to choose the seed. With no faults the returned connection
-// only forwards to conn.
+// Random choices draw from sources seeded with 0; WrapSeed chooses the
+// seed. With no faults the returned connection only forwards to conn.
 //
-// The returned net.Conn is safe for concurrent use, as conn is. Deadlines set
-// on it also bound the time a fault spends sleeping or blocked, and Close
-// wakes such a fault at once. It also has CloseWrite and CloseRead methods
-// (ErrNoHalfClose when conn has none) and NetConn, which returns conn.
+// The returned net.Conn is safe for concurrent use, as conn is. A Read or
+// Write of zero bytes carries nothing, so it goes straight to conn, past
+// the faults, and returns what conn returns (unless a fault has already
+// cut or reset the connection). Deadlines set on it also bound the time a
+// fault spends sleeping or blocked, and Close wakes such a fault at once.
+// It also has CloseWrite and CloseRead methods (ErrNoHalfClose when conn
+// has none) and NetConn, which returns conn.
 //
 // Wrap panics if a fault fails its Validate method.
-func Wrap(conn net.Conn, faults ...Fault) net.Conn {
+func Wrap(conn net.Conn, faults ...Fault) net.Conn { return WrapSeed(conn, 0, faults...) }
+
+// WrapSeed is Wrap with the faults' random choices drawn from sources
+// seeded with seed, as a Dialer or ListenerConfig with that Seed would
+// draw them: the same seed and the same traffic give the same choices.
+//
+// WrapSeed panics if a fault fails its Validate method.
+func WrapSeed(conn net.Conn, seed uint64, faults ...Fault) net.Conn {
 	if err := validateAll(faults); err != nil {
 		panic(err)
 	}
-	return wrap(conn, faults, faults, 0, laneConn)
+	return wrap(conn, faults, faults, seed, laneConn)
 }
 
 // Lanes separate the random streams of the places that wrap connections.
@@ -113,7 +122,7 @@ func (c *conn) Read(p []byte) (int, error) {
 	if err := c.early(Read); err != nil {
 		return 0, err
 	}
-	if c.rd.op == nil || c.closed.Load() {
+	if c.rd.op == nil || c.closed.Load() || len(p) == 0 {
 		n, err := c.Conn.Read(p)
 		return n, c.fix(Read, err)
 	}

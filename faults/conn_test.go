@@ -1,6 +1,7 @@
 package faults_test
 
 import (
+	"context"
 	"io"
 	"net"
 	"testing"
@@ -116,4 +117,53 @@ func TestWrapPanicsOnInvalidFault(t *testing.T) {
 		faults.Wrap(a, faults.Chunk{})
 	})
 	assert.Panics(t, func() { faults.OnRead(faults.OnWrite(faults.Cut{})) })
+}
+
+// WrapSeed draws the same random choices as a Dialer with the same Seed,
+// and Wrap draws those of seed 0.
+func TestWrapSeed(t *testing.T) {
+	chunk := faults.OnRead(faults.Chunk{Min: 1, Max: 8})
+	// sizes reads 64 bytes through the connection wrap makes and returns
+	// the size of each read.
+	sizes := func(wrap func(net.Conn) net.Conn) []int {
+		client, server := net.Pipe()
+		t.Cleanup(func() { _ = client.Close() })
+		go func() {
+			_, _ = server.Write(seq(64))
+			_ = server.Close()
+		}()
+		c := wrap(client)
+		var got []int
+		buf := make([]byte, 64)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				require.ErrorIs(t, err, io.EOF)
+				return got
+			}
+			got = append(got, n)
+		}
+	}
+	dialed := func(seed uint64) func(net.Conn) net.Conn {
+		return func(nc net.Conn) net.Conn {
+			d := faults.Dialer{
+				Dial:   func(context.Context, string, string) (net.Conn, error) { return nc, nil },
+				Faults: []faults.Fault{chunk},
+				Seed:   seed,
+			}
+			c, err := d.DialContext(t.Context(), "tcp", "pipe")
+			require.NoError(t, err)
+			return c
+		}
+	}
+
+	seeded := sizes(func(nc net.Conn) net.Conn { return faults.WrapSeed(nc, 7, chunk) })
+	assert.Equal(t, sizes(dialed(7)), seeded, "as a Dialer with the same seed")
+	assert.NotEqual(t, sizes(dialed(0)), seeded, "another seed, other sizes")
+	assert.Equal(t, sizes(dialed(0)), sizes(func(nc net.Conn) net.Conn { return faults.Wrap(nc, chunk) }), "Wrap uses seed 0")
+
+	a, _ := tcpPair(t)
+	assert.PanicsWithError(t, "fault 0: faults: invalid fault: chunk: max 0, want at least 1", func() {
+		faults.WrapSeed(a, 1, faults.Chunk{})
+	})
 }

@@ -12,6 +12,13 @@ import "strconv"
 // bytes. If unread bytes are waiting when the connection closes, the kernel
 // may send RST instead of FIN, as it would for any real close.
 //
+// A Cut acts only when a Read or Write runs in its direction, never at
+// connect time. With At 0 the first one (of at least one byte) carries
+// nothing and closes the connection; until then the other direction flows
+// as usual. In a Proxy's Down list, for instance, "cut=0" lets the
+// client's request reach the upstream, and closes the connection when the
+// first bytes of the reply arrive and the proxy is about to relay them.
+//
 // Spec: "cut=AT".
 type Cut struct {
 	// At is the number of bytes the stream carries before the close.

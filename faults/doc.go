@@ -24,9 +24,10 @@
 //
 // # Where faults go
 //
-// Wrap applies faults to one connection, WrapListener to the accepted
-// connections of a listener (all, or only the k-th), Dialer to dialed ones,
-// and Proxy to every connection through a TCP proxy in front of any server.
+// Wrap and WrapSeed apply faults to one connection, WrapListener to the
+// accepted connections of a listener (all, or only the k-th), Dialer to
+// dialed ones, and Proxy to every connection through a TCP proxy in front
+// of any server.
 // Recorder logs every Read and Write (offset, bytes asked for, bytes
 // returned, error), to prove for instance that a framed reader never asks
 // for bytes past the end of its frame.
@@ -35,13 +36,15 @@
 //
 // Every random choice (today Chunk's random sizes) comes from a
 // math/rand/v2 PCG seeded from an explicit seed: the Seed field of Dialer,
-// ListenerConfig and Config (Wrap uses 0), mixed with the direction and the
-// fault's place in the list, so faults never share a source. Every
-// connection uses the same seed, so the same traffic meets the same faults
-// whatever order concurrent connections arrive in. Faults are placed by
-// byte offset in the stream, and Chunk draws one size per piece of the
-// stream, not per call, so how timing split the bytes into reads and writes
-// does not move them (Slow's Delay alone counts operations).
+// ListenerConfig and Config, or WrapSeed's (Wrap uses 0), mixed with the
+// direction and the fault's place in the list, so faults never share a
+// source. Every connection uses the same seed, so the same traffic meets
+// the same faults whatever order concurrent connections arrive in. Faults
+// are placed by byte offset in the stream, and Chunk draws one size per
+// piece of the stream, not per call, so how timing split the bytes into
+// reads and writes does not move them (Slow's Delay alone counts
+// operations). For the same reason Stall's pause is counted from the
+// operation it holds back, not from the moment the previous byte passed.
 //
 // # Realistic failures
 //
@@ -54,8 +57,10 @@
 // # Specs and the API
 //
 // ParseSpec reads faults from strings such as "chunk=1..8,delay=1ms" or
-// "cut=100", and each fault's String gives its spec back. NewAPI serves a
-// Proxy's faults as JSON so a running proxy can be changed from outside.
+// "cut=100", and each fault's String gives its spec back. ParseProxySpec
+// reads a Proxy's Up or Down list, which takes no read: or write: prefix.
+// NewAPI serves a Proxy's faults as JSON so a running proxy can be changed
+// from outside.
 //
 // faults imports the standard library only, and does not log, so it works
 // against any TCP client or server, not just poolside's.

@@ -177,3 +177,29 @@ func ExampleNewAPI() {
 	// 200 OK {"up":"chunk=1..8","down":"cut=100","seed":7}
 	// [chunk=1..8] [cut=100]
 }
+
+// Wrap a connection you already have with a chosen seed, so that Chunk's
+// random sizes are the ones a Dialer with Seed 42 would give: the same seed
+// replays the same sizes on every run.
+func ExampleWrapSeed() {
+	client, server := net.Pipe()
+	defer client.Close()
+	go func() {
+		_, _ = server.Write([]byte("hello, world"))
+		_ = server.Close()
+	}()
+
+	c := faults.WrapSeed(client, 42, faults.OnRead(faults.Chunk{Min: 1, Max: 4}))
+	var pieces []string
+	buf := make([]byte, 64)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			break
+		}
+		pieces = append(pieces, fmt.Sprintf("%q", buf[:n]))
+	}
+	fmt.Println(strings.Join(pieces, " "))
+	// Output:
+	// "hel" "lo," " wor" "ld"
+}

@@ -64,6 +64,8 @@ func (d Dir) String() string {
 // OnRead returns f restricted to the read direction: bytes arriving at the
 // wrapped side. In a spec it is written "read:" before the fault.
 // OnRead panics if f is already restricted to writes (programmer misuse).
+// The result fails Validate if f acts on writes only (ShortWrite), since
+// it would then do nothing.
 func OnRead(f Fault) Fault { return on(Read, f) }
 
 // OnWrite returns f restricted to the write direction: bytes leaving the
@@ -96,7 +98,36 @@ func (d directed) Inject(s *Stream, next Op) Op {
 
 func (d directed) String() string { return d.dir.String() + ":" + d.f.String() }
 
-func (d directed) Validate() error { return validate(d.f) }
+// Validate validates the fault, and reports one that cannot act on d.dir.
+func (d directed) Validate() error {
+	if err := validate(d.f); err != nil {
+		return err
+	}
+	if only := onlyDir(d.f); only != 0 && only != d.dir {
+		return fmt.Errorf("%w: %T acts on %ss only, so On%s leaves it nothing to do: use it alone or with On%s",
+			ErrInvalidFault, d.f, only, title(d.dir), title(only))
+	}
+	return nil
+}
+
+// oneWay is implemented by the faults that act on one direction only.
+type oneWay interface{ only() Dir }
+
+// onlyDir returns the one direction f can act on, or 0 if it acts on both.
+func onlyDir(f Fault) Dir {
+	if o, ok := f.(oneWay); ok {
+		return o.only()
+	}
+	return 0
+}
+
+// title returns "Read" or "Write", as in OnRead and OnWrite.
+func title(d Dir) string {
+	if d == Read {
+		return "Read"
+	}
+	return "Write"
+}
 
 // appliesTo reports whether f acts on direction d at all.
 func appliesTo(f Fault, d Dir) bool {

@@ -19,9 +19,11 @@ import (
 // DialTimeout is 0.
 const DefaultDialTimeout = 10 * time.Second
 
-// bufferSize is the size of a relay buffer, one per direction per
-// connection.
-const bufferSize = 32 << 10
+// RelayBufferSize is the size of a Proxy's relay buffer, one per direction
+// per connection: the proxy reads at most this many bytes from one side and
+// writes them to the other in one Write, so it is also the largest write
+// the Up and Down faults see.
+const RelayBufferSize = 32 << 10
 
 // Config configures a Proxy. Only Upstream must be set; every other field's
 // zero value is usable.
@@ -32,10 +34,13 @@ type Config struct {
 	// Upstream is the host:port every accepted connection is relayed to.
 	Upstream string
 	// Up are the faults on the client-to-upstream bytes, applied as the
-	// proxy writes them to the upstream. Nil means none.
+	// proxy writes them to the upstream (in writes of at most
+	// RelayBufferSize bytes, as they arrive). Nil means none. They must
+	// not be wrapped with OnRead or OnWrite; ParseProxySpec reads them from
+	// a spec.
 	Up []Fault
 	// Down are the faults on the upstream-to-client bytes, applied as the
-	// proxy writes them to the client. Nil means none.
+	// proxy writes them to the client, as for Up. Nil means none.
 	Down []Fault
 	// Seed seeds the faults' random sources. Every connection uses the same
 	// seed, so each replays the same random choices for the same traffic,
@@ -96,11 +101,15 @@ func checkAddr(addr string, listening bool) error {
 	return nil
 }
 
+// checkProxyFaults validates fs, the list name (Up or Down) of a Config or
+// of SetFaults. Its errors speak to a Go caller: a restricted fault is one
+// wrapped with OnRead or OnWrite (ParseProxySpec tells spec users about
+// prefixes instead).
 func checkProxyFaults(name string, fs []Fault) error {
 	for i, f := range fs {
 		if d, ok := f.(directed); ok {
-			return fmt.Errorf("%w: %s[%d] %q: a proxy fault takes no read:/write: prefix (%s faults act on the bytes the proxy forwards)",
-				ErrInvalidConfig, name, i, d.String(), name)
+			return fmt.Errorf("%w: %s[%d] is On%s(%#v): drop the On%s (%s already says which bytes its faults act on)",
+				ErrInvalidConfig, name, i, title(d.dir), d.f, title(d.dir), name)
 		}
 		if err := validate(f); err != nil {
 			return fmt.Errorf("%w: %s[%d]: %w", ErrInvalidConfig, name, i, err)
@@ -111,7 +120,7 @@ func checkProxyFaults(name string, fs []Fault) error {
 
 // Proxy is a TCP proxy that relays every accepted connection to an upstream
 // address, injecting faults into either direction. With no faults it
-// relays with 32 KiB buffers and nothing else in the way.
+// relays with RelayBufferSize (32 KiB) buffers and nothing else in the way.
 //
 // Half-closes are carried through: when the client closes its write side,
 // the proxy closes its write side to the upstream and keeps relaying the
@@ -178,7 +187,7 @@ func NewProxy(cfg Config) (*Proxy, error) {
 		idle:   make(chan struct{}),
 		links:  make(map[*link]struct{}),
 	}
-	p.bufs.New = func() any { b := make([]byte, bufferSize); return &b }
+	p.bufs.New = func() any { b := make([]byte, RelayBufferSize); return &b }
 	p.faults.Store(&faultSet{up: slices.Clone(cfg.Up), down: slices.Clone(cfg.Down)})
 	return p, nil
 }

@@ -338,6 +338,22 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// A Go caller who wraps a proxy fault with OnRead or OnWrite hears about
+// OnRead and OnWrite, not about a spec's prefixes.
+func TestConfigValidateSpeaksGo(t *testing.T) {
+	err := faults.Config{Upstream: "h:1", Up: []faults.Fault{faults.Chunk{Max: 1}, faults.OnRead(faults.Cut{At: 1})}}.Validate()
+	require.ErrorIs(t, err, faults.ErrInvalidConfig)
+	assert.EqualError(t, err, "faults: invalid config: Up[1] is OnRead(faults.Cut{At:1}): drop the OnRead (Up already says which bytes its faults act on)")
+
+	p, err := faults.NewProxy(faults.Config{Upstream: "h:1"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	err = p.SetFaults(nil, []faults.Fault{faults.OnWrite(faults.ShortWrite{At: 3})})
+	require.ErrorIs(t, err, faults.ErrInvalidConfig)
+	assert.EqualError(t, err, "faults: invalid config: Down[0] is OnWrite(faults.ShortWrite{At:3}): drop the OnWrite (Down already says which bytes its faults act on)")
+	assert.NotContains(t, err.Error(), "prefix")
+}
+
 // oneShotUpstream accepts one connection on a new listener and hands it to
 // serve, in the background; the test's cleanup waits for serve.
 func oneShotUpstream(t *testing.T, serve func(c *net.TCPConn)) string {

@@ -33,7 +33,8 @@ func (c Call) Reach() int64 { return c.Offset + int64(c.Len) }
 // stays contiguous.
 //
 // A Recorder has CloseWrite and CloseRead methods (ErrNoHalfClose when the
-// underlying connection has none) and NetConn, which returns it.
+// underlying connection has none), and NetConn, which returns the
+// underlying connection: the one passed to NewRecorder.
 type Recorder struct {
 	net.Conn
 

@@ -10,6 +10,12 @@ import "strconv"
 // directions, until it calls Close: a *net.OpError wrapping
 // syscall.ECONNRESET.
 //
+// As with Cut, nothing happens until a Read or Write runs in the fault's
+// direction, never at connect time: with At 0 the first one (of at least
+// one byte) carries nothing and resets the connection. In a Proxy's Down
+// list "reset=0" lets the client's request reach the upstream, and resets
+// the connection when the first bytes of the reply arrive.
+//
 // Spec: "reset=AT".
 type Reset struct {
 	// At is the number of bytes the stream carries before the reset.

@@ -7,9 +7,13 @@ import (
 
 // ShortWrite makes the one Write that would carry byte offset At stop just
 // before it: it returns n < len(p) with io.ErrShortWrite, the bytes before
-// At having been written. Later writes pass. ShortWrite acts on writes only;
-// in the read direction it does nothing (a short read is not an error: see
-// Chunk).
+// At having been written. Later writes pass.
+//
+// ShortWrite acts on writes only (a short read is not an error: see Chunk).
+// Unrestricted it leaves the reads alone; OnRead(ShortWrite{...}) fails
+// Validate and the spec "read:short=AT" is refused, since either would do
+// nothing. In a Proxy the failed write ends the whole connection, as any
+// write error does.
 //
 // Spec: "short=AT".
 type ShortWrite struct {
@@ -27,6 +31,8 @@ func (f ShortWrite) Validate() error {
 
 // String returns "short=AT".
 func (f ShortWrite) String() string { return "short=" + strconv.FormatInt(f.At, 10) }
+
+func (ShortWrite) only() Dir { return Write }
 
 // Inject fails the write that reaches At.
 func (f ShortWrite) Inject(s *Stream, next Op) Op {

@@ -98,3 +98,27 @@ func TestWaitingFaultsWakeOnClose(t *testing.T) {
 		}
 	}
 }
+
+// A zero-length Read carries no bytes, so it returns at once, as the raw
+// connection's does, even where a fault would keep a real read waiting,
+// and even past the deadline.
+func TestZeroLengthReadDoesNotWait(t *testing.T) {
+	for _, w := range waiting {
+		t.Run(w.name, func(t *testing.T) {
+			a, _ := tcpPair(t)
+			require.NoError(t, a.SetReadDeadline(time.Unix(1, 0)))
+			n, err := a.Read(nil)
+			require.NoError(t, err, "the raw connection")
+			require.Zero(t, n)
+
+			c := faults.Wrap(a, faults.OnRead(w.fault))
+			require.NoError(t, c.SetReadDeadline(time.Unix(1, 0)))
+			n, err = c.Read(nil)
+			require.NoError(t, err)
+			assert.Zero(t, n)
+			n, err = c.Read([]byte{})
+			require.NoError(t, err)
+			assert.Zero(t, n)
+		})
+	}
+}

@@ -2,16 +2,20 @@ package faults
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// SpecSyntax lists the tokens ParseSpec accepts, as its errors show them.
-const SpecSyntax = "delay=DURATION, rate=BYTES_PER_SEC, chunk=MAX or chunk=MIN..MAX, " +
+// ProxySpecSyntax lists the fault tokens ParseProxySpec accepts, as its
+// errors show them: SpecSyntax without the read: and write: prefixes.
+const ProxySpecSyntax = "delay=DURATION, rate=BYTES_PER_SEC, chunk=MAX or chunk=MIN..MAX, " +
 	"stall=AT@DURATION, cut=AT, reset=AT, blackhole or blackhole=AT, " +
-	"corrupt=AT or corrupt=AT^MASK, short=AT; " +
-	"a read: or write: prefix restricts a fault to one direction"
+	"corrupt=AT or corrupt=AT^MASK, short=AT"
+
+// SpecSyntax lists the tokens ParseSpec accepts, as its errors show them.
+const SpecSyntax = ProxySpecSyntax + "; a read: or write: prefix restricts a fault to one direction"
 
 // ParseSpec parses a comma-separated list of faults, such as
 // "chunk=1..8,delay=1ms" or "read:cut=100". Each token is one fault, in the
@@ -22,25 +26,44 @@ const SpecSyntax = "delay=DURATION, rate=BYTES_PER_SEC, chunk=MAX or chunk=MIN..
 //	chunk=8         Chunk{Max: 8}
 //	chunk=1..8      Chunk{Min: 1, Max: 8} (random, seeded)
 //	stall=10@2s     Stall{At: 10, For: 2 * time.Second}
-//	cut=100         Cut{At: 100}
-//	reset=50        Reset{At: 50}
+//	cut=100         Cut{At: 100} (cut=0: at the first operation, see Cut)
+//	reset=50        Reset{At: 50} (reset=0: at the first operation)
 //	blackhole       Blackhole{}
 //	blackhole=10    Blackhole{At: 10}
 //	corrupt=7       Corrupt{At: 7}
 //	corrupt=7^0x01  Corrupt{At: 7, Mask: 0x01}
-//	short=3         ShortWrite{At: 3}
+//	short=3         ShortWrite{At: 3} (writes only: no read: prefix)
 //	read:chunk=1    OnRead(Chunk{Max: 1}); write: likewise gives OnWrite
 //
-// Spaces around tokens, keys and values are ignored. An empty or all-space
-// s gives no faults and no error. Errors wrap ErrBadSpec and name the bad
-// token.
-func ParseSpec(s string) ([]Fault, error) {
+// Offsets, rates, sizes and a decimal MASK are plain decimal digits, with
+// no sign, underscore or other base; a MASK may also be 0x followed by hex
+// digits. A DURATION is a Go duration such as 10ms or 1m30s, without a
+// sign. Spaces around tokens, keys, values and the ":" of a prefix are
+// ignored; spaces inside a number or duration are not. An empty or
+// all-space s gives no faults and no error. Errors wrap ErrBadSpec and name
+// the bad token.
+func ParseSpec(s string) ([]Fault, error) { return parseSpec(s, "", SpecSyntax) }
+
+// ParseProxySpec parses s as ParseSpec does, for a Proxy's Up or Down list,
+// which already says which bytes its faults act on: a token with a read:
+// or write: prefix is an error, and the errors list ProxySpecSyntax. list
+// names the list in that error the way the caller's user knows it, such as
+// "Up", the JSON field "\"up\"" or the flag "--up":
+//
+//	faults: bad spec: token "read:cut=1": drop the "read:" prefix (--up already says which bytes the fault acts on)
+//
+// Errors wrap ErrBadSpec.
+func ParseProxySpec(list, s string) ([]Fault, error) { return parseSpec(s, list, ProxySpecSyntax) }
+
+// parseSpec parses s. A list that is not "" refuses direction prefixes,
+// naming list in the error. syntax is what the errors offer.
+func parseSpec(s, list, syntax string) ([]Fault, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
 	}
 	var out []Fault
 	for tok := range strings.SplitSeq(s, ",") {
-		f, err := parseToken(strings.TrimSpace(tok))
+		f, err := parseToken(strings.TrimSpace(tok), list, syntax)
 		if err != nil {
 			return nil, err
 		}
@@ -67,21 +90,31 @@ var keys = map[string]keyParser{
 	"short":     {"short=AT", offsetFault(func(at int64) Fault { return ShortWrite{At: at} })},
 }
 
-func parseToken(tok string) (Fault, error) {
+// dirPrefixes are the direction prefixes of a token, by name.
+var dirPrefixes = map[string]Dir{"read": Read, "write": Write}
+
+func parseToken(tok, list, syntax string) (Fault, error) {
 	if tok == "" {
-		return nil, fmt.Errorf("%w: empty token (valid: %s)", ErrBadSpec, SpecSyntax)
+		return nil, fmt.Errorf("%w: empty token (valid: %s)", ErrBadSpec, syntax)
 	}
 	body, dir := tok, Dir(0)
-	if rest, ok := strings.CutPrefix(tok, "read:"); ok {
-		body, dir = rest, Read
-	} else if rest, ok := strings.CutPrefix(tok, "write:"); ok {
-		body, dir = rest, Write
+	// No key or value has a ":", so one before the first "=" ends a prefix.
+	if pre, rest, ok := strings.Cut(tok, ":"); ok && !strings.Contains(pre, "=") {
+		pre = strings.TrimSpace(pre)
+		d, known := dirPrefixes[pre]
+		switch {
+		case !known:
+			return nil, fmt.Errorf("%w: token %q: unknown direction %q before \":\" (want read: or write:, or no prefix)", ErrBadSpec, tok, pre)
+		case list != "":
+			return nil, fmt.Errorf("%w: token %q: drop the %q prefix (%s already says which bytes the fault acts on)", ErrBadSpec, tok, pre+":", list)
+		}
+		body, dir = rest, d
 	}
 	key, val, has := strings.Cut(body, "=")
 	key, val = strings.TrimSpace(key), strings.TrimSpace(val)
 	kp, ok := keys[key]
 	if !ok {
-		return nil, fmt.Errorf("%w: token %q: unknown fault %q (valid: %s)", ErrBadSpec, tok, key, SpecSyntax)
+		return nil, fmt.Errorf("%w: token %q: unknown fault %q (valid: %s)", ErrBadSpec, tok, key, syntax)
 	}
 	f, err := kp.parse(val, has)
 	if err == nil {
@@ -90,10 +123,14 @@ func parseToken(tok string) (Fault, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: token %q: %v (want %s)", ErrBadSpec, tok, err, kp.syntax)
 	}
-	if dir != 0 {
-		f = on(dir, f)
+	if dir == 0 {
+		return f, nil
 	}
-	return f, nil
+	if only := onlyDir(f); only != 0 && only != dir {
+		return nil, fmt.Errorf("%w: token %q: %s acts on %ss only, so a %s: prefix leaves it nothing to do (want %s or %s:%s)",
+			ErrBadSpec, tok, key, only, dir, kp.syntax, only, kp.syntax)
+	}
+	return on(dir, f), nil
 }
 
 func need(v string, has bool) error {
@@ -103,15 +140,33 @@ func need(v string, has bool) error {
 	return nil
 }
 
-func parseOffset(v string) (int64, error) {
+func parseOffset(v string) (int64, error) { return decimal("offset", v, 0) }
+
+// decimal parses v, the number what names in errors, as an integer of at
+// least least (0 or 1) written in decimal digits only: no sign, no
+// underscore, no other base.
+func decimal(what, v string, least int64) (int64, error) {
+	kind := "non-negative"
+	if least > 0 {
+		kind = "positive"
+	}
+	if v == "" || strings.TrimLeft(v, "0123456789") != "" {
+		return 0, fmt.Errorf("%s %q is not a %s integer in decimal digits (no sign)", what, v, kind)
+	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("offset %q is not a non-negative integer", v)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q is too large (at most %d)", what, v, int64(math.MaxInt64))
+	}
+	if n < least {
+		return 0, fmt.Errorf("%s %q is not a %s integer", what, v, kind)
 	}
 	return n, nil
 }
 
 func parseDuration(v string) (time.Duration, error) {
+	if strings.HasPrefix(v, "+") || strings.HasPrefix(v, "-") {
+		return 0, fmt.Errorf("duration %q has a sign; write it without one, such as 10ms", v)
+	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
 		return 0, fmt.Errorf("duration %q is not a non-negative Go duration such as 10ms", v)
@@ -147,9 +202,9 @@ func parseRate(v string, has bool) (Fault, error) {
 	if err := need(v, has); err != nil {
 		return nil, err
 	}
-	r, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || r < 1 {
-		return nil, fmt.Errorf("rate %q is not a positive integer", v)
+	r, err := decimal("rate", v, 1)
+	if err != nil {
+		return nil, err
 	}
 	return Slow{Rate: r}, nil
 }
@@ -160,11 +215,11 @@ func parseChunk(v string, has bool) (Fault, error) {
 	}
 	lo, hi, ranged := strings.Cut(v, "..")
 	size := func(s string) (int, error) {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return 0, fmt.Errorf("chunk size %q is not a positive integer", s)
+		n, err := decimal("chunk size", strings.TrimSpace(s), 1)
+		if err == nil && n > math.MaxInt {
+			err = fmt.Errorf("chunk size %q is too large (at most %d)", s, math.MaxInt)
 		}
-		return n, nil
+		return int(n), err
 	}
 	if !ranged {
 		n, err := size(v)
@@ -229,9 +284,30 @@ func parseCorrupt(v string, has bool) (Fault, error) {
 	if !masked {
 		return Corrupt{At: off}, nil
 	}
-	mask, err := strconv.ParseUint(strings.TrimSpace(m), 0, 8)
-	if err != nil || mask == 0 {
-		return nil, fmt.Errorf("mask %q is not a byte 1..255 (decimal or 0x hex)", m)
+	mask, err := parseMask(strings.TrimSpace(m))
+	if err != nil {
+		return nil, err
 	}
-	return Corrupt{At: off, Mask: byte(mask)}, nil
+	return Corrupt{At: off, Mask: mask}, nil
+}
+
+// parseMask parses a byte 1..255 written in decimal digits, or in hex
+// digits after 0x or 0X.
+func parseMask(m string) (byte, error) {
+	digits, base := m, 10
+	if h, ok := strings.CutPrefix(m, "0x"); ok {
+		digits, base = h, 16
+	} else if h, ok := strings.CutPrefix(m, "0X"); ok {
+		digits, base = h, 16
+	}
+	valid := "0123456789"
+	if base == 16 {
+		valid += "abcdefABCDEF"
+	}
+	if digits != "" && strings.TrimLeft(digits, valid) == "" {
+		if n, err := strconv.ParseUint(digits, base, 8); err == nil && n != 0 {
+			return byte(n), nil
+		}
+	}
+	return 0, fmt.Errorf("mask %q is not a byte 1..255 (decimal, or hex after 0x)", m)
 }

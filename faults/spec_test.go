@@ -1,6 +1,7 @@
 package faults_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -30,7 +31,11 @@ func TestParseSpec(t *testing.T) {
 		{"short=3", []faults.Fault{faults.ShortWrite{At: 3}}},
 		{"read:chunk=1, write:short=3", []faults.Fault{faults.OnRead(faults.Chunk{Max: 1}), faults.OnWrite(faults.ShortWrite{At: 3})}},
 		{" chunk = 2 .. 4 , stall = 0 @ 1ms ", []faults.Fault{faults.Chunk{Min: 2, Max: 4}, faults.Stall{For: time.Millisecond}}},
+		{"read : cut = 5, write :short=1", []faults.Fault{faults.OnRead(faults.Cut{At: 5}), faults.OnWrite(faults.ShortWrite{At: 1})}},
 		{"delay=0s", []faults.Fault{faults.Slow{}}},
+		{"corrupt=7^0XfF", []faults.Fault{faults.Corrupt{At: 7, Mask: 0xFF}}},
+		{"corrupt=7^010", []faults.Fault{faults.Corrupt{At: 7, Mask: 10}}}, // decimal, not octal
+		{"cut=007", []faults.Fault{faults.Cut{At: 7}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
@@ -50,14 +55,30 @@ func TestParseSpecErrors(t *testing.T) {
 		{"chunk=0", `faults: bad spec: token "chunk=0": chunk size "0" is not a positive integer (want chunk=MAX or chunk=MIN..MAX)`},
 		{"chunk=8..2", `faults: bad spec: token "chunk=8..2": chunk range 8..2 is empty (want chunk=MAX or chunk=MIN..MAX)`},
 		{"chunk", `faults: bad spec: token "chunk": missing value (want chunk=MAX or chunk=MIN..MAX)`},
-		{"cut=-1", `faults: bad spec: token "cut=-1": offset "-1" is not a non-negative integer (want cut=AT)`},
+		{"cut=-1", `faults: bad spec: token "cut=-1": offset "-1" is not a non-negative integer in decimal digits (no sign) (want cut=AT)`},
+		{"cut=+5", `faults: bad spec: token "cut=+5": offset "+5" is not a non-negative integer in decimal digits (no sign) (want cut=AT)`},
+		{"reset=1_0", `faults: bad spec: token "reset=1_0": offset "1_0" is not a non-negative integer in decimal digits (no sign) (want reset=AT)`},
+		{"stall=+1@1s", `faults: bad spec: token "stall=+1@1s": offset "+1" is not a non-negative integer in decimal digits (no sign) (want stall=AT@DURATION)`},
+		{"cut=9223372036854775808", `faults: bad spec: token "cut=9223372036854775808": offset "9223372036854775808" is too large (at most 9223372036854775807) (want cut=AT)`},
+		{"rate=+10", `faults: bad spec: token "rate=+10": rate "+10" is not a positive integer in decimal digits (no sign) (want rate=BYTES_PER_SEC)`},
+		{"chunk=+2", `faults: bad spec: token "chunk=+2": chunk size "+2" is not a positive integer in decimal digits (no sign) (want chunk=MAX or chunk=MIN..MAX)`},
+		{"chunk=1..+2", `faults: bad spec: token "chunk=1..+2": chunk size "+2" is not a positive integer in decimal digits (no sign) (want chunk=MAX or chunk=MIN..MAX)`},
 		{"delay=5", `faults: bad spec: token "delay=5": duration "5" is not a non-negative Go duration such as 10ms (want delay=DURATION)`},
+		{"delay=+1ms", `faults: bad spec: token "delay=+1ms": duration "+1ms" has a sign; write it without one, such as 10ms (want delay=DURATION)`},
+		{"stall=1@-1s", `faults: bad spec: token "stall=1@-1s": duration "-1s" has a sign; write it without one, such as 10ms (want stall=AT@DURATION)`},
+		{"corrupt=7^0b1", `faults: bad spec: token "corrupt=7^0b1": mask "0b1" is not a byte 1..255 (decimal, or hex after 0x) (want corrupt=AT or corrupt=AT^MASK)`},
+		{"corrupt=7^0o7", `faults: bad spec: token "corrupt=7^0o7": mask "0o7" is not a byte 1..255 (decimal, or hex after 0x) (want corrupt=AT or corrupt=AT^MASK)`},
+		{"corrupt=7^1_0", `faults: bad spec: token "corrupt=7^1_0": mask "1_0" is not a byte 1..255 (decimal, or hex after 0x) (want corrupt=AT or corrupt=AT^MASK)`},
+		{"corrupt=7^+1", `faults: bad spec: token "corrupt=7^+1": mask "+1" is not a byte 1..255 (decimal, or hex after 0x) (want corrupt=AT or corrupt=AT^MASK)`},
+		{"corrupt=7^0x", `faults: bad spec: token "corrupt=7^0x": mask "0x" is not a byte 1..255 (decimal, or hex after 0x) (want corrupt=AT or corrupt=AT^MASK)`},
+		{"corrupt=7^256", `faults: bad spec: token "corrupt=7^256": mask "256" is not a byte 1..255 (decimal, or hex after 0x) (want corrupt=AT or corrupt=AT^MASK)`},
+		{"read:short=3", `faults: bad spec: token "read:short=3": short acts on writes only, so a read: prefix leaves it nothing to do (want short=AT or write:short=AT)`},
 		{"stall=10", `faults: bad spec: token "stall=10": no @ between offset and duration (want stall=AT@DURATION)`},
 		{"rate=0", `faults: bad spec: token "rate=0": rate "0" is not a positive integer (want rate=BYTES_PER_SEC)`},
-		{"corrupt=1^0", `faults: bad spec: token "corrupt=1^0": mask "0" is not a byte 1..255 (decimal or 0x hex) (want corrupt=AT or corrupt=AT^MASK)`},
+		{"corrupt=1^0", `faults: bad spec: token "corrupt=1^0": mask "0" is not a byte 1..255 (decimal, or hex after 0x) (want corrupt=AT or corrupt=AT^MASK)`},
 		{"blackhole=", `faults: bad spec: token "blackhole=": missing value (want blackhole or blackhole=AT)`},
 		{"cut=1,,cut=2", `faults: bad spec: empty token (valid: ` + faults.SpecSyntax + `)`},
-		{"up:cut=1", `faults: bad spec: token "up:cut=1": unknown fault "up:cut" (valid: ` + faults.SpecSyntax + `)`},
+		{"up:cut=1", `faults: bad spec: token "up:cut=1": unknown direction "up" before ":" (want read: or write:, or no prefix)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
@@ -67,6 +88,33 @@ func TestParseSpecErrors(t *testing.T) {
 			assert.Nil(t, got)
 		})
 	}
+}
+
+func TestParseProxySpec(t *testing.T) {
+	got, err := faults.ParseProxySpec("--up", " chunk=1..8 , cut=100")
+	require.NoError(t, err)
+	assert.Equal(t, []faults.Fault{faults.Chunk{Min: 1, Max: 8}, faults.Cut{At: 100}}, got)
+
+	tests := []struct {
+		list, spec string
+		msg        string
+	}{
+		{"--up", "chunk=1, read:cut=1", `faults: bad spec: token "read:cut=1": drop the "read:" prefix (--up already says which bytes the fault acts on)`},
+		{`"down"`, "write : short=3", `faults: bad spec: token "write : short=3": drop the "write:" prefix ("down" already says which bytes the fault acts on)`},
+		{"Up", "bogus", `faults: bad spec: token "bogus": unknown fault "bogus" (valid: ` + faults.ProxySpecSyntax + `)`},
+		{"Up", "cut=1,", `faults: bad spec: empty token (valid: ` + faults.ProxySpecSyntax + `)`},
+		{"Up", "chunk=0", `faults: bad spec: token "chunk=0": chunk size "0" is not a positive integer (want chunk=MAX or chunk=MIN..MAX)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec, func(t *testing.T) {
+			got, err := faults.ParseProxySpec(tt.list, tt.spec)
+			require.ErrorIs(t, err, faults.ErrBadSpec)
+			assert.EqualError(t, err, tt.msg)
+			assert.NotContains(t, err.Error(), faults.SpecSyntax, "a proxy list offers no prefix")
+			assert.Nil(t, got)
+		})
+	}
+	assert.True(t, strings.HasPrefix(faults.SpecSyntax, faults.ProxySpecSyntax+";"))
 }
 
 func TestSpecRoundTrip(t *testing.T) {
@@ -108,6 +156,7 @@ func FuzzParseSpec(f *testing.F) {
 		"stall=10@2s", "blackhole", "blackhole=10", "corrupt=7", "corrupt=7^0x01",
 		"short=3", "read:chunk=1", "write:stall=0@1h", "chunk=0", "jitter=5", ",,",
 		"delay=-1s", "stall=1@", "corrupt=1^0x100", "chunk=9223372036854775808",
+		"cut=+5", "corrupt=7^0b1", "read : cut=5", "read:short=3", "up:cut=1",
 	} {
 		f.Add(s)
 	}

@@ -5,11 +5,16 @@ import (
 	"time"
 )
 
-// Stall pauses the stream for For when it reaches byte offset At: the bytes
-// before At pass at once, the operation that would carry byte At waits
-// first. The pause is wall-clock time that starts when the stream reaches
-// At; an operation that a deadline interrupts (with a timeout error) leaves
-// the rest of the pause to the next one. Close ends it at once.
+// Stall pauses the stream for For at byte offset At: the bytes before At
+// pass at once, and the first operation that would carry byte At waits For
+// before it does. The pause starts when that operation starts, not when
+// byte At-1 passed: however long the application waits between the two
+// operations, the one carrying byte At is held back by For in full, so the
+// fault's effect does not depend on timing. (A peer therefore sees a gap of
+// at least For between bytes At-1 and At, more if the application was idle
+// in between.) An operation that a deadline interrupts (with a timeout
+// error) leaves the rest of the pause to the next one, and Close ends it at
+// once.
 //
 // Spec: "stall=AT@DURATION".
 type Stall struct {

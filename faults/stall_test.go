@@ -59,3 +59,33 @@ func TestStall(t *testing.T) {
 		requireTimeout(t, err)
 	})
 }
+
+// The pause starts with the operation that carries byte At, not when byte
+// At-1 passed: an application idle for longer than For between the two
+// still has its next read held back by For in full.
+func TestStallStartsWithTheOperation(t *testing.T) {
+	const pause = 100 * time.Millisecond
+	a, b := tcpPair(t)
+	c := faults.Wrap(a, faults.OnRead(faults.Stall{At: 2, For: pause}))
+	_, err := b.Write([]byte("abcd"))
+	require.NoError(t, err)
+	first := make([]byte, 2)
+	_, err = io.ReadFull(c, first)
+	require.NoError(t, err)
+	assert.Equal(t, "ab", string(first))
+
+	time.Sleep(2 * pause) // the application is busy: not synchronisation, the point of the test
+
+	// Had the pause started at byte 2, it would be over; it starts now,
+	// so a read bounded by half of it times out.
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(pause/2)))
+	n, err := c.Read(make([]byte, 2))
+	requireTimeout(t, err)
+	assert.Zero(t, n)
+
+	require.NoError(t, c.SetReadDeadline(time.Time{}))
+	rest := make([]byte, 2)
+	_, err = io.ReadFull(c, rest)
+	require.NoError(t, err, "the rest of the pause passes, then the bytes")
+	assert.Equal(t, "cd", string(rest))
+}

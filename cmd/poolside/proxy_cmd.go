@@ -37,25 +37,25 @@ type proxyFlags struct {
 }
 
 // faultHelp says what each fault of a spec does, by its key. A key
-// faults.SpecSyntax names that is missing here is listed without a note.
+// faults.ProxySpecSyntax names that is missing here is listed without a
+// note.
 var faultHelp = map[string]string{
 	"delay":     "wait DURATION before every write",
 	"rate":      "pace the bytes to BYTES_PER_SEC",
 	"chunk":     "write in pieces of at most MAX bytes (MIN..MAX: seeded random sizes)",
-	"stall":     "pause for DURATION on reaching byte AT",
+	"stall":     "hold back the write that carries byte AT for DURATION",
 	"cut":       "close the connection (FIN) after AT bytes",
 	"reset":     "reset the connection (RST) after AT bytes",
 	"blackhole": "let AT bytes through (default 0), then drop everything",
 	"corrupt":   "flip the bits of byte AT (XOR with MASK, default 0xff)",
-	"short":     "fail the write that reaches byte AT (the connection drops)",
+	"short":     "fail the write that reaches byte AT",
 }
 
-// specHelp lists the fault tokens of faults.SpecSyntax, one a line, each
-// with what it does.
+// specHelp lists the fault tokens of faults.ProxySpecSyntax, one a line,
+// each with what it does.
 func specHelp() string {
-	tokens, _, _ := strings.Cut(faults.SpecSyntax, ";")
 	var b strings.Builder
-	for _, tok := range strings.Split(tokens, ", ") {
+	for _, tok := range strings.Split(faults.ProxySpecSyntax, ", ") {
 		tok = strings.TrimSpace(tok)
 		key, _, _ := strings.Cut(tok, "=")
 		key, _, _ = strings.Cut(key, " ")
@@ -77,14 +77,25 @@ A SPEC is a comma-separated list of faults, applied in order, for example
 "chunk=1,delay=1ms". AT is a byte offset, counted on each connection and in
 each direction from 0. The faults:
 ` + specHelp() + `
-(--up and --down already name the direction, so the read: and write:
-prefixes are not accepted.) Every random choice comes from --seed, and every
+The proxy relays the bytes as they arrive, in pieces of at most ` + kib(faults.RelayBufferSize) + `:
+a "write" above is one such piece. A fault acts only when bytes go its way,
+never at connect time: with --down cut=0 the request still reaches the
+server, and the connection is closed as the reply starts.
+
+cut, reset and short end the whole connection, the client's side and the
+server's. blackhole drops the end of the stream too: the client (with
+--down) or the server (with --up) hears nothing more, and its connection
+is held open, silent, until it resets the connection or the proxy stops.
+
+--up and --down already name the direction, so the read: and write:
+prefixes are not accepted. Every random choice comes from --seed, and every
 connection replays the same choices, so a run can be repeated exactly.
 
 --api ADDR serves the faults as JSON on http://ADDR/faults, so that a script
 can change them between steps; changes apply to new connections:
   GET    /faults   {"up":"chunk=1","down":"cut=100","seed":7}
-  PUT    /faults   body {"up":"...","down":"..."} sets both (missing = none)
+  PUT    /faults   body {"up":"...","down":"..."} sets both (missing = none;
+                   a "seed" may be sent back as GET gave it, not changed)
   DELETE /faults   clears both
 An ADDR without a host (":9501") listens on loopback only.
 
@@ -110,7 +121,7 @@ SIGINT or SIGTERM stops accepting, lets open connections finish for
 	fl.StringVar(&f.down, "down", "", "faults on the bytes coming back to the client (SPEC; empty = none)")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the faults' random choices")
 	fl.StringVar(&f.api, "api", "", "serve the fault API on this address, e.g. 127.0.0.1:9501 (empty = off; no host = loopback)")
-	fl.DurationVar(&f.dialTimeout, "dial-timeout", faults.DefaultDialTimeout, fmt.Sprintf("time allowed for each connection to the upstream (0 = %v)", faults.DefaultDialTimeout))
+	fl.DurationVar(&f.dialTimeout, "dial-timeout", faults.DefaultDialTimeout, "time allowed for each connection to the upstream; 0 means the default")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 5*time.Second, "on SIGINT/SIGTERM, how long open connections may go on before they are closed")
 	return cmd
 }
@@ -162,35 +173,20 @@ func proxyConfig(f proxyFlags, stderr io.Writer) (faults.Config, string, error) 
 	return cfg, api, nil
 }
 
-// proxySyntax is the fault syntax the proxy accepts: faults.SpecSyntax
-// without its note on the read: and write: prefixes, which --up and --down
-// make redundant and the proxy refuses.
-var proxySyntax, _, _ = strings.Cut(faults.SpecSyntax, ";")
-
-// proxySpec parses spec, the value of flag (--up or --down). Its errors
-// are usage errors that name the flag and offer only what the proxy
-// accepts; they wrap faults.ErrBadSpec.
+// proxySpec parses spec, the value of flag (--up or --down), with
+// faults.ParseProxySpec. Its errors are usage errors that name the flag
+// and offer only what the proxy accepts; they wrap faults.ErrBadSpec.
 func proxySpec(flag, spec string) ([]faults.Fault, error) {
-	for tok := range strings.SplitSeq(spec, ",") {
-		tok = strings.TrimSpace(tok)
-		for _, prefix := range []string{"read:", "write:"} {
-			if strings.HasPrefix(tok, prefix) {
-				return nil, usageError(&specError{
-					msg: fmt.Sprintf("%s %q: token %q: drop the %q prefix (%s already says which bytes the fault acts on)",
-						flag, spec, tok, prefix, flag),
-					err: faults.ErrBadSpec,
-				})
-			}
-		}
-	}
-	fs, err := faults.ParseSpec(spec)
+	fs, err := faults.ParseProxySpec(flag, spec)
 	if err != nil {
 		msg := strings.TrimPrefix(err.Error(), faults.ErrBadSpec.Error()+": ")
-		msg = strings.ReplaceAll(msg, faults.SpecSyntax, strings.TrimSpace(proxySyntax))
 		return nil, usageError(&specError{msg: fmt.Sprintf("%s %q: %s", flag, spec, msg), err: err})
 	}
 	return fs, nil
 }
+
+// kib returns n bytes in KiB, such as "32 KiB".
+func kib(n int) string { return fmt.Sprintf("%d KiB", n>>10) }
 
 // specError is a fault spec error reworded for the proxy's flags.
 type specError struct {

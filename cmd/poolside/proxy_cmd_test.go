@@ -199,12 +199,20 @@ func TestProxyCommand(t *testing.T) {
 	code, state := callAPI(t, http.MethodGet, r.api, "")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, map[string]any{"up": "", "down": "chunk=1", "seed": float64(7)}, state)
+	saved, err := json.Marshal(state)
+	require.NoError(t, err)
+	code, again := callAPI(t, http.MethodPut, r.api, string(saved))
+	assert.Equal(t, http.StatusOK, code, "what GET gives can be PUT back: %v", again)
+	assert.Equal(t, state, again)
+	code, again = callAPI(t, http.MethodPut, r.api, `{"down":"read:cut=1"}`)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, `"down": faults: bad spec: token "read:cut=1": drop the "read:" prefix ("down" already says which bytes the fault acts on)`, again["error"])
 
 	// A CI script flips faults between steps.
 	code, state = callAPI(t, http.MethodPut, r.api, `{"down":"cut=10"}`)
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "cut=10", state["down"])
-	err := bookVia(t, r.addr, "102")
+	err = bookVia(t, r.addr, "102")
 	require.ErrorIs(t, err, client.ErrTruncated, "the 28-byte reply is cut after 10 bytes")
 
 	code, state = callAPI(t, http.MethodPut, r.api, `{"down":"chunk=0"}`)
@@ -282,7 +290,7 @@ func runProxyChecked(t *testing.T, args ...string) (stdout string, err error) {
 }
 
 func TestProxyCommandUsage(t *testing.T) {
-	tokens, _, _ := strings.Cut(faults.SpecSyntax, ";")
+	tokens := faults.ProxySpecSyntax
 	tests := []struct {
 		args []string
 		want string // the error names the flag
@@ -292,6 +300,9 @@ func TestProxyCommandUsage(t *testing.T) {
 		{[]string{"--down", "cut=1,,reset=2"}, `--down "cut=1,,reset=2": empty token (valid: ` + tokens + ")"},
 		{[]string{"--up", "read:cut=1"}, `--up "read:cut=1": token "read:cut=1": drop the "read:" prefix`},
 		{[]string{"--down", "chunk=1, write:cut=1"}, `--down "chunk=1, write:cut=1": token "write:cut=1": drop the "write:" prefix`},
+		{[]string{"--down", "read : cut=1"}, `--down "read : cut=1": token "read : cut=1": drop the "read:" prefix (--down already says which bytes the fault acts on)`},
+		{[]string{"--up", "cut=+5"}, `--up "cut=+5": token "cut=+5": offset "+5" is not a non-negative integer in decimal digits (no sign) (want cut=AT)`},
+		{[]string{"--down", "corrupt=1^0o7"}, `--down "corrupt=1^0o7": token "corrupt=1^0o7": mask "0o7" is not a byte 1..255`},
 		{[]string{"--upstream", "localhost"}, `--upstream "localhost" is not host:port`},
 		{[]string{"--upstream", "::1:9407"}, `--upstream "::1:9407" is not host:port`},
 		{[]string{"--upstream", ""}, "--upstream is empty"},
@@ -395,8 +406,7 @@ func TestProxyCommandListenFails(t *testing.T) {
 func TestProxyCommandHelp(t *testing.T) {
 	stdout, _, err := runCLI(t, "proxy", "--help")
 	require.NoError(t, err)
-	tokens, _, _ := strings.Cut(faults.SpecSyntax, ";")
-	for _, tok := range strings.Split(tokens, ", ") {
+	for _, tok := range strings.Split(faults.ProxySpecSyntax, ", ") {
 		assert.Contains(t, stdout, strings.TrimSpace(tok))
 	}
 	for _, flag := range []string{"--listen", "--upstream", "--up ", "--down", "--seed", "--api", "--drain-timeout", "poolside: proxying ADDR -> UPSTREAM"} {
@@ -406,10 +416,20 @@ func TestProxyCommandHelp(t *testing.T) {
 	for _, line := range strings.Split(stdout, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "--dial-timeout duration") {
 			dialTimeout = true
-			assert.Contains(t, line, "(0 = "+faults.DefaultDialTimeout.String()+")", "what 0 means")
+			assert.Contains(t, line, "0 means the default (default "+faults.DefaultDialTimeout.String()+")", "what 0 means")
+			assert.Equal(t, 1, strings.Count(line, faults.DefaultDialTimeout.String()), "the default is said once: %q", line)
 		}
 	}
 	assert.True(t, dialTimeout, "no --dial-timeout line in the help")
+	// What a newcomer needs to know beyond each fault's line.
+	for _, says := range []string{
+		"in pieces of at most 32 KiB:\na \"write\" above is one such piece",
+		"never at connect time: with --down cut=0 the request still reaches the\nserver",
+		"cut, reset and short end the whole connection",
+		"held open, silent, until it resets the connection or the proxy stops",
+	} {
+		assert.Contains(t, stdout, says)
+	}
 	for _, line := range strings.Split(strings.TrimRight(specHelp(), "\n"), "\n") {
 		tok, note, _ := strings.Cut(strings.TrimSpace(line), "  ")
 		assert.NotEmpty(t, strings.TrimSpace(note), "fault %q has no explanation in faultHelp", tok)
