@@ -128,7 +128,7 @@ func (rep *Report) chartTitle() string {
 	if rep.Incomplete {
 		return fmt.Sprintf("poolside bench, INCOMPLETE (stopped in round %d of %d): %s", rep.StoppedRound(), e.Repeat, strings.Join(parts, ", "))
 	}
-	parts = append(parts, fmt.Sprintf("median of %d", e.Repeat))
+	parts = append(parts, rounds(e.Repeat))
 	return "poolside bench: " + strings.Join(parts, ", ")
 }
 

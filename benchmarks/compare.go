@@ -34,7 +34,9 @@ type CompareConfig struct {
 
 	// Repeat is how many rounds to run; each round runs every model once,
 	// in order, so that slow drift of the machine affects them alike.
-	// Figures are the medians over the rounds. 0 means 1.
+	// Figures are the medians over the rounds; the counts of errors and
+	// the warnings are those of the median round (see ModelResult). 0
+	// means 1.
 	Repeat int
 
 	// Progress, if not nil, is called before each run.
@@ -65,7 +67,11 @@ func (c CompareConfig) Validate() error {
 		load.Addr = "127.0.0.1:1" // stands for each LocalServer's address
 	}
 	load.Server = nil
-	errs = append(errs, load.Validate(), c.Window.Validate())
+	loadErr, windowErr := load.Validate(), c.Window.Validate()
+	errs = append(errs, loadErr, windowErr)
+	if loadErr == nil && windowErr == nil {
+		errs = append(errs, checkInterval(load.Rate, c.Window.withDefaults().Duration))
+	}
 	if c.Load.Addr == "" {
 		errs = append(errs, c.Server.Validate())
 	}
@@ -131,13 +137,20 @@ type ModelResult struct {
 	QueueWaitMean, ServiceMean  time.Duration // server side; 0 if remote
 	MeanRunning, MeanWaiting    float64       // server side; 0 if remote
 	ClientL, ServerL, ServerObs float64       // Little's law, see Little
-	// Errors sums the rounds' errors, and NotSent their requests not
-	// sent (see Result.NotSent).
-	Errors  Errors
-	NotSent int64
+	// Window is the median measured time (shorter than the configured
+	// duration when Window.MaxRequests ended the runs).
+	Window time.Duration
+	// Errors, NotSent and Starved are those of the median round, the
+	// round whose RPS is nearest the median (see Result), like Warnings:
+	// the figures of one round, as the others are, and consistent with
+	// the warnings. ErrorsAllRounds sums the errors of every round.
+	Errors          Errors
+	NotSent         int64
+	Starved         int
+	ErrorsAllRounds Errors
 	// Rounds are the full results of each round.
 	Rounds []Result
-	// Warnings are those of the round whose RPS is nearest the median.
+	// Warnings are those of the median round.
 	Warnings []string
 }
 
@@ -158,7 +171,8 @@ type Env struct {
 
 	Clients        int
 	ConnPerRequest bool
-	Rate           float64 // 0 for a closed loop
+	Rate           float64       // 0 for a closed loop
+	Timeout        time.Duration // each request's, Config.Timeout
 	Warmup         time.Duration
 	Duration       time.Duration
 	MaxRequests    int64
@@ -287,6 +301,7 @@ func (cfg CompareConfig) env(remote bool, w Window, rounds int) Env {
 		Clients:        load.Clients,
 		ConnPerRequest: load.ConnPerRequest,
 		Rate:           load.Rate,
+		Timeout:        load.Timeout,
 		Warmup:         w.Warmup,
 		Duration:       w.Duration,
 		MaxRequests:    w.MaxRequests,
@@ -341,16 +356,17 @@ func summarise(label string, rs []Result) ModelResult {
 		mr.MeanRunning = f(func(r Result) float64 { return r.Server.MeanRunning })
 		mr.MeanWaiting = f(func(r Result) float64 { return r.Server.MeanWaiting })
 	}
+	mr.Window = d(func(r Result) time.Duration { return r.Window })
 	best := 0
 	for i, r := range rs {
-		mr.Errors.merge(r.Errors)
-		mr.NotSent += r.NotSent
+		mr.ErrorsAllRounds.merge(r.Errors)
 		if math.Abs(r.RPS-mr.RPS) < math.Abs(rs[best].RPS-mr.RPS) {
 			best = i
 		}
 	}
 	if len(rs) > 0 {
-		mr.Warnings = rs[best].Warnings
+		m := rs[best]
+		mr.Errors, mr.NotSent, mr.Starved, mr.Warnings = m.Errors, m.NotSent, m.Starved, m.Warnings
 	}
 	return mr
 }

@@ -91,7 +91,9 @@ type Config struct {
 
 	// Rate, if above 0, makes an open loop that schedules this many
 	// requests per second across all clients; 0 means a closed loop. It
-	// must be finite and at most MaxRate.
+	// must be finite and at most MaxRate, and a window's measured time
+	// must hold at least one interval between requests (1/Rate): Run
+	// refuses a Window.Duration shorter than that.
 	Rate float64
 
 	// Timeout bounds each request: connecting, sending and the reply. 0
@@ -141,6 +143,8 @@ func (c Config) Validate() error {
 		bad("rate is %v, must be 0 (closed loop) or more", c.Rate)
 	case c.Rate > MaxRate:
 		bad("rate %v is more than 1,000,000 requests per second, the most an open loop schedules (one every microsecond)", c.Rate)
+	case c.Rate > 0 && float64(time.Second)/c.Rate > math.MaxInt64:
+		bad("rate %v requests per second schedules one request every %s, longer than any run can be; give a rate that sends at least one request in the measured time", c.Rate, fmtInterval(c.Rate))
 	}
 	if c.Timeout < 0 {
 		bad("timeout is %v, must be 0 (default %v) or more", c.Timeout, DefaultTimeout)
@@ -149,6 +153,35 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// interval returns the time between an open loop's scheduled requests at
+// rate, which must be valid and above 0.
+func interval(rate float64) time.Duration { return time.Duration(float64(time.Second) / rate) }
+
+// fmtInterval prints the time between requests at rate, which may be too
+// long for a time.Duration.
+func fmtInterval(rate float64) string {
+	secs := 1 / rate
+	switch {
+	case secs >= 365*24*3600:
+		return fmt.Sprintf("%.3g years", secs/(365*24*3600))
+	case secs >= 24*3600:
+		return fmt.Sprintf("%.3g days", secs/(24*3600))
+	}
+	return interval(rate).Round(time.Microsecond).String()
+}
+
+// checkInterval returns an error wrapping ErrInvalidConfig if an open loop
+// at rate (0 for a closed loop) would schedule its requests further apart
+// than measured, the measured time of a window: at most one request would
+// be measured, or none.
+func checkInterval(rate float64, measured time.Duration) error {
+	if !(rate > 0) || measured <= 0 || float64(time.Second)/rate <= float64(measured) {
+		return nil
+	}
+	return fmt.Errorf("%w: at %s requests per second the open loop sends one request every %s, longer than the %v measured, so at most one request would be measured; give a rate of at least %s, or measure for at least %s",
+		ErrInvalidConfig, fmtRate(rate), fmtInterval(rate), measured, fmtRate(1/measured.Seconds()), fmtInterval(rate))
 }
 
 func (c Config) withDefaults() Config {

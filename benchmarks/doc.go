@@ -9,7 +9,11 @@
 // and runs measurement windows with them (Runner.Run). A window starts
 // with a warm-up whose requests are not measured, then measures for its
 // duration; it may also be capped by a request count. Every load loop is
-// bounded both in time and, per request, by Config.Timeout.
+// bounded both in time and, per request, by Config.Timeout. A window
+// measures the requests that complete in it; those still waiting for a
+// reply when it ends count for nothing and are cut off after a short
+// grace, and the clients that got no reply in the whole window are
+// counted (Result.Starved) and warned about.
 //
 //   - Closed loop (Config.Rate 0): each client sends its next request as
 //     soon as the previous reply arrived. Latency is the time of one
@@ -18,8 +22,9 @@
 //     the i-th at start + i/Rate, and the clients send them in turn.
 //     Latency is measured from each request's intended send time, so a
 //     server stall is charged to every request that should have been sent
-//     during it (coordinated omission corrected, like wrk2); the plain
-//     service time, from the actual send, is reported too.
+//     during it (coordinated omission corrected, like wrk2), and a
+//     backlog built in the warm-up shows in the window; the plain service
+//     time, from the actual send, is reported too.
 //
 // The request mix (Mix) books, cancels and queries rooms. Every booking is
 // of a (room, date) pair no other booking of the Runner used, walking dates
@@ -46,7 +51,8 @@
 //
 // Compare runs a list of concurrency models (ModelSpec, parsed from
 // "serial,pool:8,conn:64,unbounded") each against a fresh LocalServer,
-// interleaved over several rounds, and reports the median of each figure.
+// interleaved over several rounds, and reports the median of each figure
+// (the errors and warnings of the median round).
 // A Report renders as an aligned table, JSON, CSV and a PNG or SVG chart.
 // A comparison interrupted (or failed) after some runs finished returns
 // its error with the report of those runs, marked incomplete

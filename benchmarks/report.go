@@ -63,7 +63,8 @@ func fmtWorkers(mr ModelResult, inProcess bool) string {
 
 // WriteTable writes the report as an aligned table, one row per model:
 // model, workers, req/s, speed-up over the first model, p50, p99, p99.9,
-// errors and CPU µs per request. In an open loop the percentiles are
+// errors and CPU µs per request, each a figure of one round (the median,
+// or for errors the median round's: see ModelResult). In an open loop the percentiles are
 // corrected for coordinated omission and a column gives the uncorrected
 // p99. An incomplete report has a last column, rounds, with the rounds
 // each model finished of those asked for ("1/3").
@@ -133,9 +134,16 @@ func (rep *Report) WriteNotes(w io.Writer) error {
 	}
 	howMany := rounds(e.Repeat)
 	if rep.Incomplete {
-		howMany = fmt.Sprintf("%d rounds asked for", e.Repeat)
+		howMany = fmt.Sprintf("%d %s asked for", e.Repeat, plural(e.Repeat, "round"))
 	}
-	fmt.Fprintf(w, "%s, %s on %s, %v warm-up + %v measured, %s; mix %v\n", loop, clients(e.Clients), conns, e.Warmup, e.Duration, howMany, e.Mix)
+	if e.Repeat > 1 {
+		howMany += " (errors and warnings: those of the median round, the one whose req/s is nearest the median)"
+	}
+	measured := fmt.Sprintf("%v measured", e.Duration)
+	if e.MaxRequests > 0 {
+		measured = fmt.Sprintf("%v measured or until %d requests were sent, whichever came first", e.Duration, e.MaxRequests)
+	}
+	fmt.Fprintf(w, "%s, %s on %s, %v warm-up + %s, %s; mix %v\n", loop, clients(e.Clients), conns, e.Warmup, measured, howMany, e.Mix)
 	if e.InProcess {
 		fmt.Fprintf(w, "in-process server: %s store, work delay %v, work CPU %d; CPU µs/req counts the whole process (load generator + server) on %d cores\n", e.Store, e.WorkDelay, e.WorkCPU, e.NumCPU)
 	} else {
@@ -143,15 +151,28 @@ func (rep *Report) WriteNotes(w io.Writer) error {
 	}
 	fmt.Fprintln(w, "Little's law, L = X·W: requests in flight = throughput × mean time in flight, at the clients and inside the server")
 	for _, mr := range rep.Results {
-		line := fmt.Sprintf("%s: CPU %.0f%% of %d cores; clients X·W = %.1f of %d", mr.Label, 100*mr.CPUUtilisation, e.NumCPU, mr.ClientL, e.Clients)
+		line := fmt.Sprintf("%s: ", mr.Label)
+		if e.MaxRequests > 0 {
+			line += fmt.Sprintf("measured %s; ", fmtSeconds(mr.Window))
+		}
+		line += fmt.Sprintf("CPU %.0f%% of %d cores; clients X·W = %.1f of %d", 100*mr.CPUUtilisation, e.NumCPU, mr.ClientL, e.Clients)
+		if mr.Starved > 0 {
+			line += fmt.Sprintf(" (%d got no reply)", mr.Starved)
+		}
 		if e.InProcess {
 			line += fmt.Sprintf("; server: queue wait %s + service %s mean, X·W = %.1f", fmtDuration(mr.QueueWaitMean), fmtDuration(mr.ServiceMean), mr.ServerL)
 			if mr.ServerObs > 0 {
 				line += fmt.Sprintf(", sampled running %.1f + waiting %.1f", mr.MeanRunning, mr.MeanWaiting)
 			}
 		}
-		if n := mr.Errors; n.Total() > 0 {
+		switch n, all := mr.Errors, mr.ErrorsAllRounds.Total(); {
+		case n.Total() > 0:
 			line += fmt.Sprintf("; errors: busy %d, timeout %d, server %d, connection %d, other %d", n.Busy, n.Timeout, n.Server, n.Connection, n.Other)
+			if len(mr.Rounds) > 1 {
+				line += fmt.Sprintf(" in the median round, %d in all %d rounds", all, len(mr.Rounds))
+			}
+		case all > 0:
+			line += fmt.Sprintf("; errors: none in the median round, %d in all %d rounds", all, len(mr.Rounds))
 		}
 		if mr.NotSent > 0 {
 			line += fmt.Sprintf("; not sent: %d", mr.NotSent)
@@ -195,7 +216,10 @@ type jsonResult struct {
 	ServiceP99     float64    `json:"service_p99_ms"`
 	Errors         int64      `json:"errors"`
 	ErrorsByKind   jsonErrors `json:"errors_by_kind"`
+	ErrorsAll      int64      `json:"errors_all_rounds"`
 	NotSent        int64      `json:"not_sent"`
+	Starved        int        `json:"starved_clients"`
+	WindowSecs     float64    `json:"window_s"`
 	CPUPerRequest  float64    `json:"cpu_us_per_req"`
 	CPUUtilisation float64    `json:"cpu_utilisation"`
 	QueueWaitMean  float64    `json:"queue_wait_mean_ms"`
@@ -224,6 +248,7 @@ type jsonEnv struct {
 	ConnPerRequest bool      `json:"conn_per_request"`
 	Rate           float64   `json:"rate"`
 	Loop           string    `json:"loop"`
+	TimeoutMS      float64   `json:"timeout_ms"`
 	WarmupSeconds  float64   `json:"warmup_s"`
 	DurationSecs   float64   `json:"duration_s"`
 	MaxRequests    int64     `json:"max_requests"`
@@ -248,7 +273,7 @@ func (rep *Report) jsonForm() jsonReport {
 		Env: jsonEnv{
 			Time: e.Time, Hostname: e.Hostname, GOOS: e.GOOS, GOARCH: e.GOARCH, GoVersion: e.GoVersion,
 			NumCPU: e.NumCPU, GOMAXPROCS: e.GOMAXPROCS, InProcess: e.InProcess, Addr: e.Addr, CPUScope: e.CPUScope,
-			Clients: e.Clients, ConnPerRequest: e.ConnPerRequest, Rate: e.Rate, Loop: loop,
+			Clients: e.Clients, ConnPerRequest: e.ConnPerRequest, Rate: e.Rate, Loop: loop, TimeoutMS: ms(e.Timeout),
 			WarmupSeconds: e.Warmup.Seconds(), DurationSecs: e.Duration.Seconds(), MaxRequests: e.MaxRequests,
 			Repeat: e.Repeat, Mix: e.Mix.String(), WorkDelayMS: ms(e.WorkDelay), WorkCPU: e.WorkCPU,
 			Store: string(e.Store), Queue: e.Queue,
@@ -259,7 +284,8 @@ func (rep *Report) jsonForm() jsonReport {
 			Model: mr.Label, Workers: mr.Workers, Rounds: len(mr.Rounds), RPS: mr.RPS,
 			P50: ms(mr.P50), P90: ms(mr.P90), P99: ms(mr.P99), P999: ms(mr.P999), Max: ms(mr.Max),
 			ServiceP50: ms(mr.ServiceP50), ServiceP99: ms(mr.ServiceP99),
-			Errors: mr.Errors.Total(), NotSent: mr.NotSent,
+			Errors: mr.Errors.Total(), ErrorsAll: mr.ErrorsAllRounds.Total(), NotSent: mr.NotSent, Starved: mr.Starved,
+			WindowSecs: mr.Window.Seconds(),
 			ErrorsByKind: jsonErrors{
 				Busy: mr.Errors.Busy, Timeout: mr.Errors.Timeout, Server: mr.Errors.Server,
 				Connection: mr.Errors.Connection, Other: mr.Errors.Other,
@@ -289,9 +315,13 @@ func (rep *Report) jsonForm() jsonReport {
 //	{"complete": true, "not_measured": [],
 //	 "results": [{"model", "workers", "rounds", "rps", "speedup", "p50_ms",
 //	  "p90_ms", "p99_ms", "p999_ms", "max_ms", "errors", "errors_by_kind",
-//	  "not_sent", "cpu_us_per_req", ...}, ...],
+//	  "errors_all_rounds", "not_sent", "starved_clients", "window_s",
+//	  "cpu_us_per_req", ...}, ...],
 //	 "env": {"num_cpu", "clients", "loop", "duration_s", "repeat", ...}}
 //
+// Each result's figures are medians over its rounds; errors,
+// errors_by_kind, not_sent and starved_clients are the median round's
+// (see ModelResult), errors_all_rounds the sum over every round.
 // complete is false for an incomplete report (see Report.Incomplete):
 // rounds is then the rounds each model finished, of env.repeat asked
 // for, and not_measured names the models that finished none. speedup is
@@ -310,13 +340,16 @@ var csvHeader = []string{
 	"service_p50_ms", "service_p99_ms", "errors", "busy", "timeout", "server_errors", "connection", "other",
 	"cpu_us_per_req", "queue_wait_mean_ms", "service_mean_ms", "little_client_l", "little_server_l",
 	"clients", "rate", "conn_per_request", "work_delay_ms", "work_cpu", "duration_s", "repeat", "rounds",
+	"errors_all_rounds", "not_sent", "starved_clients", "window_s",
 }
 
 // WriteCSV writes the report as CSV: a header line, then one line per
 // model, with the load's settings repeated on each line so that files
-// from several runs can be concatenated. The last column, rounds, is the
-// rounds the model finished: fewer than repeat, the rounds asked for, in
-// an incomplete report, whose models that finished none have no line.
+// from several runs can be concatenated. The column rounds is the rounds
+// the model finished: fewer than repeat, the rounds asked for, in an
+// incomplete report, whose models that finished none have no line. The
+// error counts are the median round's, as in WriteJSON;
+// errors_all_rounds sums every round's.
 func (rep *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvHeader); err != nil {
@@ -338,6 +371,7 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 			f(us(mr.CPUPerRequest)), f(ms(mr.QueueWaitMean)), f(ms(mr.ServiceMean)), f(mr.ClientL), f(mr.ServerL),
 			strconv.Itoa(e.Clients), f(e.Rate), strconv.FormatBool(e.ConnPerRequest), f(ms(e.WorkDelay)), strconv.Itoa(e.WorkCPU),
 			f(e.Duration.Seconds()), strconv.Itoa(e.Repeat), strconv.Itoa(len(mr.Rounds)),
+			i(mr.ErrorsAllRounds.Total()), i(mr.NotSent), strconv.Itoa(mr.Starved), f(mr.Window.Seconds()),
 		})
 		if err != nil {
 			return err
@@ -365,4 +399,9 @@ func rounds(n int) string {
 		return "one round"
 	}
 	return fmt.Sprintf("median of %d rounds", n)
+}
+
+// fmtSeconds prints a window's length, "0.31 s".
+func fmtSeconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + " s"
 }

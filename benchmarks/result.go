@@ -225,6 +225,15 @@ type Result struct {
 	RPS      float64
 	// Errors counts failed requests completed in the window, by kind.
 	Errors Errors
+	// Starved counts the clients that got no reply in the whole measured
+	// window: the request they were waiting for when it ended had been
+	// sent before it began (in a closed loop, where a client always has a
+	// request in flight: they completed none in it). A server that leaves
+	// some connections unserved, such as the conn model with more clients
+	// than workers, starves them. Their requests are in neither Requests
+	// nor Errors nor Latency, so the other figures describe the other
+	// clients only. 0 when MaxRequests ended the window.
+	Starved int
 	// NotSent, in an open loop, counts the requests scheduled in the
 	// measured part that were never sent: when the window ended every
 	// client was still waiting for a reply, so the server could not keep
@@ -233,9 +242,12 @@ type Result struct {
 	// their intended send to the end) is missing from Latency. 0 in a
 	// closed loop, and when MaxRequests ended the window.
 	NotSent int64
-	// Latency is the latency of successful requests. In an open loop it
-	// is measured from each request's intended send time (coordinated
-	// omission corrected); in a closed loop it equals ServiceTime.
+	// Latency is the latency of the successful requests completed in the
+	// window, the same requests Requests counts. In an open loop it is
+	// measured from each request's intended send time (coordinated
+	// omission corrected), so that a backlog built in the warm-up, which
+	// the clients are still working through, shows; in a closed loop it
+	// equals ServiceTime.
 	Latency Latency
 	// ServiceTime is the latency of successful requests measured from
 	// the moment each was actually sent.

@@ -81,10 +81,17 @@ func (r *Runner) closeClients() error {
 }
 
 // Run runs one window: w.Warmup of unmeasured load, then w.Duration of
-// measured load (or until w.MaxRequests), then waits for the requests in
-// flight. It returns ErrNoRequests when nothing completed in the measured
-// part, ErrUnreachable when the server could not be connected to (see
-// there), and ctx's error if ctx ends first.
+// measured load (or until w.MaxRequests). The requests still in flight
+// when the measured part ends count for nothing (those of the clients
+// that got no reply in the whole of it are counted in Result.Starved):
+// Run waits a short grace for them, twice the slowest reply of the run
+// (at least a quarter of a second, at most Config.Timeout), then cuts
+// them off, closing their connections. With w.MaxRequests the requests
+// sent before the cap are all waited for. It returns ErrNoRequests when
+// nothing completed in the measured part, ErrUnreachable when the server
+// could not be connected to (see there), an error wrapping
+// ErrInvalidConfig for an open loop whose requests are further apart
+// than w.Duration, and ctx's error if ctx ends first.
 func Run(ctx context.Context, cfg Config, w Window) (Result, error) {
 	r, err := NewRunner(ctx, cfg)
 	if err != nil {
@@ -100,10 +107,34 @@ type window struct {
 	interval            time.Duration // open loop: between scheduled requests
 	max                 int64
 
-	ticket atomic.Int64 // open loop: the next scheduled request
-	issued atomic.Int64 // requests sent in the measured part, when capped
-	sent   atomic.Int64 // open loop: measured requests sent
-	capped atomic.Bool  // MaxRequests was reached
+	ticket  atomic.Int64 // open loop: the next scheduled request
+	issued  atomic.Int64 // requests sent in the measured part, when capped
+	sent    atomic.Int64 // open loop: measured requests sent
+	capped  atomic.Bool  // MaxRequests was reached
+	slowest atomic.Int64 // the slowest successful reply so far, from its send, in ns
+}
+
+// replied records a successful reply that took d from its send.
+func (st *window) replied(d time.Duration) {
+	for {
+		cur := st.slowest.Load()
+		if int64(d) <= cur || st.slowest.CompareAndSwap(cur, int64(d)) {
+			return
+		}
+	}
+}
+
+// minGrace is the least time Run waits for the requests still in flight
+// when a window ends before it cuts them off.
+const minGrace = 250 * time.Millisecond
+
+// grace is how long Run waits for the requests in flight when the window
+// ends: twice the slowest reply of the run, at least minGrace, at most
+// the request timeout. Those requests count for nothing (see
+// Result.Starved); the wait only lets the healthy ones end, so that their
+// connections are kept for the next window.
+func (st *window) grace(timeout time.Duration) time.Duration {
+	return min(timeout, max(minGrace, 2*time.Duration(st.slowest.Load())))
 }
 
 // scheduled returns the number of open-loop requests scheduled before t.
@@ -135,6 +166,9 @@ func (r *Runner) Run(ctx context.Context, w Window) (Result, error) {
 		return Result{}, err
 	}
 	w = w.withDefaults()
+	if err := checkInterval(r.cfg.Rate, w.Duration); err != nil {
+		return Result{}, err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -142,6 +176,9 @@ func (r *Runner) Run(ctx context.Context, w Window) (Result, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The requests' context: cut a grace after the window ends.
+	reqs, cut := context.WithCancel(ctx)
+	defer cut()
 
 	for _, wk := range r.workers {
 		wk.reset()
@@ -149,7 +186,7 @@ func (r *Runner) Run(ctx context.Context, w Window) (Result, error) {
 	now := time.Now()
 	st := &window{start: now, measure: now.Add(w.Warmup), end: now.Add(w.Warmup + w.Duration), max: w.MaxRequests}
 	if r.cfg.Rate > 0 {
-		st.interval = time.Duration(float64(time.Second) / r.cfg.Rate)
+		st.interval = interval(r.cfg.Rate)
 	}
 
 	var wg sync.WaitGroup
@@ -157,9 +194,9 @@ func (r *Runner) Run(ctx context.Context, w Window) (Result, error) {
 	for _, wk := range r.workers {
 		wg.Go(func() {
 			if r.cfg.Rate > 0 {
-				wk.openLoop(ctx, st)
+				wk.openLoop(reqs, st)
 			} else {
-				wk.closedLoop(ctx, st)
+				wk.closedLoop(reqs, st)
 			}
 		})
 	}
@@ -188,7 +225,13 @@ func (r *Runner) Run(ctx context.Context, w Window) (Result, error) {
 		return Result{}, err
 	}
 	m.finish(stopAt)
-	<-done // the requests in flight, each bounded by Config.Timeout
+	// The requests in flight: a grace for them to end, then cut them off.
+	err = waitUntil(ctx, time.Now().Add(st.grace(r.cfg.Timeout)), done)
+	cut()
+	<-done
+	if err != nil {
+		return Result{}, err
+	}
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
@@ -222,27 +265,26 @@ func (wk *worker) closedLoop(ctx context.Context, st *window) {
 		}
 		err := wk.do(ctx)
 		done := time.Now()
+		if done.After(st.end) {
+			wk.inFlightAtEnd(sent)
+			return
+		}
 		if ctx.Err() != nil {
 			return
 		}
-		if done.Before(st.measure) || done.After(st.end) {
-			continue
-		}
-		wk.completed++
-		if err == nil {
-			wk.succeeded++
-		}
-		wk.lastDone = done
-		wk.outcome(err, sent, sent, done)
+		wk.finished(st, err, sent, sent, done)
 	}
 }
 
 // openLoop takes the next scheduled request, waits for its time, sends it,
 // and so on until the schedule passes the window's end or the window has
-// ended (the requests scheduled but not sent by then are counted as not
-// sent, see Result.NotSent). A request is measured when its intended time
-// falls in the measured part, from that time, so that a request sent late
-// because every client was waiting for a slow reply is charged the wait.
+// ended (the requests scheduled in the measured part but not sent by then
+// are counted as not sent, see Result.NotSent). As in a closed loop, a
+// request is measured when it completes in the measured part; its latency
+// counts from its intended time, so that a request sent late because
+// every client was waiting for a slow reply is charged the wait, also
+// when it was scheduled in the warm-up and the clients are still working
+// through that backlog.
 func (wk *worker) openLoop(ctx context.Context, st *window) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -267,20 +309,38 @@ func (wk *worker) openLoop(ctx context.Context, st *window) {
 		sent := time.Now()
 		err := wk.do(ctx)
 		done := time.Now()
+		if done.After(st.end) {
+			wk.inFlightAtEnd(sent)
+			return
+		}
 		if ctx.Err() != nil {
 			return
 		}
-		if !done.Before(st.measure) && !done.After(st.end) {
-			wk.completed++
-			if err == nil {
-				wk.succeeded++
-			}
-			wk.lastDone = done
-		}
-		if !intended.Before(st.measure) {
-			wk.outcome(err, intended, sent, done)
-		}
+		wk.finished(st, err, intended, sent, done)
 	}
+}
+
+// finished records a request that completed at done, before the window's
+// end: measured if done is in the measured part, from the time from.
+func (wk *worker) finished(st *window, err error, from, sent, done time.Time) {
+	if err == nil {
+		st.replied(done.Sub(sent))
+	}
+	if done.Before(st.measure) {
+		return
+	}
+	wk.completed++
+	if err == nil {
+		wk.succeeded++
+	}
+	wk.lastDone = done
+	wk.outcome(err, from, sent, done)
+}
+
+// inFlightAtEnd records that the request sent at sent had no reply when
+// the window ended.
+func (wk *worker) inFlightAtEnd(sent time.Time) {
+	wk.waiting, wk.waitingSince = true, sent
 }
 
 // measuring is what Run collects between the start and the end of the
@@ -427,7 +487,19 @@ func (r *Runner) result(st *window, m *measuring) (Result, error) {
 	if res.OpenLoop && !st.capped.Load() {
 		res.NotSent = max(0, st.scheduled(st.end)-st.scheduled(st.measure)-st.sent.Load())
 	}
+	for _, wk := range r.workers {
+		// A closed-loop client always has a request in flight, so one that
+		// completed none in the window waited for the whole of it; in an
+		// open loop, one whose request went out before the window did.
+		if wk.waiting && (res.OpenLoop && wk.waitingSince.Before(st.measure) || !res.OpenLoop && wk.completed == 0) {
+			res.Starved++
+		}
+	}
 	if completed == 0 || res.Window <= 0 {
+		if res.Starved > 0 {
+			return res, fmt.Errorf("%w: %d of the %d clients sent a request and were still waiting for its reply when the %v measured ended",
+				ErrNoRequests, res.Starved, res.Clients, st.end.Sub(st.measure))
+		}
 		return res, ErrNoRequests
 	}
 	res.RPS = float64(res.Requests) / res.Window.Seconds()
@@ -461,7 +533,7 @@ func (r *Runner) result(st *window, m *measuring) (Result, error) {
 			res.Little.ServerSampled = v.MeanRunning + v.MeanWaiting
 		}
 	}
-	res.Warnings = warnings(res)
+	res.Warnings = warnings(res, r.cfg.Server != nil && r.cfg.Server.Spec().Model == server.ModelConn)
 	return res, nil
 }
 
@@ -473,8 +545,9 @@ func (r *Runner) label() string {
 }
 
 // warnings explains figures that say more about the load generator or
-// the machine than about the server.
-func warnings(res Result) []string {
+// the machine than about the server, and clients left without a reply.
+// connModel reports an in-process server of the conn model.
+func warnings(res Result, connModel bool) []string {
 	var ws []string
 	if c := res.CPU; c.Cores > 0 && c.Utilisation >= 0.8 {
 		who := "the load generator"
@@ -493,7 +566,10 @@ func warnings(res Result) []string {
 	// worker was the limit, whatever X·W says.
 	queued := res.Server != nil && res.Server.MeanWaiting >= 1
 	l := res.Little
-	if !res.OpenLoop && l.Clients > 0 && l.ClientL < 0.8*float64(l.Clients) && failedShare <= maxFailedShare && !queued {
+	if res.Starved > 0 {
+		ws = append(ws, starvedWarning(res, connModel))
+	}
+	if !res.OpenLoop && l.Clients > 0 && l.ClientL < 0.8*float64(l.Clients) && failedShare <= maxFailedShare && !queued && res.Starved == 0 {
 		ws = append(ws, fmt.Sprintf("the %d clients were waiting for replies only %.0f%% of the time (X·W = %.1f): the load generator, not the server, is the bottleneck", l.Clients, 100*l.ClientL/float64(l.Clients), l.ClientL))
 	}
 	if res.OpenLoop {
@@ -517,6 +593,22 @@ func warnings(res Result) []string {
 		ws = append(ws, fmt.Sprintf("%.1f%% of the requests failed (%s)%s", 100*failedShare, res.Errors.String(), failureCause(res.Errors)))
 	}
 	return ws
+}
+
+// starvedWarning says that some clients got no reply in the whole window.
+func starvedWarning(res Result, connModel bool) string {
+	who := fmt.Sprintf("%d of the %d clients", res.Starved, res.Clients)
+	if res.Starved == res.Clients {
+		who = fmt.Sprintf("all %s", clients(res.Clients))
+	}
+	s := fmt.Sprintf("%s got no reply in the whole measured window: their request was still waiting when it ended, so the figures above describe the other clients only", who)
+	if res.Starved == res.Clients {
+		s = fmt.Sprintf("%s got no reply in the whole measured window: their requests were still waiting when it ended", who)
+	}
+	if connModel {
+		return s + " (in the conn model a connection holds its worker for its whole life, so clients beyond the workers wait until a connection closes: give it at least as many workers as clients, or use the pool model)"
+	}
+	return s + " (the server left their connections unserved, or answers more slowly than the window is long)"
 }
 
 // maxFailedShare is the share of failed requests above which warnings

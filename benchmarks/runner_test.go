@@ -2,8 +2,10 @@ package benchmarks_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -269,18 +271,18 @@ func newCounting(t *testing.T) *counting {
 	return &counting{h: svc}
 }
 
-// TestOpenLoopWindowIsTheDuration runs an open loop so slow that one
-// request is scheduled in the window: the throughput is one request over
-// the window, not over the request's own latency.
+// TestOpenLoopWindowIsTheDuration runs an open loop so slow that two
+// requests are scheduled in the window: the throughput is two requests
+// over the window, not over the requests' own latency.
 func TestOpenLoopWindowIsTheDuration(t *testing.T) {
-	const d = 200 * time.Millisecond
+	const d = 300 * time.Millisecond
 	ls := startServer(t, benchmarks.ServerConfig{})
-	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 1, Rate: 2}) // every 500ms
+	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 1, Rate: 4}) // every 250ms
 	res, err := r.Run(t.Context(), benchmarks.Window{Duration: d})
 	require.NoError(t, err)
-	assert.Equal(t, int64(1), res.Requests)
+	assert.Equal(t, int64(2), res.Requests)
 	assert.GreaterOrEqual(t, res.Window, d)
-	assert.LessOrEqual(t, res.RPS, 1/d.Seconds())
+	assert.LessOrEqual(t, res.RPS, 2/d.Seconds())
 	assert.Zero(t, res.NotSent)
 }
 
@@ -322,4 +324,116 @@ func TestWarningsBlameTheServerWhenItRefuses(t *testing.T) {
 	t.Log(all)
 	assert.NotContains(t, all, "the load generator, not the server")
 	assert.Contains(t, all, "busy")
+}
+
+// TestOpenLoopMeasuresTheBacklog asks a serial server that takes 10 ms a
+// request for 400 req/s: by the time the measured part begins, the
+// clients are still sending requests scheduled in the warm-up, late, and
+// every request that completes in the window is one of those. Their
+// latency, from when they were due, is what the window measured; it must
+// be reported, for the same requests the throughput counts.
+func TestOpenLoopMeasuresTheBacklog(t *testing.T) {
+	ls := startServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelSerial}, WorkDelay: 10 * time.Millisecond})
+	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 4, Rate: 400})
+	res, err := r.Run(t.Context(), benchmarks.Window{Warmup: 200 * time.Millisecond, Duration: 200 * time.Millisecond})
+	require.NoError(t, err)
+	t.Logf("%d requests, latency %+v, not sent %d", res.Requests, res.Latency, res.NotSent)
+	require.Positive(t, res.Requests)
+	assert.Equal(t, res.Requests, res.Latency.Count, "latency of every request the throughput counts")
+	// A request done at time d after the start was at most the d/10ms-th
+	// served, scheduled at most d/4 after the start: it waited at least
+	// 3/4 × d, and d is at least the 200ms of warm-up.
+	assert.GreaterOrEqual(t, res.Latency.P50, 100*time.Millisecond, "the backlog's wait")
+	assert.Positive(t, res.NotSent)
+	assert.Positive(t, res.Little.ClientL)
+}
+
+// TestStarvedClientsAreCounted runs four clients against the conn model
+// with two workers: two clients hold the workers and two wait the whole
+// window for a reply that never comes. The result counts them and warns,
+// and the run ends shortly after the window instead of waiting out the
+// request timeout.
+func TestStarvedClientsAreCounted(t *testing.T) {
+	const timeout = 30 * time.Second
+	ls := startServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelConn, Workers: 2}, WorkDelay: 2 * time.Millisecond})
+	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 4, Timeout: timeout})
+	start := time.Now()
+	res, err := r.Run(t.Context(), benchmarks.Window{Warmup: 20 * time.Millisecond, Duration: 200 * time.Millisecond})
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), timeout/2, "the starved requests were cut off after the window, not waited for")
+	assert.Equal(t, 2, res.Starved)
+	assert.Positive(t, res.Requests)
+	assert.Zero(t, res.Errors.Total(), "requests cut off at the end are not errors")
+	all := strings.Join(res.Warnings, "\n")
+	t.Log(all)
+	assert.Contains(t, all, "2 of the 4 clients got no reply in the whole measured window")
+	assert.Contains(t, all, "conn model")
+
+	// The Runner is still usable: the cut clients connect again.
+	require.NoError(t, ls.Resize(4))
+	res, err = r.Run(t.Context(), benchmarks.Window{Duration: 100 * time.Millisecond})
+	require.NoError(t, err)
+	assert.Zero(t, res.Starved)
+}
+
+// silentServer accepts connections and reads from them, and never
+// answers: a server that does not speak the protocol. It returns its
+// address.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns sync.WaitGroup
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Go(func() {
+				defer c.Close()
+				_, _ = io.Copy(io.Discard, c)
+			})
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-accepted
+		conns.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// TestRunNoReply: against a server that never answers, Run ends shortly
+// after the window with ErrNoRequests saying that every client was still
+// waiting, instead of waiting out the request timeout.
+func TestRunNoReply(t *testing.T) {
+	const timeout = 30 * time.Second
+	addr := silentServer(t)
+	start := time.Now()
+	_, err := benchmarks.Run(t.Context(), benchmarks.Config{Addr: addr, Clients: 2, Timeout: timeout}, benchmarks.Window{Duration: 100 * time.Millisecond})
+	require.ErrorIs(t, err, benchmarks.ErrNoRequests)
+	assert.ErrorContains(t, err, "2 of the 2 clients sent a request and were still waiting")
+	assert.Less(t, time.Since(start), timeout/2)
+}
+
+// TestRateSlowerThanTheWindow: an open loop whose requests are further
+// apart than the measured time, or so far apart that the interval
+// overflows, is refused rather than run.
+func TestRateSlowerThanTheWindow(t *testing.T) {
+	ls := startServer(t, benchmarks.ServerConfig{})
+	require.ErrorIs(t, benchmarks.Config{Addr: "127.0.0.1:1", Rate: 1e-10}.Validate(), benchmarks.ErrInvalidConfig)
+	for _, rate := range []float64{1e-10, 0.5} {
+		_, err := benchmarks.Run(t.Context(), benchmarks.Config{Server: ls, Clients: 1, Rate: rate}, benchmarks.Window{Duration: time.Second})
+		require.ErrorIs(t, err, benchmarks.ErrInvalidConfig, "rate %v", rate)
+		cc := benchmarks.CompareConfig{Models: []benchmarks.ModelSpec{{}}, Load: benchmarks.Config{Rate: rate}, Window: benchmarks.Window{Duration: time.Second}}
+		require.ErrorIs(t, cc.Validate(), benchmarks.ErrInvalidConfig, "rate %v", rate)
+		tc := benchmarks.TuneConfig{Load: benchmarks.Config{Rate: rate}, Step: time.Second}
+		require.ErrorIs(t, tc.Validate(), benchmarks.ErrInvalidConfig, "rate %v", rate)
+	}
+	_, err := benchmarks.Run(t.Context(), benchmarks.Config{Server: ls, Clients: 1, Rate: 0.5}, benchmarks.Window{Duration: time.Second})
+	assert.ErrorContains(t, err, "one request every 2s, longer than the 1s measured")
+	assert.NoError(t, benchmarks.CompareConfig{Models: []benchmarks.ModelSpec{{}}, Load: benchmarks.Config{Rate: 1}, Window: benchmarks.Window{Duration: time.Second}}.Validate())
 }

@@ -156,6 +156,13 @@ type TuneStep struct {
 	// search often needs fewer). The adaptive run, if any, comes after
 	// them with Phase PhaseAdaptive.
 	Index, MaxSteps int
+	// Left estimates how many more steps the search needs after this
+	// one, from what it has measured so far: MaxSteps − Index at the
+	// probe, then fewer as the search narrows, and 0 when this step is
+	// the last the search can need. It is an estimate, not a promise:
+	// the search may end sooner (a climb that stops early). Never more
+	// than MaxSteps − Index; 0 for the adaptive run.
+	Left int
 	// Workers is the pool size of the step (0 for the adaptive run).
 	Workers int
 	Phase   TunePhase
@@ -231,7 +238,17 @@ func (c TuneConfig) Validate() error {
 	if load.Addr == "" {
 		load.Addr = "127.0.0.1:1" // stands for the in-process server
 	}
-	errs = append(errs, load.Validate())
+	loadErr := load.Validate()
+	errs = append(errs, loadErr)
+	if step := c.Step; loadErr == nil && step >= 0 {
+		if step == 0 {
+			step = DefaultTuneStep
+		}
+		errs = append(errs, checkInterval(load.Rate, step))
+		if c.Adaptive > 0 {
+			errs = append(errs, checkInterval(load.Rate, c.Adaptive))
+		}
+	}
 	switch mode {
 	case modeInProcess:
 		switch m := c.Server.Model.Model; m {
@@ -371,10 +388,16 @@ type TuneReport struct {
 	// what SeedBy allowed: "clients" (C/(D+RTT), RTT counted only if the
 	// probe measured it without queueing), "rate" (an open loop's rate),
 	// or "cpu" (the cores at the CPU per request of the probe, when the
-	// probe kept at least half a core busy).
-	Seed     int
-	SeedRate float64
-	SeedBy   string
+	// probe kept at least half a core busy), bounded by MinWorkers and
+	// MaxWorkers; SeedUnbounded is the size before that bound.
+	Seed          int
+	SeedUnbounded int
+	SeedRate      float64
+	SeedBy        string
+	// LoadCeilingBy says what sets the points' LoadCeiling: "clients"
+	// (C/(D+RTT), a closed loop, or an open loop whose clients cannot
+	// carry its rate) or "rate" (an open loop's rate).
+	LoadCeilingBy string
 	// Stop says why the climb from the seed ended, and ClimbFrom and
 	// ClimbTo are the sizes of its last step (both the size it ended at
 	// when it ended at MaxWorkers).
@@ -384,8 +407,13 @@ type TuneReport struct {
 	// (0 if none).
 	Best int
 	// Recommended is the smallest eligible size with at least 95% of
-	// Best's throughput; 0 if no size met the SLO.
+	// Best's throughput; 0 if no size met the SLO, and in an incomplete
+	// report.
 	Recommended int
+	// Incomplete reports that the search stopped before it finished (ctx
+	// ended or a step failed; see Tune): Points are the sizes measured
+	// until then, and nothing is recommended.
+	Incomplete bool
 	// Explanation says in one paragraph what was measured and why the
 	// recommendation is what it is.
 	Explanation string
@@ -437,7 +465,13 @@ func (rep *TuneReport) Point(workers int) *TunePoint {
 // In the remote and custom modes Tune puts the pool back to the size it
 // had before, or with Apply leaves it at the recommendation; when Tune
 // fails it always puts it back. Tune stops at the first failed step, and
-// returns ctx's error if ctx ends.
+// returns ctx's error if ctx ends. Stopped after the probe, it returns
+// the error together with a report of the sizes measured until then,
+// marked Incomplete, with no recommendation (FinalWorkers says where the
+// pool was left); stopped in the adaptive run, after the search, it
+// returns the error with the search's complete report and Adaptive nil.
+// Before the probe finished, and when the probe failed (ErrProbeFailed),
+// the report is nil.
 func Tune(ctx context.Context, cfg TuneConfig) (*TuneReport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -482,6 +516,9 @@ func Tune(ctx context.Context, cfg TuneConfig) (*TuneReport, error) {
 	}
 	err := t.search(ctx)
 	rep := t.report()
+	if err != nil {
+		rep.Incomplete, rep.Recommended = true, 0
+	}
 	if mode != modeInProcess {
 		final := before
 		if cfg.Apply && rep.Recommended > 0 && err == nil {
@@ -493,14 +530,18 @@ func Tune(ctx context.Context, cfg TuneConfig) (*TuneReport, error) {
 		rep.FinalWorkers = final
 	}
 	if err != nil {
-		return nil, err
-	}
-	if cfg.Adaptive > 0 {
-		if rep.Adaptive, err = runAdaptive(ctx, cfg, len(rep.Points)+1); err != nil {
+		if len(rep.Points) == 0 || errors.Is(err, ErrProbeFailed) {
 			return nil, err
 		}
+		rep.Explanation = rep.explain()
+		return rep, err
 	}
 	rep.Explanation = rep.explain()
+	if cfg.Adaptive > 0 {
+		if rep.Adaptive, err = runAdaptive(ctx, cfg, len(rep.Points)+1); err != nil {
+			return rep, err
+		}
+	}
 	return rep, nil
 }
 
@@ -547,11 +588,12 @@ type tuner struct {
 	climbFrom, top int // the last doubling of the climb: from, to
 
 	// From the probe.
-	d        time.Duration
-	seedRTT  time.Duration // the probe's RTT if it measured one without queueing
-	seed     int
-	seedRate float64
-	seedBy   string
+	d             time.Duration
+	seedRTT       time.Duration // the probe's RTT if it measured one without queueing
+	seed          int
+	seedUnbounded int
+	seedRate      float64
+	seedBy        string
 }
 
 // at returns the point measured at n, or nil.
@@ -574,7 +616,8 @@ func (t *tuner) measure(ctx context.Context, n int, phase TunePhase) (*TunePoint
 	}
 	step := len(t.points) + 1
 	if t.cfg.Progress != nil {
-		t.cfg.Progress(TuneStep{Index: step, MaxSteps: t.cfg.MaxSteps, Workers: n, Phase: phase, Expected: t.cfg.Settle + t.cfg.Step})
+		t.cfg.Progress(TuneStep{Index: step, MaxSteps: t.cfg.MaxSteps, Left: t.stepsLeft(n, phase),
+			Workers: n, Phase: phase, Expected: t.cfg.Settle + t.cfg.Step})
 	}
 	if err := t.sizer.Resize(n); err != nil {
 		return nil, fmt.Errorf("benchmarks: resizing the pool to %s: %w", workers(n), err)
@@ -605,9 +648,64 @@ func (t *tuner) measure(ctx context.Context, n int, phase TunePhase) (*TunePoint
 	if v := res.Server; v != nil {
 		p.QueueWait, p.Service = v.QueueWait.Mean, v.Service.Mean
 	}
-	p.Eligible = !t.failed(p) && (t.cfg.SLOP99 == 0 || p.P99 <= t.cfg.SLOP99)
+	// A point whose latency was not measured cannot be said to meet
+	// the SLO.
+	p.Eligible = !t.failed(p) && (t.cfg.SLOP99 == 0 || res.Latency.Count > 0 && p.P99 <= t.cfg.SLOP99)
 	t.points = append(t.points, p)
 	return p, nil
+}
+
+// stepsLeft estimates the steps the search needs after measuring n in
+// phase (see TuneStep.Left): the doublings left to MaxWorkers, the
+// halvings from the seed to MinWorkers and the bisection of the bracket
+// they leave, as far as the search has narrowed them.
+func (t *tuner) stepsLeft(n int, phase TunePhase) int {
+	budget := t.cfg.MaxSteps - len(t.points) - 1
+	lo, hi := t.cfg.MinWorkers, t.cfg.MaxWorkers
+	var left int
+	switch phase {
+	case PhaseProbe:
+		return budget
+	case PhaseSeed, PhaseUp:
+		half := max(n/tuneGrowth, 1)
+		left = doublings(n, hi) + halvings(t.seed, lo) + bisections(half, resolution(half))
+	case PhaseDown:
+		left = halvings(n, lo) + bisections(max(n-lo, 1), resolution(n))
+	case PhaseBisect:
+		// The knee is near n: the bracket ends about resolution(n) wide.
+		if rec, below := t.bracket(); rec != nil && below != nil {
+			left = bisections(max(n-below.Workers, rec.Workers-n), resolution(n))
+		}
+	}
+	return max(0, min(left, budget))
+}
+
+// doublings counts the steps up from n to hi, doubling.
+func doublings(n, hi int) int {
+	k := 0
+	for c := max(n, 1); c < hi; c = min(c*tuneGrowth, hi) {
+		k++
+	}
+	return k
+}
+
+// halvings counts the steps down from n to lo, halving.
+func halvings(n, lo int) int {
+	k := 0
+	for c := n; c > lo; c = max(c/tuneGrowth, lo) {
+		k++
+	}
+	return k
+}
+
+// bisections counts the halvings of a bracket w wide until it is at most
+// res wide.
+func bisections(w, res int) int {
+	k := 0
+	for ; w > res; w = (w + 1) / 2 {
+		k++
+	}
+	return k
 }
 
 // cpuSnapshot is the machine's and the process's CPU time at one moment.
@@ -727,7 +825,10 @@ func (t *tuner) probeFailed(p *TunePoint) error {
 func resolution(n int) int { return max(1, int(tuneResolution*float64(n))) }
 
 // failed reports that more than 1% of p's requests failed.
-func (t *tuner) failed(p *TunePoint) bool {
+func (t *tuner) failed(p *TunePoint) bool { return p.failed() }
+
+// failed reports that more than 1% of p's requests failed.
+func (p *TunePoint) failed() bool {
 	return float64(p.Errors) > tuneMaxErrorShare*float64(p.Errors+p.Requests)
 }
 
@@ -793,10 +894,7 @@ func (t *tuner) calibrate(p *TunePoint) {
 		// The utilisation law: n busy workers serve n/D requests a second.
 		t.d = time.Duration(float64(p.Workers) / p.RPS * float64(time.Second))
 	}
-	t.seedRate, t.seedBy = t.loadCeiling(t.seedRTT), "clients"
-	if t.cfg.Load.Rate > 0 && t.cfg.Load.Rate <= t.seedRate {
-		t.seedBy = "rate"
-	}
+	t.seedRate, t.seedBy = t.loadCeiling(t.seedRTT), t.loadCeilingBy(t.seedRTT)
 	// At low throughput the CPU per request counts the process's fixed
 	// costs too; only a probe that kept half a core busy measures it.
 	if cpu := res.CPU; cpu.Scope == CPUScopeProcess && cpu.PerRequest > 0 && cpu.Utilisation*float64(cpu.Cores) >= 0.5 {
@@ -808,6 +906,7 @@ func (t *tuner) calibrate(p *TunePoint) {
 	if math.IsNaN(seed) || math.IsInf(seed, 0) {
 		seed = float64(t.cfg.MaxWorkers)
 	}
+	t.seedUnbounded = int(min(seed, math.MaxInt32))
 	t.seed = int(max(float64(t.cfg.MinWorkers), min(float64(t.cfg.MaxWorkers), seed)))
 }
 
@@ -834,22 +933,32 @@ func (t *tuner) loadCeiling(rtt time.Duration) float64 {
 	return x
 }
 
+// loadCeilingBy says what sets loadCeiling(rtt): "rate" when an open
+// loop's clients can carry its rate, "clients" otherwise.
+func (t *tuner) loadCeilingBy(rtt time.Duration) string {
+	if r := t.cfg.Load.Rate; r > 0 && r <= t.loadCeiling(rtt) {
+		return "rate"
+	}
+	return "clients"
+}
+
 // report assembles the TuneReport from the points measured so far.
 func (t *tuner) report() *TuneReport {
 	c := t.cfg
 	rep := &TuneReport{
-		ServiceTime: t.d,
-		Seed:        t.seed,
-		SeedRate:    t.seedRate,
-		SeedBy:      t.seedBy,
-		Stop:        t.stop,
-		ClimbFrom:   t.climbFrom,
-		ClimbTo:     t.top,
-		SLOP99:      c.SLOP99,
-		MinGain:     c.MinGain,
-		MinWorkers:  c.MinWorkers,
-		MaxWorkers:  c.MaxWorkers,
-		MaxSteps:    c.MaxSteps,
+		ServiceTime:   t.d,
+		Seed:          t.seed,
+		SeedUnbounded: t.seedUnbounded,
+		SeedRate:      t.seedRate,
+		SeedBy:        t.seedBy,
+		Stop:          t.stop,
+		ClimbFrom:     t.climbFrom,
+		ClimbTo:       t.top,
+		SLOP99:        c.SLOP99,
+		MinGain:       c.MinGain,
+		MinWorkers:    c.MinWorkers,
+		MaxWorkers:    c.MaxWorkers,
+		MaxSteps:      c.MaxSteps,
 	}
 	cc := CompareConfig{Server: c.Server, Load: c.Load}
 	rep.Env = cc.env(t.cfg.mode() != modeInProcess, Window{Warmup: c.Settle, Duration: c.Step}, 1)
@@ -877,6 +986,7 @@ func (t *tuner) report() *TuneReport {
 		rep.RTT, rep.RTTMeasured = rttOf(calm.Result), true
 	}
 	load := t.loadCeiling(rep.RTT)
+	rep.LoadCeilingBy = t.loadCeilingBy(rep.RTT)
 	for _, p := range t.points {
 		q := *p
 		if t.d > 0 {

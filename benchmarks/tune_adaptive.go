@@ -99,3 +99,19 @@ func (a *AdaptiveRun) reached(n int) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// cameDown returns how long after its start the adaptive pool, started
+// above n workers, first came down to n or fewer, and false if it never
+// did.
+func (a *AdaptiveRun) cameDown(n int) (time.Duration, bool) {
+	if len(a.Trajectory) == 0 {
+		return 0, false
+	}
+	start := a.Trajectory[0].Time.Add(-a.Interval)
+	for _, p := range a.Trajectory {
+		if p.Limit <= n {
+			return p.Time.Sub(start), true
+		}
+	}
+	return 0, false
+}

@@ -11,12 +11,44 @@ import (
 	"time"
 )
 
-// loadCeilingName names TunePoint.LoadCeiling for the report's load.
+// loadCeilingName names TunePoint.LoadCeiling for the report's load:
+// the rate, or the clients' C/(D+RTT) in a closed loop and in an open
+// loop whose clients cannot carry its rate.
 func (rep *TuneReport) loadCeilingName() string {
-	if rep.Env.Rate > 0 {
+	if rep.rateBound() {
 		return "rate"
 	}
 	return "C/(D+RTT)"
+}
+
+// rateBound reports an open loop whose clients can carry its rate, so
+// that the rate is what the load asks for.
+func (rep *TuneReport) rateBound() bool {
+	return rep.Env.Rate > 0 && (rep.LoadCeilingBy == "rate" || rep.LoadCeilingBy == "")
+}
+
+// saturated reports whether the pool was the limit at p: its workers
+// busy (90% of N/D or more) or, in process, requests waiting for a
+// worker half a service time or more on average.
+func (rep *TuneReport) saturated(p *TunePoint) bool {
+	return p.WorkerCeiling > 0 && p.RPS >= 0.9*p.WorkerCeiling ||
+		rep.Env.InProcess && rep.ServiceTime > 0 && p.QueueWait >= rep.ServiceTime/2
+}
+
+// busyPhrase describes how busy the pool was at p, "101% of N/D, and
+// requests waited 45.8ms for a worker on average".
+func (rep *TuneReport) busyPhrase(p *TunePoint) string {
+	s := ""
+	if p.WorkerCeiling > 0 {
+		s = pct(p.RPS, p.WorkerCeiling) + " of N/D"
+	}
+	if rep.Env.InProcess && p.QueueWait > 0 {
+		if s != "" {
+			s += ", and "
+		}
+		s += fmt.Sprintf("requests waited %s for a worker on average", fmtDuration(p.QueueWait))
+	}
+	return s
 }
 
 // pct formats part/whole as a percentage, "-" when whole is unknown.
@@ -46,9 +78,13 @@ func (rep *TuneReport) WriteTable(w io.Writer) error {
 				qw = "0"
 			}
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%.0f\t%s\t%s\t%s\t%.0f\t%s\t%s\t%d\t%s\n",
+		row := fmt.Sprintf("%d\t%d\t%s\t%.0f\t%s\t%s\t%s\t%.0f\t%s\t%s\t%d\t",
 			p.Workers, p.Step, p.Phase, p.RPS, fmtDuration(p.P50), fmtDuration(p.P99), qw,
-			us(p.CPUPerRequest), pct(p.RPS, p.WorkerCeiling), pct(p.RPS, p.LoadCeiling), p.Errors, rep.marks(p))
+			us(p.CPUPerRequest), pct(p.RPS, p.WorkerCeiling), pct(p.RPS, p.LoadCeiling), p.Errors)
+		if m := rep.marks(p); m != "" {
+			row += "  " + m
+		}
+		fmt.Fprintln(tw, row)
 	}
 	return tw.Flush()
 }
@@ -73,13 +109,28 @@ func (rep *TuneReport) marks(p TunePoint) string {
 		ms = append(ms, fmt.Sprintf("other processes used %.0f%% CPU", 100*p.OtherCPU))
 	}
 	if !p.Eligible {
-		if rep.SLOP99 > 0 && p.P99 > rep.SLOP99 {
-			ms = append(ms, "over SLO")
-		} else {
-			ms = append(ms, "errors")
+		ms = append(ms, rep.ineligible(p)...)
+	}
+	return strings.Join(ms, ", ")
+}
+
+// ineligible says why p may not be recommended: "errors" (more than 1%
+// failed), "over SLO" (its p99 is above it), "no latency" (the SLO could
+// not be checked: no request succeeded).
+func (rep *TuneReport) ineligible(p TunePoint) []string {
+	var why []string
+	if p.failed() {
+		why = append(why, "errors")
+	}
+	if rep.SLOP99 > 0 {
+		switch {
+		case p.Result.Latency.Count == 0 && p.P99 == 0:
+			why = append(why, "no latency")
+		case p.P99 > rep.SLOP99:
+			why = append(why, "over SLO")
 		}
 	}
-	return "  " + strings.Join(ms, ", ")
+	return why
 }
 
 // finite returns x, or 0 if it is infinite or not a number, which JSON
@@ -228,7 +279,14 @@ func (rep *TuneReport) explain() string {
 			x += " (RTT taken as 0: requests queued at the probe)"
 		}
 	}
-	say("Little's law, N = X × D, where %s, put the seed at %s.", x, workers(rep.Seed))
+	switch {
+	case rep.SeedUnbounded > rep.Seed:
+		say("Little's law, N = X × D, where %s, put the seed at %s, capped to %d, the most workers searched.", x, workers(rep.SeedUnbounded), rep.Seed)
+	case rep.SeedUnbounded > 0 && rep.SeedUnbounded < rep.Seed:
+		say("Little's law, N = X × D, where %s, put the seed at %s, raised to %d, the fewest workers searched.", x, workers(rep.SeedUnbounded), rep.Seed)
+	default:
+		say("Little's law, N = X × D, where %s, put the seed at %s.", x, workers(rep.Seed))
+	}
 	load := rep.Points[0].LoadCeiling
 	if rep.RTTMeasured {
 		say("Where requests queued least, they spent RTT = %s between client and worker (connection, protocol, scheduling).", fmtRTT(rep.RTT))
@@ -246,28 +304,16 @@ func (rep *TuneReport) explain() string {
 		say("The step budget (%d) ran out, so the recommendation may be a little off; more steps would narrow it.", rep.MaxSteps)
 	}
 
-	rec, best := rep.Point(rep.Recommended), rep.Point(rep.Best)
-	if (rec == nil || best == nil) && rep.SLOP99 == 0 {
-		// Without an SLO only errors make a size ineligible.
-		low, share := rep.Points[0], 1.0
-		for _, p := range rep.Points {
-			if n := p.Errors + p.Requests; n > 0 && float64(p.Errors)/float64(n) < share {
-				low, share = p, float64(p.Errors)/float64(n)
-			}
+	if rep.Incomplete {
+		say("The search stopped before it finished, so no size is recommended.")
+		if best := rep.Point(rep.Best); best != nil {
+			say("The most throughput measured so far was %.0f req/s, at %s (p99 %s).", best.RPS, workers(best.Workers), fmtDuration(best.P99))
 		}
-		say("No size can be recommended: at every size measured more than 1%% of the requests failed (the fewest, %.1f%%, at %d %s: %s). Find out why before tuning the pool: busy replies mean the server's queue was full, timeouts a server slower than the request timeout.",
-			100*share, low.Workers, plural(low.Workers, "worker"), low.Result.Errors.String())
 		return b.String()
 	}
+	rec, best := rep.Point(rep.Recommended), rep.Point(rep.Best)
 	if rec == nil || best == nil {
-		low := rep.Points[0]
-		for _, p := range rep.Points {
-			if p.P99 < low.P99 {
-				low = p
-			}
-		}
-		say("No size met the objective: the lowest p99 was %s at %d %s, against the SLO of %v. The load is more than this server can serve within it; lower the load or relax the SLO.",
-			fmtDuration(low.P99), low.Workers, plural(low.Workers, "worker"), rep.SLOP99)
+		say("%s", rep.noRecommendation())
 		return b.String()
 	}
 	slo := ""
@@ -305,7 +351,7 @@ func (rep *TuneReport) explain() string {
 	told := false
 	cpuBound := e.InProcess && (best.CPUUtilisation >= 0.8 || rep.CPUCeiling > 0 && best.RPS >= 0.8*rep.CPUCeiling)
 	switch {
-	case load > 0 && best.RPS >= 0.9*load && e.Rate > 0:
+	case load > 0 && best.RPS >= 0.9*load && rep.rateBound():
 		say("More workers add nothing: the load asks for no more than %s req/s.", fmtRate(load))
 	case cpuBound:
 		say("More workers add nothing: the CPU is the limit (%.0f%% of %d cores busy at %s, load generator included; at the least CPU time measured per request they serve %.0f req/s at most), and extra workers only share the cores and queue.",
@@ -313,9 +359,15 @@ func (rep *TuneReport) explain() string {
 	case load > 0 && best.RPS >= 0.9*load && rep.RTT >= rep.ServiceTime:
 		say("More workers add nothing: requests spent longer outside a worker than on one (RTT %s against D = %s), so the clients' side (the load generator, the network or the machine) is the limit.",
 			fmtRTT(rep.RTT), fmtDuration(rep.ServiceTime))
+	case load > 0 && best.RPS >= 0.9*load && e.Rate > 0:
+		say("More workers add nothing: the %s req/s asked for is more than %d clients can carry, since they cannot keep more than %d requests in flight: at C/(D+RTT) that is %s req/s, and throughput was %s of it. Requests wait for a free client, and their latency, counted from when they were due, grows; add clients to offer the whole rate.",
+			fmtRate(e.Rate), e.Clients, e.Clients, fmtRate(load), pct(best.RPS, load))
 	case load > 0 && best.RPS >= 0.9*load:
 		say("More workers add nothing: %d clients cannot keep more than %d requests in flight (throughput is %s of C/(D+RTT)).",
 			e.Clients, e.Clients, pct(best.RPS, load))
+	case best.Workers >= rep.MaxWorkers && rep.saturated(best):
+		say("More workers would likely add throughput: the pool was the limit at %s, the most searched (%s); raise the most workers searched (--max-workers) and tune again.",
+			workers(best.Workers), rep.busyPhrase(best))
 	case grew(best):
 		say("More workers add little: the service time grows under load, from %s at %d %s to %s at %d.",
 			fmtDuration(rep.ServiceTime), rep.MinWorkers, plural(rep.MinWorkers, "worker"), fmtDuration(best.Service), best.Workers)
@@ -358,12 +410,133 @@ func (rep *TuneReport) adaptiveSummary() string {
 		s += fmt.Sprintf(" (%s of the adaptive pool's settled throughput)", pct(rec.RPS, a.SettledRPS))
 	}
 	s += "."
-	if d, ok := a.reached(rec.Workers); ok {
-		s += fmt.Sprintf(" The adaptive pool first reached %s after %.1f s.", workers(rec.Workers), d.Seconds())
-	} else {
-		s += fmt.Sprintf(" The adaptive pool never reached %s.", workers(rec.Workers))
+	switch {
+	case rec.Workers < a.Start:
+		if d, ok := a.cameDown(rec.Workers); ok {
+			s += fmt.Sprintf(" The adaptive pool started above it, at %s, and first came down to %d after %.1f s.", workers(a.Start), rec.Workers, d.Seconds())
+		} else {
+			s += fmt.Sprintf(" The adaptive pool started above it, at %s, and never came down to %d.", workers(a.Start), rec.Workers)
+		}
+	case rec.Workers == a.Start:
+		s += fmt.Sprintf(" The adaptive pool started at that size, %s.", workers(a.Start))
+	default:
+		if d, ok := a.reached(rec.Workers); ok {
+			s += fmt.Sprintf(" The adaptive pool started at %s and first reached %s after %.1f s.", workers(a.Start), workers(rec.Workers), d.Seconds())
+		} else {
+			s += fmt.Sprintf(" The adaptive pool started at %s and never reached %s.", workers(a.Start), workers(rec.Workers))
+		}
 	}
 	return s
+}
+
+// noRecommendation says why no size could be recommended: too many
+// failures, the SLO missed, or both, and what to do.
+func (rep *TuneReport) noRecommendation() string {
+	var failed, slow []TunePoint
+	for _, p := range rep.Points {
+		switch {
+		case p.failed():
+			failed = append(failed, p)
+		case !p.Eligible:
+			slow = append(slow, p)
+		}
+	}
+	var s string
+	switch {
+	case len(failed) > 0 && len(slow) == 0:
+		low, share := failed[0], 1.0
+		for _, p := range failed {
+			if n := p.Errors + p.Requests; n > 0 && float64(p.Errors)/float64(n) < share {
+				low, share = p, float64(p.Errors)/float64(n)
+			}
+		}
+		every := "at every size measured"
+		if len(rep.Points) == 1 {
+			every = "at the one size measured"
+		}
+		s = fmt.Sprintf("No size can be recommended: %s more than 1%% of the requests failed (the fewest, %.1f%%, at %s: %s), whatever their latency.",
+			every, 100*share, workers(low.Workers), low.Result.Errors.String())
+		s += " " + rep.failureAdvice(failed)
+	case len(failed) == 0:
+		s = rep.sloMissed(slow)
+	default:
+		s = fmt.Sprintf("No size met the objective: at %s more than 1%% of the requests failed, and at the others the p99 missed the SLO.", sizeList(failed))
+		s += " " + rep.sloMissed(slow) + " " + rep.failureAdvice(failed)
+	}
+	return s
+}
+
+// sloMissed says how far the points, which missed the SLO, were from it.
+func (rep *TuneReport) sloMissed(points []TunePoint) string {
+	var low *TunePoint
+	for i := range points {
+		if p := &points[i]; p.Result.Latency.Count > 0 || p.P99 > 0 {
+			if low == nil || p.P99 < low.P99 {
+				low = p
+			}
+		}
+	}
+	if low == nil {
+		return fmt.Sprintf("No size met the objective: no request succeeded, so the p99 could not be checked against the SLO of %v.", rep.SLOP99)
+	}
+	s := fmt.Sprintf("No size met the objective: the lowest p99 was %s at %s, against the SLO of %v.", fmtDuration(low.P99), workers(low.Workers), rep.SLOP99)
+	e := rep.Env
+	switch load := low.LoadCeiling; {
+	case e.Rate > 0 && !rep.rateBound() && load > 0:
+		s += fmt.Sprintf(" %s can carry at most %s req/s (C/(D+RTT)) of the %s req/s asked for, so requests wait for a free client and their latency, counted from when they were due, grows through each step; add clients, or lower the rate.",
+			capitalise(clients(e.Clients)), fmtRate(load), fmtRate(e.Rate))
+	case low.Workers >= rep.MaxWorkers && rep.saturated(low):
+		s += fmt.Sprintf(" The pool was the limit at %s, the most searched (%s): raise the most workers searched (--max-workers), or relax the SLO.", workers(low.Workers), rep.busyPhrase(low))
+	default:
+		s += " The load is more than this server can serve within it; lower the load or relax the SLO."
+	}
+	return s
+}
+
+// failureAdvice says what the failures at points mean and what to do.
+func (rep *TuneReport) failureAdvice(points []TunePoint) string {
+	var e Errors
+	for _, p := range points {
+		e.merge(p.Result.Errors)
+	}
+	last := points[len(points)-1] // the largest size that failed
+	switch total := e.Total(); {
+	case 2*e.Timeout > total:
+		s := "Most failures were timeouts: the server answered more slowly than the request timeout"
+		if t := rep.Env.Timeout; t > 0 {
+			s += fmt.Sprintf(" (%v)", t)
+		}
+		if last.Workers >= rep.MaxWorkers && rep.saturated(&last) {
+			return s + fmt.Sprintf(", because requests queued for a worker (at %s, the most searched: %s). Raise the most workers searched (--max-workers), or give requests more time (--timeout).", workers(last.Workers), rep.busyPhrase(&last))
+		}
+		return s + ". Give requests more time (--timeout) if that is expected, or find out why the server is slow, before tuning the pool."
+	case 2*e.Busy > total:
+		return "Most failures were busy replies: the server's queue was full. Give it a longer queue, or lower the load, before tuning the pool."
+	case 2*e.Connection > total:
+		return "Most failures were lost connections: find out why the server drops them before tuning the pool."
+	}
+	return "Find out why before tuning the pool: busy replies mean the server's queue was full, timeouts a server slower than the request timeout."
+}
+
+// sizeList lists the pool sizes of points: "2, 4 and 8 workers".
+func sizeList(points []TunePoint) string {
+	ns := make([]string, len(points))
+	for i, p := range points {
+		ns[i] = strconv.Itoa(p.Workers)
+	}
+	last := len(ns) - 1
+	if last == 0 {
+		return workers(points[0].Workers)
+	}
+	return strings.Join(ns[:last], ", ") + " and " + ns[last] + " workers"
+}
+
+// capitalise returns s with its first letter in upper case.
+func capitalise(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func plural(n int, s string) string {
@@ -389,6 +562,8 @@ type jsonTune struct {
 	Recommended   int             `json:"recommended"`
 	Best          int             `json:"best"`
 	Seed          int             `json:"seed"`
+	SeedUnbounded int             `json:"seed_unbounded"`
+	LoadCeilingBy string          `json:"load_ceiling_by"`
 	SeedRate      float64         `json:"seed_rate_rps"`
 	SeedBy        string          `json:"seed_by"`
 	Stop          TuneStop        `json:"stop"`
@@ -457,7 +632,8 @@ type jsonAdaptivePoint struct {
 
 // WriteJSON writes the report as one indented JSON object:
 //
-//	{"recommended", "best", "seed", "seed_rate_rps", "seed_by", "stop",
+//	{"recommended", "best", "seed", "seed_unbounded", "load_ceiling_by",
+//	 "seed_rate_rps", "seed_by", "stop",
 //	 "explanation",
 //	 "service_time_ms", "rtt_ms", ...,
 //	 "points": [{"workers", "step", "phase", "rps", "p50_ms", "p99_ms",
@@ -469,7 +645,8 @@ type jsonAdaptivePoint struct {
 // Points are in order of size; rtt_ms is null when it was not measured.
 func (rep *TuneReport) WriteJSON(w io.Writer) error {
 	out := jsonTune{
-		Recommended: rep.Recommended, Best: rep.Best, Seed: rep.Seed, SeedRate: finite(rep.SeedRate), SeedBy: rep.SeedBy, Stop: rep.Stop, ClimbFrom: rep.ClimbFrom, ClimbTo: rep.ClimbTo, Explanation: rep.Explanation,
+		Recommended: rep.Recommended, Best: rep.Best, Seed: rep.Seed, SeedUnbounded: rep.SeedUnbounded, LoadCeilingBy: rep.LoadCeilingBy,
+		SeedRate: finite(rep.SeedRate), SeedBy: rep.SeedBy, Stop: rep.Stop, ClimbFrom: rep.ClimbFrom, ClimbTo: rep.ClimbTo, Explanation: rep.Explanation,
 		ServiceTimeMS: ms(rep.ServiceTime), CPUCeiling: rep.CPUCeiling, FinalWorkers: rep.FinalWorkers,
 		SLOP99MS: ms(rep.SLOP99), MinGain: rep.MinGain, MinWorkers: rep.MinWorkers, MaxWorkers: rep.MaxWorkers, MaxSteps: rep.MaxSteps,
 		Points: make([]jsonTunePoint, 0, len(rep.Points)),

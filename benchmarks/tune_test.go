@@ -26,6 +26,9 @@ type curve struct {
 	rps    func(n int) float64
 	p99    func(n int) time.Duration // nil: 1 ms
 	errors func(n int) int64         // nil: none
+	// noLatency makes every Run report no latency sample, as a window in
+	// which no request completed would.
+	noLatency bool
 
 	service, rtt time.Duration // at every size
 	cpu          time.Duration // CPU per request; 0: not measured
@@ -72,11 +75,16 @@ func (c *curve) Run(_ context.Context, w benchmarks.Window) (benchmarks.Result, 
 	if c.p99 != nil {
 		p99 = c.p99(n)
 	}
+	requests := int64(x * w.Duration.Seconds())
+	latency := benchmarks.Latency{Count: requests, P50: p99 / 2, P99: p99}
+	if c.noLatency {
+		latency = benchmarks.Latency{}
+	}
 	res := benchmarks.Result{
 		RPS:         x,
-		Requests:    int64(x * w.Duration.Seconds()),
+		Requests:    requests,
 		Window:      w.Duration,
-		Latency:     benchmarks.Latency{P50: p99 / 2, P99: p99},
+		Latency:     latency,
 		ServiceTime: benchmarks.Latency{Mean: c.service + c.rtt},
 		Server: &benchmarks.ServerView{
 			Workers: n,
@@ -344,11 +352,12 @@ func TestTuneApplyAndRestore(t *testing.T) {
 	require.ErrorIs(t, err, errFake)
 	assert.Equal(t, []int{8, 1, 61, 64, 8}, c.sizes())
 
-	// So does a failed probe, before anything was measured.
+	// So does a failed probe, before anything was measured: no report.
 	c = ioBound()
 	c.failOn = 1
-	_, err = benchmarks.Tune(context.Background(), benchmarks.TuneConfig{Sizer: c, Measurer: c, Load: benchmarks.Config{Clients: 64}})
+	rep, err = benchmarks.Tune(context.Background(), benchmarks.TuneConfig{Sizer: c, Measurer: c, Load: benchmarks.Config{Clients: 64}})
 	require.ErrorIs(t, err, errFake)
+	assert.Nil(t, rep)
 	assert.Equal(t, []int{8, 1, 8}, c.sizes())
 }
 
@@ -376,7 +385,14 @@ func TestTuneProgress(t *testing.T) {
 		assert.Equal(t, i+1, s.Index)
 		assert.Equal(t, benchmarks.DefaultTuneMaxSteps, s.MaxSteps)
 		assert.Equal(t, 4*time.Second, s.Expected)
+		assert.LessOrEqual(t, s.Index+s.Left, s.MaxSteps, "step %d", s.Index)
 		phases[i] = s.Phase
+	}
+	// The estimate narrows with the search, to none left at its end.
+	assert.Equal(t, benchmarks.DefaultTuneMaxSteps-1, steps[0].Left, "nothing is known at the probe")
+	assert.Zero(t, steps[len(steps)-1].Left, "the last step knows it is the last")
+	for i := 4; i < len(steps); i++ {
+		assert.Equal(t, len(steps), steps[i].Index+steps[i].Left, "bisection %d estimates the steps exactly", steps[i].Index)
 	}
 	assert.Equal(t, []benchmarks.TunePhase{
 		benchmarks.PhaseProbe, benchmarks.PhaseSeed, benchmarks.PhaseUp, benchmarks.PhaseDown,
@@ -435,6 +451,9 @@ func TestTuneReportWriters(t *testing.T) {
 	require.NoError(t, rep.WriteTable(&table))
 	lines := strings.Split(strings.TrimSpace(table.String()), "\n")
 	require.Len(t, lines, 1+len(rep.Points))
+	for _, l := range lines {
+		assert.Equal(t, strings.TrimRight(l, " "), l, "no trailing spaces")
+	}
 	for _, col := range []string{"workers", "step", "phase", "req/s", "p50", "p99", "queue wait", "CPU µs/req", "%N/D", "%C/(D+RTT)", "errors"} {
 		assert.Contains(t, lines[0], col)
 	}
@@ -452,6 +471,20 @@ func TestTuneReportWriters(t *testing.T) {
 	assert.Contains(t, expl.String(), "Adaptive sizing")
 	assert.Contains(t, expl.String(), "the pool stayed at 68 workers")
 	assert.Contains(t, expl.String(), "first reached 59 workers after 1.0 s")
+
+	// Recommended below the adaptive pool's start: it came down to it.
+	below := *rep
+	a := *rep.Adaptive
+	a.Start, a.Trajectory = 64, nil
+	for i := range 10 {
+		a.Trajectory = append(a.Trajectory, server.AdaptivePoint{Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i+1) * a.Interval), Limit: 64 - i})
+	}
+	below.Adaptive = &a
+	expl.Reset()
+	require.NoError(t, below.WriteExplanation(&expl))
+	text := strings.Join(strings.Fields(expl.String()), " ")
+	assert.NotContains(t, text, "first reached")
+	assert.Contains(t, text, "The adaptive pool started above it, at 64 workers, and first came down to 59 after 0.6 s.")
 
 	var js bytes.Buffer
 	require.NoError(t, rep.WriteJSON(&js))
@@ -514,7 +547,7 @@ func TestTuneReportWriters(t *testing.T) {
 func TestReportWording(t *testing.T) {
 	c := ioBound()
 	c.workers = 1
-	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 1, Rate: 0.25}, MaxWorkers: 1})
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 1, Rate: 0.25}, MaxWorkers: 1, Step: 4 * time.Second})
 	var out bytes.Buffer
 	require.NoError(t, rep.WriteExplanation(&out))
 	text := strings.Join(strings.Fields(out.String()), " ")
@@ -532,4 +565,110 @@ func TestReportWording(t *testing.T) {
 	require.NoError(t, bench.WriteNotes(&out))
 	assert.Contains(t, out.String(), "open loop at 0.25 req/s")
 	assert.Contains(t, out.String(), "1 client on")
+}
+
+// TestTuneNoLatencyIsNeverWithinTheSLO: a point whose latency was not
+// measured (no request's latency recorded) cannot be said to meet the
+// SLO, so it is never recommended.
+func TestTuneNoLatencyIsNeverWithinTheSLO(t *testing.T) {
+	c := ioBound()
+	c.noLatency = true
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 64}, SLOP99: 50 * time.Millisecond, MaxSteps: 4})
+	assert.Zero(t, rep.Recommended)
+	for _, p := range rep.Points {
+		assert.False(t, p.Eligible, "%d workers", p.Workers)
+	}
+	assert.NotContains(t, rep.Explanation, "within the")
+	assert.Contains(t, rep.Explanation, "could not be checked against the SLO")
+	var table bytes.Buffer
+	require.NoError(t, rep.WriteTable(&table))
+	assert.Contains(t, table.String(), "no latency")
+}
+
+// TestTuneExplainsFailuresNotTheSLO: when every size failed on timeouts
+// and met the SLO, the explanation blames the failures, not the SLO, and
+// says that the pool, at the most workers searched, queued.
+func TestTuneExplainsFailuresNotTheSLO(t *testing.T) {
+	c := &curve{
+		rps:     func(n int) float64 { return 100 * float64(n) }, // N/D: the pool is the limit
+		errors:  func(n int) int64 { return 36 },
+		service: 10 * time.Millisecond,
+	}
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 16, Timeout: 87 * time.Millisecond},
+		MinWorkers: 2, MaxWorkers: 2, SLOP99: time.Second})
+	assert.Zero(t, rep.Recommended)
+	t.Log(rep.Explanation)
+	assert.NotContains(t, rep.Explanation, "relax the SLO")
+	assert.NotContains(t, rep.Explanation, "lowest p99")
+	assert.Contains(t, rep.Explanation, "more than 1% of the requests failed")
+	assert.Contains(t, rep.Explanation, "Most failures were timeouts")
+	assert.Contains(t, rep.Explanation, "(87ms)")
+	assert.Contains(t, rep.Explanation, "Raise the most workers searched (--max-workers)")
+	var table bytes.Buffer
+	require.NoError(t, rep.WriteTable(&table))
+	assert.Contains(t, table.String(), "errors")
+	assert.NotContains(t, table.String(), "over SLO")
+}
+
+// TestTuneSaysRaiseMaxWorkers: the search capped at MaxWorkers, where the
+// pool is still the limit (throughput at N/D), says so and that the seed
+// was capped, instead of blaming something else.
+func TestTuneSaysRaiseMaxWorkers(t *testing.T) {
+	c := &curve{rps: func(n int) float64 { return 100 * float64(n) }, service: 10 * time.Millisecond}
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 16}, MinWorkers: 2, MaxWorkers: 3})
+	t.Log(rep.Explanation)
+	assert.Equal(t, 3, rep.Recommended)
+	assert.Equal(t, 16, rep.SeedUnbounded)
+	assert.Contains(t, rep.Explanation, "put the seed at 16 workers, capped to 3, the most workers searched")
+	assert.Contains(t, rep.Explanation, "the pool was the limit at 3 workers, the most searched (100% of N/D)")
+	assert.Contains(t, rep.Explanation, "raise the most workers searched (--max-workers)")
+	assert.NotContains(t, rep.Explanation, "the limit lies elsewhere")
+}
+
+// TestTuneOpenLoopLimitedByClients: an open loop asking for more than its
+// clients can carry is limited by the clients, C/(D+RTT), not by the
+// rate: the table's ceiling and the explanation say so.
+func TestTuneOpenLoopLimitedByClients(t *testing.T) {
+	c := ioBound() // D = 10ms, RTT = 0.5ms
+	c.cpu = 0
+	c.rps = func(n int) float64 { return min(100*float64(n), 16/0.0105) }
+	rep := tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 16, Rate: 20000}})
+	t.Log(rep.Explanation)
+	assert.Equal(t, "clients", rep.LoadCeilingBy)
+	assert.Equal(t, "clients", rep.SeedBy)
+	assert.NotContains(t, rep.Explanation, "the load asks for no more than")
+	assert.Contains(t, rep.Explanation, "the 20000 req/s asked for is more than 16 clients can carry")
+	var table, expl bytes.Buffer
+	require.NoError(t, rep.WriteTable(&table))
+	assert.Contains(t, table.String(), "%C/(D+RTT)")
+	assert.NotContains(t, table.String(), "%rate")
+	require.NoError(t, rep.WriteExplanation(&expl))
+	assert.NotContains(t, expl.String(), "%rate")
+
+	// The same rate with enough clients is limited by the rate.
+	c = ioBound()
+	c.cpu = 0
+	c.rps = func(n int) float64 { return min(100*float64(n), 2000) }
+	rep = tuneWith(t, c, benchmarks.TuneConfig{Load: benchmarks.Config{Clients: 64, Rate: 2000}})
+	assert.Equal(t, "rate", rep.LoadCeilingBy)
+	assert.Contains(t, rep.Explanation, "the load asks for no more than 2000 req/s")
+}
+
+// TestTuneStoppedEarlyKeepsThePoints: a search stopped by a failed step
+// returns the sizes measured until then, marked incomplete, with no
+// recommendation.
+func TestTuneStoppedEarlyKeepsThePoints(t *testing.T) {
+	c := ioBound()
+	c.failOn = 3
+	rep, err := benchmarks.Tune(context.Background(), benchmarks.TuneConfig{Sizer: c, Measurer: c, Load: benchmarks.Config{Clients: 64}, Apply: true})
+	require.ErrorIs(t, err, errFake)
+	require.NotNil(t, rep)
+	assert.True(t, rep.Incomplete)
+	assert.Len(t, rep.Points, 2)
+	assert.Zero(t, rep.Recommended)
+	assert.Equal(t, 8, rep.FinalWorkers, "put back")
+	assert.Contains(t, rep.Explanation, "stopped before it finished")
+	var table bytes.Buffer
+	require.NoError(t, rep.WriteTable(&table))
+	assert.NotContains(t, table.String(), "recommended")
 }

@@ -98,6 +98,10 @@ type worker struct {
 	completed        int64 // requests completed in the window, errors included
 	succeeded        int64 // successful ones among them
 	lastDone         time.Time
+	// waiting reports a request without a reply when the window ended,
+	// sent at waitingSince.
+	waiting      bool
+	waitingSince time.Time
 	// connectFailures counts the failures in errs that were failures to
 	// connect (client.ErrConnect); connectErr is the first of them.
 	connectFailures int64
@@ -123,6 +127,7 @@ func (w *worker) reset() {
 	w.completed, w.succeeded = 0, 0
 	w.connectFailures, w.connectErr = 0, nil
 	w.lastDone = time.Time{}
+	w.waiting, w.waitingSince = false, time.Time{}
 }
 
 func (w *worker) pick() action {

@@ -46,8 +46,9 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 Each model of --models runs against a fresh server in this process (the
 booking handler on a memory store, or a temporary bbolt file with --store
 bolt), on an ephemeral loopback port; --repeat runs every model that many
-times, interleaved, and the table shows the medians. --addr measures a
-server that is already running instead.
+times, interleaved, and the table shows the medians (the errors and the
+warnings are those of the median round, the one whose req/s is nearest the
+median). --addr measures a server that is already running instead.
 
 Models:
   serial      one request at a time (the book's single-threaded server)
@@ -65,6 +66,13 @@ Load:
                          omission, like wrk2); the uncorrected p99 is shown too.
                          Requests still waiting for a free client when the
                          window ends are not sent, and the notes count them
+
+Each run measures the requests that complete in its window. Those still
+waiting for a reply when it ends count for nothing: they get a short grace
+(twice the slowest reply, at least 250ms, at most --timeout) and are then cut
+off. Clients that got no reply in the whole window (such as those beyond the
+workers of the conn model) are counted in the notes and the JSON, with a
+warning.
 
 The requests book, cancel and query rooms (--mix), every booking of a room and
 date nothing else booked, so bookings succeed. With --addr the dates start at a
@@ -92,9 +100,10 @@ if no run finished, no file is written.
 A progress bar is drawn on standard error when it is a terminal.
 
 Exit status: 0 done; 2 bad flags (nothing ran); 3 the server could not be
-reached (not one request got through); 4 interrupted, not one request of a
-model succeeded (the server refused, dropped or timed out every one; the report
-is printed first), or any other failure.`,
+reached, or never answered (not one request got through); 4 interrupted, not
+one request of a model succeeded (the server refused, dropped or timed out
+every one; the report is printed first), too many open files for --clients, or
+any other failure.`,
 		Example: `  # serial against a pool of 16, each request waiting 20ms on its worker
   poolside bench --models serial,pool:16 --work-delay 20ms --clients 16 --duration 3s
 
@@ -145,6 +154,9 @@ func (f benchFlags) compareConfig(cmd *cobra.Command) (benchmarks.CompareConfig,
 	case f.repeat < 1:
 		return bad("--repeat must be at least 1, got %d", f.repeat)
 	}
+	if err := f.checkRate(cmd, f.duration, "--duration"); err != nil {
+		return benchmarks.CompareConfig{}, err
+	}
 	if err := checkChartFile(cmd, f.chartFile); err != nil {
 		return benchmarks.CompareConfig{}, err
 	}
@@ -176,12 +188,12 @@ func runBench(cmd *cobra.Command, f benchFlags, stdout, stderr io.Writer) error 
 	ctx := cmd.Context()
 	// The bar goes before anything else is written, on success or not,
 	// so that nothing lands on its line.
-	stopProgress := func() {}
+	stopProgress := func(bool) {}
 	if showProgress(stderr) {
 		stopProgress = startBenchProgress(ctx, &cfg, stderr)
 	}
 	rep, err := benchmarks.Compare(ctx, cfg)
-	stopProgress()
+	stopProgress(err == nil)
 	var werr error
 	if rep != nil {
 		// Complete, or what the rounds that finished measured before an
@@ -206,7 +218,7 @@ func nothingSucceeded(rep *benchmarks.Report) error {
 			ok += r.Requests
 		}
 		if ok == 0 {
-			failed = append(failed, fmt.Sprintf("%s (%s)", mr.Label, mr.Errors))
+			failed = append(failed, fmt.Sprintf("%s (%s)", mr.Label, mr.ErrorsAllRounds))
 		}
 	}
 	if len(failed) == 0 {
@@ -243,11 +255,15 @@ func benchFailure(ctx context.Context, f benchFlags, rep *benchmarks.Report, err
 	if rep != nil {
 		stopped = fmt.Sprintf("in round %d of %d; the results above are from the rounds that finished", rep.StoppedRound(), rep.Env.Repeat)
 	}
-	if ctx.Err() != nil {
+	switch {
+	case ctx.Err() != nil:
 		return &exitError{code: exitInternal, err: &messageError{msg: "interrupted " + stopped, err: ctx.Err()}}
-	}
-	if errors.Is(err, client.ErrConnect) {
+	case isTooManyFiles(err):
+		err = tooManyFiles(f.clients, f.addr == "", err)
+	case errors.Is(err, client.ErrConnect):
 		err = connectFailure(f.addr, f.timeout, err)
+	case errors.Is(err, benchmarks.ErrNoRequests):
+		err = noReply(f.addr, f.duration, "--duration", f.timeout, err)
 	}
 	if rep != nil {
 		err = fmt.Errorf("%w (stopped %s)", err, stopped)
@@ -257,8 +273,8 @@ func benchFailure(ctx context.Context, f benchFlags, rep *benchmarks.Report, err
 
 // startBenchProgress draws a progress bar on w over the expected time of
 // the whole comparison, labelled with the run in progress, and returns
-// the function that removes it.
-func startBenchProgress(ctx context.Context, cfg *benchmarks.CompareConfig, w io.Writer) (stop func()) {
+// the function that removes it (see progress.stop).
+func startBenchProgress(ctx context.Context, cfg *benchmarks.CompareConfig, w io.Writer) (stop func(completed bool)) {
 	runs := max(cfg.Repeat, 1) * max(len(cfg.Models), 1)
 	if cfg.Load.Addr != "" {
 		runs = max(cfg.Repeat, 1)

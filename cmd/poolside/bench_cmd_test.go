@@ -134,6 +134,8 @@ func TestBenchUsage(t *testing.T) {
 		{"infinite rate", []string{"bench", "--rate", "Inf"}},
 		{"NaN rate", []string{"bench", "--rate", "NaN"}},
 		{"rate too high", []string{"bench", "--rate", "2e9"}},
+		{"rate too low to schedule", []string{"bench", "--rate", "1e-10", "--duration", "1s", "--warmup", "0s"}},
+		{"rate slower than the window", []string{"bench", "--rate", "0.5", "--duration", "1s", "--warmup", "0s"}},
 		{"zero duration", []string{"bench", "--duration", "0s"}},
 		{"negative warm-up", []string{"bench", "--warmup", "-1s"}},
 		{"zero timeout", []string{"bench", "--timeout", "0s"}},
@@ -457,5 +459,151 @@ func TestConnectFailureMessage(t *testing.T) {
 			assert.Equal(t, exitNetwork, exitCode(err))
 			assert.ErrorIs(t, err, client.ErrConnect)
 		})
+	}
+}
+
+// TestBenchRateMessages: a rate too low for the window says what to
+// change, in terms of the flags.
+func TestBenchRateMessages(t *testing.T) {
+	_, _, err := runCLI(t, "bench", "--rate", "0.5", "--duration", "1s")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--rate 0.5 sends one request every 2s, longer than the 1s measured (--duration)")
+	assert.Contains(t, err.Error(), "raise --rate to at least 1, or --duration to at least 2s")
+	_, _, err = runCLI(t, "bench", "--rate", "1e-10")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--rate 1e-10 schedules one request every 317 years")
+}
+
+// TestBenchStarvedClients: with more clients than the conn model has
+// workers, the clients left without a worker get no reply in the whole
+// window; the report says how many, and the run does not wait out the
+// 10s request timeout for them.
+func TestBenchStarvedClients(t *testing.T) {
+	js := filepath.Join(t.TempDir(), "b.json")
+	stdout, stderr, err := runCLI(t, "bench", "--models", "conn:2", "--clients", "4", "--work-delay", "2ms",
+		"--duration", "200ms", "--warmup", "20ms", "--json", js)
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stdout, "(2 got no reply)")
+	assert.Contains(t, stdout, "warning: 2 of the 4 clients got no reply in the whole measured window")
+	data, err := os.ReadFile(js)
+	require.NoError(t, err)
+	var doc struct {
+		Results []struct {
+			Starved int `json:"starved_clients"`
+		} `json:"results"`
+	}
+	require.NoError(t, json.Unmarshal(data, &doc))
+	require.Len(t, doc.Results, 1)
+	assert.Equal(t, 2, doc.Results[0].Starved)
+}
+
+// silentServer accepts connections and reads from them, and never
+// answers: a server that does not speak the protocol. It returns its
+// address.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns sync.WaitGroup
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Go(func() {
+				defer c.Close()
+				_, _ = io.Copy(io.Discard, c)
+			})
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-accepted
+		conns.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// TestBenchNoReply: against an address that accepts connections and
+// never answers, bench says that the address may not be a Building
+// Services server, soon after the window rather than after the request
+// timeout, with the network exit status.
+func TestBenchNoReply(t *testing.T) {
+	addr := silentServer(t)
+	stdout, _, err := runCLI(t, "bench", "--addr", addr, "--clients", "2", "--duration", "200ms", "--warmup", "0s")
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded, "the run waited out the request timeout")
+	assert.Equal(t, exitNetwork, exitCode(err), err)
+	assert.Empty(t, stdout)
+	assert.Contains(t, err.Error(), "no reply from "+addr+" in the 200ms measured (--duration)")
+	assert.Contains(t, err.Error(), "is "+addr+" a Building Services server")
+	assert.Contains(t, err.Error(), "--timeout (10s)")
+}
+
+// TestTooManyFilesMessage: running out of file descriptors while
+// connecting the clients is this machine's limit, not an unreachable
+// server: the message says to lower --clients or raise ulimit -n.
+func TestTooManyFilesMessage(t *testing.T) {
+	emfile := fmt.Errorf("%w: client 1021 of 100000: %w to 127.0.0.1:1: %w", benchmarks.ErrUnreachable, client.ErrConnect,
+		&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", syscall.EMFILE)})
+	err := benchFailure(context.Background(), benchFlags{loadFlags: loadFlags{clients: 100000}}, nil, emfile)
+	require.Error(t, err)
+	assert.Equal(t, exitInternal, exitCode(err))
+	assert.ErrorIs(t, err, syscall.EMFILE)
+	assert.Contains(t, err.Error(), "too many open files")
+	assert.Contains(t, err.Error(), "--clients 100000 needs two files for each client's connection")
+	assert.Contains(t, err.Error(), "lower --clients, or raise the limit (ulimit -n)")
+	assert.NotContains(t, err.Error(), "is the server running")
+}
+
+// TestProgressFillsAtTheEnd: a bench and a search that end before the
+// bar's first estimate still draw it full, then clear it.
+func TestProgressFillsAtTheEnd(t *testing.T) {
+	withProgress(t)
+	for _, args := range [][]string{
+		{"bench", "--clients", "2", "--duration", "5s", "--warmup", "0s", "--max-requests", "20", "--models", "serial"},
+		{"tune", "--clients", "2", "--step", "100ms", "--settle", "0s", "--max-steps", "12"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			stdout, stderr, err := runCLI(t, args...)
+			require.NoError(t, err, stderr)
+			require.NotEmpty(t, stdout)
+			assert.Contains(t, stderr, "100%", "the bar was drawn full")
+			assert.True(t, strings.HasSuffix(stderr, "\r"), "the bar was cleared: %q", stderr[max(0, len(stderr)-40):])
+		})
+	}
+}
+
+// TestTuneProgressRescales: as the search's estimate of the steps left
+// narrows, the bar shortens, so that the last step ends it.
+func TestTuneProgressRescales(t *testing.T) {
+	var buf bytes.Buffer
+	cfg := &benchmarks.TuneConfig{MaxSteps: 12, Step: time.Second, Settle: -1}
+	p, step := startTuneProgress(t.Context(), cfg, &buf)
+	defer p.stop(false)
+	for _, s := range []benchmarks.TuneStep{
+		{Index: 1, Left: 11, Workers: 1, Phase: benchmarks.PhaseProbe},
+		{Index: 2, Left: 6, Workers: 8, Phase: benchmarks.PhaseSeed},
+		{Index: 3, Left: 7, Workers: 16, Phase: benchmarks.PhaseUp}, // an estimate that grows does not grow the bar
+		{Index: 4, Left: 1, Workers: 6, Phase: benchmarks.PhaseBisect},
+		{Index: 5, Left: 0, Workers: 7, Phase: benchmarks.PhaseBisect},
+	} {
+		s.MaxSteps, s.Expected = 12, time.Second
+		step(s)
+		p.mu.Lock()
+		total, done := p.total, p.done
+		p.mu.Unlock()
+		assert.Equal(t, time.Duration(s.Index-1)*time.Second, done)
+		switch s.Index {
+		case 1:
+			assert.Equal(t, 12*time.Second, total)
+		case 3:
+			assert.Equal(t, 8*time.Second, total, "as at step 2")
+		default:
+			assert.Equal(t, time.Duration(s.Index+s.Left)*time.Second, total, "step %d", s.Index)
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,6 +72,8 @@ func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []strin
 		return bad("--rate must be 0 (closed loop) or more, got %v", f.rate)
 	case f.rate > benchmarks.MaxRate:
 		return bad("--rate %v is more than 1,000,000 requests per second, the most an open loop schedules (one every microsecond)", f.rate)
+	case f.rate > 0 && float64(time.Second)/f.rate > math.MaxInt64:
+		return bad("--rate %v schedules one request every %.3g years, longer than any run; give at least one request per measured time, such as --rate 1", f.rate, 1/f.rate/(365*24*3600))
 	case f.timeout <= 0:
 		return bad("--timeout must be positive, got %v", f.timeout)
 	case f.workDelay < 0:
@@ -115,5 +119,57 @@ func connectFailure(addr string, timeout time.Duration, err error) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		msg = fmt.Sprintf("could not connect to %s within %v (--timeout) — is the server running, and is the address right?", addr, timeout)
 	}
+	return &exitError{code: exitNetwork, err: &messageError{msg: msg, err: err}}
+}
+
+// checkRate returns a usage error of cmd if the open loop of --rate would
+// send its requests further apart than measured, the measured time of
+// each run, given by flag ("--duration"): at most one request would be
+// measured.
+func (f loadFlags) checkRate(cmd *cobra.Command, measured time.Duration, flag string) error {
+	if f.rate <= 0 || float64(time.Second)/f.rate <= float64(measured) {
+		return nil
+	}
+	every := time.Duration(float64(time.Second) / f.rate).Round(time.Millisecond)
+	return usagef(cmd, "--rate %v sends one request every %v, longer than the %v measured (%s), so at most one request would be measured; raise --rate to at least %s, or %s to at least %v",
+		f.rate, every, measured, flag, strconv.FormatFloat(1/measured.Seconds(), 'g', 3, 64), flag, every)
+}
+
+// tooManyFiles is the error, exit status 4, of a bench or tune that hit
+// this process's limit of open files (EMFILE) or the system's (ENFILE)
+// while connecting its clients: err wraps the syscall error. inProcess
+// reports that the server runs in this process, holding its end of each
+// connection too.
+func tooManyFiles(clients int, inProcess bool, err error) error {
+	need := fmt.Sprintf("--clients %d needs a file for each client's connection", clients)
+	if inProcess {
+		need = fmt.Sprintf("--clients %d needs two files for each client's connection (its end and the in-process server's)", clients)
+	}
+	limit := "this process may have only so many files and sockets open at once"
+	if errors.Is(err, syscall.ENFILE) {
+		limit = "the system has run out of open files"
+	}
+	msg := fmt.Sprintf("could not connect the clients: too many open files — %s, and %s; lower --clients, or raise the limit (ulimit -n) and run again", limit, need)
+	return &exitError{code: exitInternal, err: &messageError{msg: msg, err: err}}
+}
+
+// isTooManyFiles reports whether err is a failure to open a file or a
+// socket because too many are open.
+func isTooManyFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// noReply is the error of a bench or tune in which no request completed
+// in a measured window (err wraps benchmarks.ErrNoRequests): measured is
+// that window, given by flag. Against --addr (exit status 3) the likely
+// cause is a server that does not speak the protocol; in process (exit
+// status 4), requests slower than the window.
+func noReply(addr string, measured time.Duration, flag string, timeout time.Duration, err error) error {
+	if addr == "" {
+		msg := fmt.Sprintf("no request completed in the %v measured (%s): every request took longer than that; measure for longer (%s), or give the server less work per request", measured, flag, flag)
+		return &exitError{code: exitInternal, err: &messageError{msg: msg, err: err}}
+	}
+	msg := fmt.Sprintf("no reply from %s in the %v measured (%s): the clients connected and sent their requests, and none was answered — is %s a Building Services server (poolside serve)? A server that speaks another protocol, or none, accepts connections and never answers. If it is only slow, measure for longer (%s); each request may take up to --timeout (%v)",
+		addr, measured, flag, addr, flag, timeout)
 	return &exitError{code: exitNetwork, err: &messageError{msg: msg, err: err}}
 }

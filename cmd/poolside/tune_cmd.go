@@ -84,7 +84,8 @@ run to run. A progress bar is drawn on standard error when it is a terminal.
 
 The --json and --chart files are checked before the search (their directory
 must exist and be writable) and written at the end, also when no size is
-recommended; a search that fails or is interrupted writes none.
+recommended; a search that fails or is interrupted writes none, but prints the
+sizes it had measured, recommends nothing, and says where it stopped.
 
 Exit status: 0 a size is recommended; 4 no size met the objective (the report
 is printed and written all the same), interrupted, or any other failure; 3 the
@@ -173,6 +174,14 @@ func (f tuneFlags) tuneConfig(cmd *cobra.Command) (benchmarks.TuneConfig, error)
 	case f.compareAdaptive && f.adaptiveDuration <= 0:
 		return bad("--adaptive-duration must be positive, got %v", f.adaptiveDuration)
 	}
+	if err := f.checkRate(cmd, f.step, "--step"); err != nil {
+		return benchmarks.TuneConfig{}, err
+	}
+	if f.compareAdaptive {
+		if err := f.checkRate(cmd, f.adaptiveDuration, "--adaptive-duration"); err != nil {
+			return benchmarks.TuneConfig{}, err
+		}
+	}
 	if err := checkChartFile(cmd, f.chartFile); err != nil {
 		return benchmarks.TuneConfig{}, err
 	}
@@ -218,26 +227,44 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	ctx := cmd.Context()
+	// The step in progress, for the message if the search stops.
+	var current benchmarks.TuneStep
+	bar, stopProgress := func(benchmarks.TuneStep) {}, func(bool) {}
 	// The bar goes before anything else is written, on success or not,
 	// so that nothing lands on its line.
-	stopProgress := func() {}
 	if showProgress(stderr) {
-		stopProgress = startTuneProgress(ctx, &cfg, stderr)
+		var p *progress
+		p, bar = startTuneProgress(ctx, &cfg, stderr)
+		stopProgress = p.stop
+	}
+	cfg.Progress = func(s benchmarks.TuneStep) {
+		current = s
+		bar(s)
 	}
 	rep, err := benchmarks.Tune(ctx, cfg)
-	stopProgress()
-	if err != nil {
-		var ne net.Error
-		switch {
-		case ctx.Err() != nil:
-			return &exitError{code: exitInternal, err: fmt.Errorf("interrupted: %w", ctx.Err())}
-		case errors.Is(err, client.ErrConnect):
-			return connectFailure(f.addr, f.timeout, err)
-		case errors.As(err, &ne):
-			return &exitError{code: exitNetwork, err: err}
+	stopProgress(err == nil)
+	if rep != nil {
+		// Complete, or the sizes measured before the search stopped.
+		if werr := writeTuneReport(rep, f, stdout); werr != nil {
+			return errors.Join(err, werr)
 		}
-		return err
 	}
+	if err != nil {
+		return tuneFailure(ctx, f, rep, current, err)
+	}
+	werr := writeOutputs(stderr,
+		output{f.jsonFile, rep.WriteJSON},
+		chartOutput(f.chartFile, rep.WriteChart),
+	)
+	if rep.Recommended == 0 {
+		return errors.Join(noRecommendation(rep), werr)
+	}
+	return werr
+}
+
+// writeTuneReport prints the table and the explanation of rep on stdout,
+// and, for a running server, where its pool was left.
+func writeTuneReport(rep *benchmarks.TuneReport, f tuneFlags, stdout io.Writer) error {
 	if err := rep.WriteTable(stdout); err != nil {
 		return err
 	}
@@ -256,14 +283,66 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "\nthe pool at %s was %s %d %s\n", f.addr, what, rep.FinalWorkers, unit)
 	}
-	werr := writeOutputs(stderr,
-		output{f.jsonFile, rep.WriteJSON},
-		chartOutput(f.chartFile, rep.WriteChart),
-	)
-	if rep.Recommended == 0 {
-		return errors.Join(noRecommendation(rep), werr)
+	return nil
+}
+
+// tuneFailure turns err, from Tune, into the command's error and exit
+// status. rep is the report Tune returned with it, if any, already
+// printed; current is the step in progress when the search stopped (zero
+// before the first).
+func tuneFailure(ctx context.Context, f tuneFlags, rep *benchmarks.TuneReport, current benchmarks.TuneStep, err error) error {
+	stopped := tuneStopped(f, rep, current)
+	var ne net.Error
+	switch {
+	case ctx.Err() != nil:
+		return &exitError{code: exitInternal, err: &messageError{msg: "interrupted " + stopped, err: ctx.Err()}}
+	case isTooManyFiles(err):
+		err = tooManyFiles(f.clients, f.addr == "", err)
+	case errors.Is(err, client.ErrConnect):
+		err = connectFailure(f.addr, f.timeout, err)
+	case errors.Is(err, benchmarks.ErrNoRequests):
+		measured, flag := f.step, "--step"
+		if current.Phase == benchmarks.PhaseAdaptive {
+			measured, flag = f.adaptiveDuration, "--adaptive-duration"
+		}
+		err = noReply(f.addr, measured, flag, f.timeout, err)
+	case errors.As(err, &ne):
+		err = &exitError{code: exitNetwork, err: err}
 	}
-	return werr
+	if rep != nil {
+		err = fmt.Errorf("%w (stopped %s)", err, stopped)
+	}
+	return err
+}
+
+// tuneStopped says where the search stopped and what was kept: rep is
+// the report Tune returned, if any, and current the step in progress.
+func tuneStopped(f tuneFlags, rep *benchmarks.TuneReport, current benchmarks.TuneStep) string {
+	pool := ""
+	if f.addr != "" && rep == nil {
+		pool = fmt.Sprintf("; the pool at %s was put back to the size it had", f.addr)
+	}
+	switch {
+	case current.Index == 0:
+		return "before the first step; nothing was measured" + pool
+	case current.Phase == benchmarks.PhaseAdaptive:
+		return "during the adaptive comparison, after the search had finished: its report is above, but no file was written"
+	case rep == nil:
+		return fmt.Sprintf("during the first step (the probe at %s); nothing was measured%s", workerCount(current.Workers), pool)
+	}
+	return fmt.Sprintf("during step %d (%s at %s), before the search finished: the %d %s measured before it %s above, but nothing is recommended and no file was written",
+		current.Index, current.Phase, workerCount(current.Workers), len(rep.Points), pluralWord(len(rep.Points), "size", "sizes"), pluralWord(len(rep.Points), "is", "are"))
+}
+
+// workerCount returns "1 worker" or "n workers".
+func workerCount(n int) string { return fmt.Sprintf("%d %s", n, pluralWord(n, "worker", "workers")) }
+
+// pluralWord returns one if n is 1 and many otherwise.
+func pluralWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // noRecommendation is the error, exit status 4, of a search in which no
@@ -277,24 +356,30 @@ func noRecommendation(rep *benchmarks.TuneReport) error {
 	return &exitError{code: exitInternal, err: fmt.Errorf("no pool size met the objective (%s), so none is recommended; the report above says why", objective)}
 }
 
-// startTuneProgress draws a progress bar on w over the longest the search
-// can take (MaxSteps steps, then the adaptive run), labelled with the step
-// in progress, and returns the function that removes it. The search
-// usually needs fewer steps: the bar then ends early.
-func startTuneProgress(ctx context.Context, cfg *benchmarks.TuneConfig, w io.Writer) (stop func()) {
+// startTuneProgress draws a progress bar on w over the time the search is
+// expected to take, then the adaptive run, labelled with the step in
+// progress. It returns the bar, to stop when the search ends, and the
+// function to call with each step, which rescales the bar as the search
+// narrows (see TuneStep.Left) so that the last step ends it.
+func startTuneProgress(ctx context.Context, cfg *benchmarks.TuneConfig, w io.Writer) (p *progress, step func(benchmarks.TuneStep)) {
 	per := max(cfg.Settle, 0) + cfg.Step
-	steps := time.Duration(cfg.MaxSteps) * per
-	p := startProgress(ctx, w, steps+cfg.Adaptive)
-	cfg.Progress = func(s benchmarks.TuneStep) {
+	total := time.Duration(cfg.MaxSteps)*per + cfg.Adaptive
+	p = startProgress(ctx, w, total)
+	return p, func(s benchmarks.TuneStep) {
+		done := time.Duration(s.Index-1) * per
 		if s.Phase == benchmarks.PhaseAdaptive {
-			p.step(steps, s.Expected, fmt.Sprintf("adaptive sizing, %v", cfg.Adaptive))
+			total = done + s.Expected
+			p.rescale(total)
+			p.step(done, s.Expected, fmt.Sprintf("adaptive sizing, %v", cfg.Adaptive))
 			return
 		}
+		// The estimate may grow back a little; the bar does not.
+		total = max(done+s.Expected+cfg.Adaptive, min(total, time.Duration(s.Index+s.Left)*per+cfg.Adaptive))
+		p.rescale(total)
 		unit := "workers"
 		if s.Workers == 1 {
 			unit = "worker "
 		}
-		p.step(time.Duration(s.Index-1)*per, s.Expected, fmt.Sprintf("step %d/%d %-6s %4d %s", s.Index, s.MaxSteps, s.Phase, s.Workers, unit))
+		p.step(done, s.Expected, fmt.Sprintf("step %d/%d %-6s %4d %s", s.Index, s.Index+s.Left, s.Phase, s.Workers, unit))
 	}
-	return p.stop
 }

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"image"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,6 +164,8 @@ func TestTuneUsage(t *testing.T) {
 		{"negative rate", []string{"tune", "--rate", "-1"}},
 		{"infinite rate", []string{"tune", "--rate", "+Inf"}},
 		{"rate too high", []string{"tune", "--rate", "2e9"}},
+		{"rate too low to schedule", []string{"tune", "--rate", "1e-10", "--step", "100ms", "--settle", "0s"}},
+		{"rate slower than a step", []string{"tune", "--rate", "0.5", "--step", "1s", "--settle", "0s"}},
 		{"zero step", []string{"tune", "--step", "0s"}},
 		{"negative settle", []string{"tune", "--settle", "-1s"}},
 		{"zero min workers", []string{"tune", "--min-workers", "0"}},
@@ -241,4 +246,44 @@ func TestTuneNoRecommendation(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &doc))
 	require.NotNil(t, doc.Recommended)
 	assert.Zero(t, *doc.Recommended)
+}
+
+// TestTuneInterruptedKeepsMeasuredSizes: interrupted in its second step,
+// tune prints the size it had measured and says where it stopped, what
+// was kept and where the running server's pool was left.
+func TestTuneInterruptedKeepsMeasuredSizes(t *testing.T) {
+	ls, err := benchmarks.StartServer(benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelPool, Workers: 3}, WorkDelay: time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { ls.Close() })
+	// The admin API's resizes: the check that the pool can be resized
+	// (to its own size), the probe's, then the seed's, which interrupts.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var puts atomic.Int64
+	admin := server.AdminHandler(ls.Server())
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && puts.Add(1) == 3 {
+			cancel()
+		}
+		admin.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+
+	var stdout, stderr bytes.Buffer
+	err = run(ctx, append(append([]string{}, quickTune...), "--addr", ls.Addr(), "--admin", ts.Listener.Addr().String()), &stdout, &stderr)
+	require.Error(t, err)
+	require.ErrorIs(t, err, context.Canceled, "the interrupt, not the test's timeout")
+	assert.Equal(t, exitInternal, exitCode(err))
+	assert.Contains(t, err.Error(), "interrupted during step 2 (seed at ")
+	assert.Contains(t, err.Error(), "the 1 size measured before it is above, but nothing is recommended and no file was written")
+
+	lines := strings.Split(stdout.String(), "\n")
+	require.GreaterOrEqual(t, len(lines), 2, stdout.String())
+	assert.Equal(t, []string{"1", "1", "probe"}, strings.Fields(lines[1])[:3], "the probe's row")
+	assert.NotContains(t, stdout.String(), "<- recommended")
+	assert.Contains(t, strings.Join(strings.Fields(stdout.String()), " "), "The search stopped before it finished")
+	assert.Contains(t, stdout.String(), "the pool at "+ls.Addr()+" was put back to 3 workers")
+	n, err := ls.Workers()
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
 }
