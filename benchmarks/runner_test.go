@@ -2,10 +2,8 @@ package benchmarks_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"github.com/poolside-dev/poolside/benchmarks"
 	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/client"
+	"github.com/poolside-dev/poolside/internal/wiretest"
 	"github.com/poolside-dev/poolside/server"
 )
 
@@ -376,42 +375,12 @@ func TestStarvedClientsAreCounted(t *testing.T) {
 	assert.Zero(t, res.Starved)
 }
 
-// silentServer accepts connections and reads from them, and never
-// answers: a server that does not speak the protocol. It returns its
-// address.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var conns sync.WaitGroup
-	accepted := make(chan struct{})
-	go func() {
-		defer close(accepted)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Go(func() {
-				defer c.Close()
-				_, _ = io.Copy(io.Discard, c)
-			})
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-accepted
-		conns.Wait()
-	})
-	return ln.Addr().String()
-}
-
 // TestRunNoReply: against a server that never answers, Run ends shortly
 // after the window with ErrNoRequests saying that every client was still
 // waiting, instead of waiting out the request timeout.
 func TestRunNoReply(t *testing.T) {
 	const timeout = 30 * time.Second
-	addr := silentServer(t)
+	addr := wiretest.SilentServer(t)
 	start := time.Now()
 	_, err := benchmarks.Run(t.Context(), benchmarks.Config{Addr: addr, Clients: 2, Timeout: timeout}, benchmarks.Window{Duration: 100 * time.Millisecond})
 	require.ErrorIs(t, err, benchmarks.ErrNoRequests)

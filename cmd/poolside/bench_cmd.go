@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/poolside-dev/poolside/benchmarks"
-	"github.com/poolside-dev/poolside/client"
 )
 
 func init() { subcommands = append(subcommands, newBenchCmd) }
@@ -255,20 +254,7 @@ func benchFailure(ctx context.Context, f benchFlags, rep *benchmarks.Report, err
 	if rep != nil {
 		stopped = fmt.Sprintf("in round %d of %d; the results above are from the rounds that finished", rep.StoppedRound(), rep.Env.Repeat)
 	}
-	switch {
-	case ctx.Err() != nil:
-		return &exitError{code: exitInternal, err: &messageError{msg: "interrupted " + stopped, err: ctx.Err()}}
-	case isTooManyFiles(err):
-		err = tooManyFiles(f.clients, f.addr == "", err)
-	case errors.Is(err, client.ErrConnect):
-		err = connectFailure(f.addr, f.timeout, err)
-	case errors.Is(err, benchmarks.ErrNoRequests):
-		err = noReply(f.addr, f.duration, "--duration", f.timeout, err)
-	}
-	if rep != nil {
-		err = fmt.Errorf("%w (stopped %s)", err, stopped)
-	}
-	return err
+	return f.failure(ctx, err, stopped, rep != nil, f.duration, "--duration")
 }
 
 // startBenchProgress draws a progress bar on w over the expected time of

@@ -27,6 +27,7 @@ import (
 	"github.com/poolside-dev/poolside/benchmarks"
 	"github.com/poolside-dev/poolside/client"
 	"github.com/poolside-dev/poolside/faults"
+	"github.com/poolside-dev/poolside/internal/wiretest"
 )
 
 // quickBench are flags that keep a bench run to a fraction of a second.
@@ -497,42 +498,12 @@ func TestBenchStarvedClients(t *testing.T) {
 	assert.Equal(t, 2, doc.Results[0].Starved)
 }
 
-// silentServer accepts connections and reads from them, and never
-// answers: a server that does not speak the protocol. It returns its
-// address.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var conns sync.WaitGroup
-	accepted := make(chan struct{})
-	go func() {
-		defer close(accepted)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Go(func() {
-				defer c.Close()
-				_, _ = io.Copy(io.Discard, c)
-			})
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-accepted
-		conns.Wait()
-	})
-	return ln.Addr().String()
-}
-
 // TestBenchNoReply: against an address that accepts connections and
 // never answers, bench says that the address may not be a Building
 // Services server, soon after the window rather than after the request
 // timeout, with the network exit status.
 func TestBenchNoReply(t *testing.T) {
-	addr := silentServer(t)
+	addr := wiretest.SilentServer(t)
 	stdout, _, err := runCLI(t, "bench", "--addr", addr, "--clients", "2", "--duration", "200ms", "--warmup", "0s")
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, context.DeadlineExceeded, "the run waited out the request timeout")

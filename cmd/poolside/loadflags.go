@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"strconv"
 	"syscall"
@@ -12,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/client"
 )
 
 // loadFlags are the flags that shape the load and the in-process server,
@@ -172,4 +175,29 @@ func noReply(addr string, measured time.Duration, flag string, timeout time.Dura
 	msg := fmt.Sprintf("no reply from %s in the %v measured (%s): the clients connected and sent their requests, and none was answered — is %s a Building Services server (poolside serve)? A server that speaks another protocol, or none, accepts connections and never answers. If it is only slow, measure for longer (%s); each request may take up to --timeout (%v)",
 		addr, measured, flag, addr, flag, timeout)
 	return &exitError{code: exitNetwork, err: &messageError{msg: msg, err: err}}
+}
+
+// failure turns err, from a bench or tune run with these flags, into the
+// command's error and exit status. stopped says where the run stopped and
+// what was kept, added to the message when reported (a partial report
+// has been printed); measured and flag are the length of the measured
+// windows and the flag that sets it.
+func (f loadFlags) failure(ctx context.Context, err error, stopped string, reported bool, measured time.Duration, flag string) error {
+	var ne net.Error
+	switch {
+	case ctx.Err() != nil:
+		return &exitError{code: exitInternal, err: &messageError{msg: "interrupted " + stopped, err: ctx.Err()}}
+	case isTooManyFiles(err):
+		err = tooManyFiles(f.clients, f.addr == "", err)
+	case errors.Is(err, client.ErrConnect):
+		err = connectFailure(f.addr, f.timeout, err)
+	case errors.Is(err, benchmarks.ErrNoRequests):
+		err = noReply(f.addr, measured, flag, f.timeout, err)
+	case errors.As(err, &ne):
+		err = &exitError{code: exitNetwork, err: err}
+	}
+	if reported {
+		err = fmt.Errorf("%w (stopped %s)", err, stopped)
+	}
+	return err
 }

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/poolside-dev/poolside/benchmarks"
-	"github.com/poolside-dev/poolside/client"
 )
 
 func init() { subcommands = append(subcommands, newTuneCmd) }
@@ -291,28 +289,11 @@ func writeTuneReport(rep *benchmarks.TuneReport, f tuneFlags, stdout io.Writer) 
 // printed; current is the step in progress when the search stopped (zero
 // before the first).
 func tuneFailure(ctx context.Context, f tuneFlags, rep *benchmarks.TuneReport, current benchmarks.TuneStep, err error) error {
-	stopped := tuneStopped(f, rep, current)
-	var ne net.Error
-	switch {
-	case ctx.Err() != nil:
-		return &exitError{code: exitInternal, err: &messageError{msg: "interrupted " + stopped, err: ctx.Err()}}
-	case isTooManyFiles(err):
-		err = tooManyFiles(f.clients, f.addr == "", err)
-	case errors.Is(err, client.ErrConnect):
-		err = connectFailure(f.addr, f.timeout, err)
-	case errors.Is(err, benchmarks.ErrNoRequests):
-		measured, flag := f.step, "--step"
-		if current.Phase == benchmarks.PhaseAdaptive {
-			measured, flag = f.adaptiveDuration, "--adaptive-duration"
-		}
-		err = noReply(f.addr, measured, flag, f.timeout, err)
-	case errors.As(err, &ne):
-		err = &exitError{code: exitNetwork, err: err}
+	measured, flag := f.step, "--step"
+	if current.Phase == benchmarks.PhaseAdaptive {
+		measured, flag = f.adaptiveDuration, "--adaptive-duration"
 	}
-	if rep != nil {
-		err = fmt.Errorf("%w (stopped %s)", err, stopped)
-	}
-	return err
+	return f.failure(ctx, err, tuneStopped(f, rep, current), rep != nil, measured, flag)
 }
 
 // tuneStopped says where the search stopped and what was kept: rep is
