@@ -172,12 +172,18 @@ func fmtInterval(rate float64) string {
 	return interval(rate).Round(time.Microsecond).String()
 }
 
-// checkInterval returns an error wrapping ErrInvalidConfig if an open loop
-// at rate (0 for a closed loop) would schedule its requests further apart
-// than measured, the measured time of a window: at most one request would
-// be measured, or none.
+// RateTooSlow reports whether an open loop at rate (0 for a closed loop)
+// would schedule its requests further apart than measured, the measured
+// time of a window: at most one request would be measured, or none. Such
+// a configuration is invalid.
+func RateTooSlow(rate float64, measured time.Duration) bool {
+	return rate > 0 && measured > 0 && float64(time.Second)/rate > float64(measured)
+}
+
+// checkInterval returns an error wrapping ErrInvalidConfig if
+// RateTooSlow(rate, measured).
 func checkInterval(rate float64, measured time.Duration) error {
-	if !(rate > 0) || measured <= 0 || float64(time.Second)/rate <= float64(measured) {
+	if !RateTooSlow(rate, measured) {
 		return nil
 	}
 	return fmt.Errorf("%w: at %s requests per second the open loop sends one request every %s, longer than the %v measured, so at most one request would be measured; give a rate of at least %s, or measure for at least %s",

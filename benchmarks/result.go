@@ -226,9 +226,10 @@ type Result struct {
 	// Errors counts failed requests completed in the window, by kind.
 	Errors Errors
 	// Starved counts the clients that got no reply in the whole measured
-	// window: the request they were waiting for when it ended had been
-	// sent before it began (in a closed loop, where a client always has a
-	// request in flight: they completed none in it). A server that leaves
+	// window: they completed no request in it, and the one they were
+	// waiting for when it ended had been sent before its second half (in a
+	// closed loop, where a client always has a request in flight, before
+	// the window began). A server that leaves
 	// some connections unserved, such as the conn model with more clients
 	// than workers, starves them. Their requests are in neither Requests
 	// nor Errors nor Latency, so the other figures describe the other

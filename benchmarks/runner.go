@@ -487,11 +487,14 @@ func (r *Runner) result(st *window, m *measuring) (Result, error) {
 	if res.OpenLoop && !st.capped.Load() {
 		res.NotSent = max(0, st.scheduled(st.end)-st.scheduled(st.measure)-st.sent.Load())
 	}
+	half := st.measure.Add(st.end.Sub(st.measure) / 2)
 	for _, wk := range r.workers {
-		// A closed-loop client always has a request in flight, so one that
-		// completed none in the window waited for the whole of it; in an
-		// open loop, one whose request went out before the window did.
-		if wk.waiting && (res.OpenLoop && wk.waitingSince.Before(st.measure) || !res.OpenLoop && wk.completed == 0) {
+		// A client that completed nothing in the window and was still
+		// waiting at its end for a request sent in its first half (or
+		// before it) was left unserved. (A closed-loop client always has a
+		// request in flight, so that request went out before the window;
+		// an open-loop client may have had nothing to send until late.)
+		if wk.waiting && wk.completed == 0 && !wk.waitingSince.After(half) {
 			res.Starved++
 		}
 	}

@@ -2,6 +2,7 @@ package benchmarks_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -353,11 +354,20 @@ func TestOpenLoopMeasuresTheBacklog(t *testing.T) {
 // and the run ends shortly after the window instead of waiting out the
 // request timeout.
 func TestStarvedClientsAreCounted(t *testing.T) {
+	t.Run("closed loop", func(t *testing.T) {
+		testStarvedClients(t, 0, benchmarks.Window{Warmup: 20 * time.Millisecond, Duration: 200 * time.Millisecond})
+	})
+	t.Run("open loop, no warm-up", func(t *testing.T) {
+		testStarvedClients(t, 400, benchmarks.Window{Duration: 200 * time.Millisecond})
+	})
+}
+
+func testStarvedClients(t *testing.T, rate float64, w benchmarks.Window) {
 	const timeout = 30 * time.Second
 	ls := startServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelConn, Workers: 2}, WorkDelay: 2 * time.Millisecond})
-	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 4, Timeout: timeout})
+	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 4, Timeout: timeout, Rate: rate})
 	start := time.Now()
-	res, err := r.Run(t.Context(), benchmarks.Window{Warmup: 20 * time.Millisecond, Duration: 200 * time.Millisecond})
+	res, err := r.Run(t.Context(), w)
 	require.NoError(t, err)
 	assert.Less(t, time.Since(start), timeout/2, "the starved requests were cut off after the window, not waited for")
 	assert.Equal(t, 2, res.Starved)
@@ -380,12 +390,16 @@ func TestStarvedClientsAreCounted(t *testing.T) {
 // waiting, instead of waiting out the request timeout.
 func TestRunNoReply(t *testing.T) {
 	const timeout = 30 * time.Second
-	addr := wiretest.SilentServer(t)
-	start := time.Now()
-	_, err := benchmarks.Run(t.Context(), benchmarks.Config{Addr: addr, Clients: 2, Timeout: timeout}, benchmarks.Window{Duration: 100 * time.Millisecond})
-	require.ErrorIs(t, err, benchmarks.ErrNoRequests)
-	assert.ErrorContains(t, err, "2 of the 2 clients sent a request and were still waiting")
-	assert.Less(t, time.Since(start), timeout/2)
+	for _, rate := range []float64{0, 100} {
+		t.Run(fmt.Sprintf("rate %v", rate), func(t *testing.T) {
+			addr := wiretest.SilentServer(t)
+			start := time.Now()
+			_, err := benchmarks.Run(t.Context(), benchmarks.Config{Addr: addr, Clients: 2, Timeout: timeout, Rate: rate}, benchmarks.Window{Duration: 100 * time.Millisecond})
+			require.ErrorIs(t, err, benchmarks.ErrNoRequests)
+			assert.ErrorContains(t, err, "2 of the 2 clients sent a request and were still waiting")
+			assert.Less(t, time.Since(start), timeout/2)
+		})
+	}
 }
 
 // TestRateSlowerThanTheWindow: an open loop whose requests are further

@@ -533,14 +533,14 @@ func (l *link) run(bufs *sync.Pool, hold <-chan struct{}) {
 func (l *link) pipe(dst, src *conn, bufs *sync.Pool) error {
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
-	err := relay(dst, src, *bp)
+	readFailed, err := relay(dst, src, *bp)
 	if err == nil && !src.cut() {
 		_ = dst.CloseWrite()
 		return nil
 	}
 	l.abort(err) // a Cut on src: not a half-close but the end of the connection
-	if !src.writesLost() {
-		return err
+	if !src.writesLost() || readFailed {
+		return err // src's peer has ended the connection (a reset): nothing to wait for
 	}
 	for { // a lost side is never closed by abort: its peer ends this
 		if _, err := src.Read(*bp); err != nil {
@@ -552,20 +552,21 @@ func (l *link) pipe(dst, src *conn, bufs *sync.Pool) error {
 	}
 }
 
-// relay copies src to dst until src's EOF (nil) or an error.
-func relay(dst, src net.Conn, buf []byte) error {
+// relay copies src to dst until src's EOF (nil) or an error; readFailed
+// reports an error in reading src rather than in writing dst.
+func relay(dst, src net.Conn, buf []byte) (readFailed bool, err error) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return werr
+				return false, werr
 			}
 		}
 		if err == io.EOF {
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return err
+			return true, err
 		}
 	}
 }

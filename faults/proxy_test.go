@@ -444,6 +444,25 @@ func TestProxyBlackholeLosesTheEnd(t *testing.T) {
 		assert.NoError(t, err, "closed at shutdown")
 		assert.Empty(t, b)
 	})
+	t.Run("down, client resets", func(t *testing.T) {
+		// A client that resets has gone for good: its held side is closed
+		// at once, not held until the proxy shuts down.
+		release := make(chan struct{})
+		up := oneShotUpstream(t, func(c *net.TCPConn) {
+			_, _ = io.ReadFull(c, make([]byte, 7))
+			<-release
+		})
+		defer close(release)
+		p := startProxy(t, faults.Config{Upstream: up, Down: []faults.Fault{faults.Blackhole{}}})
+		c, err := net.Dial("tcp", p.Addr().String())
+		require.NoError(t, err)
+		_, err = c.Write([]byte("request"))
+		require.NoError(t, err)
+		require.NoError(t, c.(*net.TCPConn).SetLinger(0))
+		require.NoError(t, c.Close())
+		require.Eventually(t, func() bool { return p.Stats().Active == 0 }, 10*time.Second, 5*time.Millisecond,
+			"the link ends when the client resets")
+	})
 	t.Run("up, client half-closes", func(t *testing.T) {
 		got := make(chan []byte, 1)
 		errs := make(chan error, 1)

@@ -368,7 +368,7 @@ func (c *conn) readFailed(err error) CloseReason {
 		if r := c.s.cfg.ReadTimeoutReply; r != nil {
 			_ = c.write(r)
 		}
-		if c.refuseBy.IsZero() {
+		if c.refuseBy.IsZero() && !c.s.inShutdown.Load() {
 			c.log.Infof("the client started a request but did not finish it within %v", c.s.cfg.ReadTimeout)
 		} else {
 			c.log.Infof("the client started a request but did not finish it before the drain stopped waiting (%v)", refuseLimit)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	logtest "github.com/sirupsen/logrus/hooks/test"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -428,7 +429,8 @@ func TestShutdownRefusesPipelined(t *testing.T) {
 func TestShutdownLimitsArrivingRequests(t *testing.T) {
 	for _, m := range allModels {
 		t.Run(m.String(), func(t *testing.T) {
-			s, err := server.New(withReplies(server.Config{Handler: echo, Model: m, Workers: 2, ReadTimeout: time.Minute}))
+			log, hook := logtest.NewNullLogger()
+			s, err := server.New(withReplies(server.Config{Handler: echo, Model: m, Workers: 2, ReadTimeout: time.Minute, Logger: log}))
 			require.NoError(t, err)
 			inner, err := net.Listen("tcp", "127.0.0.1:0")
 			require.NoError(t, err)
@@ -461,6 +463,11 @@ func TestShutdownLimitsArrivingRequests(t *testing.T) {
 			_, err = wire.ReadFrame(c.nc, nil)
 			require.ErrorIs(t, err, io.EOF)
 			assert.Equal(t, uint64(1), s.Stats().Closed[server.CloseReadTimeout])
+			var said []string
+			for _, e := range hook.AllEntries() {
+				said = append(said, e.Message)
+			}
+			assert.Contains(t, said, "the client started a request but did not finish it before the drain stopped waiting (1s)")
 		})
 	}
 }

@@ -130,7 +130,7 @@ func connectFailure(addr string, timeout time.Duration, err error) error {
 // each run, given by flag ("--duration"): at most one request would be
 // measured.
 func (f loadFlags) checkRate(cmd *cobra.Command, measured time.Duration, flag string) error {
-	if f.rate <= 0 || float64(time.Second)/f.rate <= float64(measured) {
+	if !benchmarks.RateTooSlow(f.rate, measured) {
 		return nil
 	}
 	every := time.Duration(float64(time.Second) / f.rate).Round(time.Millisecond)
