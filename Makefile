@@ -50,7 +50,7 @@ lint: check-imports $(STATICCHECK) ## gofmt, go vet, staticcheck and the import 
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-check-imports: ## enforce the one-way import rule of STYLE.md
+check-imports: ## enforce the one-way import rule (README, Layout)
 	$(GO) run ./internal/checkimports
 
 $(STATICCHECK):

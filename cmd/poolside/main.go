@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -70,22 +71,51 @@ func main() {
 // process receives one of sigs (or stop is called). Only the first signal
 // is caught: by the time the context is cancelled the signals have their
 // default effect again, so a second one, such as a second Ctrl-C during a
-// long drain, ends the process at once. stop releases the signals too.
+// long drain, ends the process at once. A signal that was ignored when
+// the process started (SIGINT for a shell's background job) would be
+// ignored again instead, so a second one of those is caught and ends the
+// process with the status a kill by it gives (128 + its number). stop
+// releases the signals too.
 func signalContext(parent context.Context, sigs ...os.Signal) (ctx context.Context, stop context.CancelFunc) {
 	ctx, cancel := context.WithCancel(parent)
+	var ignored []os.Signal
+	for _, sig := range sigs {
+		if signal.Ignored(sig) {
+			ignored = append(ignored, sig)
+		}
+	}
 	caught := make(chan os.Signal, 1)
 	signal.Notify(caught, sigs...)
+	stopped := make(chan struct{})
 	released := make(chan struct{})
 	go func() {
 		defer close(released)
 		select {
 		case <-caught:
-		case <-ctx.Done():
+		case <-ctx.Done(): // stop, or parent's end
+			signal.Stop(caught)
+			return
+		}
+		again := make(chan os.Signal, 1)
+		if len(ignored) > 0 {
+			signal.Notify(again, ignored...) // before Stop, so that none is missed
 		}
 		signal.Stop(caught) // before cancel, so a second signal is never swallowed
 		cancel()
+		if len(ignored) == 0 {
+			return
+		}
+		select {
+		case sig := <-again:
+			n, _ := sig.(syscall.Signal)
+			os.Exit(128 + int(n))
+		case <-stopped:
+			signal.Stop(again)
+		}
 	}()
+	var once sync.Once
 	return ctx, func() {
+		once.Do(func() { close(stopped) })
 		cancel()
 		<-released
 	}

@@ -64,7 +64,13 @@ type process struct {
 // when the test ends if it is still running.
 func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(poolsideBinary(t), args...)
+	return startCommand(t, exec.Command(poolsideBinary(t), args...))
+}
+
+// startCommand runs cmd, which runs the built binary (perhaps through a
+// shell), as startProcess does.
+func startCommand(t *testing.T, cmd *exec.Cmd) *process {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	logs := make(chan string, 256)
@@ -136,7 +142,13 @@ type serveProcess struct {
 // its listening address.
 func startServe(t *testing.T, args ...string) *serveProcess {
 	t.Helper()
-	p := &serveProcess{process: startProcess(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "warn"}, args...)...)}
+	return serveAddr(t, startProcess(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "warn"}, args...)...))
+}
+
+// serveAddr waits for the listening address of p, a "poolside serve".
+func serveAddr(t *testing.T, proc *process) *serveProcess {
+	t.Helper()
+	p := &serveProcess{process: proc}
 	line := nextLine(t, p.lines, "poolside serve (stderr: "+p.stderr.String()+")")
 	const prefix = "poolside: serving on "
 	require.True(t, strings.HasPrefix(line, prefix), "first line %q", line)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -403,4 +404,24 @@ func TestServeSecondSignalStopsAtOnce(t *testing.T) {
 	require.True(t, ok)
 	assert.True(t, ws.Signaled(), "want killed by the signal, got %v", st)
 	assert.Equal(t, syscall.SIGTERM, ws.Signal())
+}
+
+// TestServeSecondSignalWhenIgnoredAtStart: a server started with SIGINT
+// ignored, as a shell's background job (cmd &) is, still drains on the
+// first SIGINT and stops at once, with status 130, on the second; the
+// signal's default action there would be to ignore it.
+func TestServeSecondSignalWhenIgnoredAtStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the server as a process")
+	}
+	cmd := exec.Command("sh", "-c", `trap '' INT; exec "$@"`, "sh", poolsideBinary(t),
+		"serve", "--addr", "127.0.0.1:0", "--store", "memory", "--log-level", "info",
+		"--workers", "1", "--queue", "1", "--work-delay", "1h", "--drain-timeout", "1h")
+	p := serveAddr(t, startCommand(t, cmd))
+	occupy(t, p.addr)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
+	p.waitLog(t, "draining")
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
+	st := p.wait(t, "a second SIGINT")
+	assert.Equal(t, 130, st.ExitCode(), "%v", st)
 }

@@ -1,4 +1,4 @@
-// Command checkimports enforces the one-way import rule of STYLE.md: each
+// Command checkimports enforces the one-way import rule (README, Layout): each
 // package of the module may import only the packages listed for it, and
 // nothing imports benchmarks or cmd. Test files are not checked. Run it
 // from the module root: go run ./internal/checkimports
@@ -64,7 +64,7 @@ func main() {
 		fmt.Println(p)
 	}
 	if len(problems) > 0 {
-		fmt.Printf("checkimports: %d import(s) break the dependency direction of STYLE.md\n", len(problems))
+		fmt.Printf("checkimports: %d import(s) break the dependency direction (README, Layout); if a new import is meant, add it to allowed in internal/checkimports/main.go\n", len(problems))
 		os.Exit(1)
 	}
 	fmt.Println("checkimports: dependency direction ok")
