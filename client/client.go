@@ -215,10 +215,13 @@ func idempotent(action string) bool {
 func (c *Client) attempt(ctx context.Context, req wire.Request, frame []byte) (rep wire.Reply, retry bool, err error) {
 	cn, connFailure, err := c.get(ctx)
 	if err != nil {
-		return rep, connFailure, err // nothing was written
+		return rep, connFailure, notSent(err)
 	}
 	rep, written, connFailure, keep, err := c.exchange(ctx, cn, req, frame)
 	c.put(cn, keep)
+	if written == 0 {
+		err = notSent(err) // no reply without a request: err is a failure
+	}
 	switch {
 	case err == nil:
 		return rep, false, nil

@@ -192,6 +192,7 @@ func TestErrors(t *testing.T) {
 			check: func(t *testing.T, err error) {
 				require.ErrorIs(t, err, context.Canceled)
 				assert.NotErrorIs(t, err, os.ErrDeadlineExceeded)
+				assert.NotErrorIs(t, err, client.ErrNotSent, "the request was written")
 			}, discard: true},
 		{name: "closed before replying", first: response{close: true},
 			check: func(t *testing.T, err error) {
@@ -402,6 +403,19 @@ func TestRetriesAroundTheWrite(t *testing.T) {
 		assert.Equal(t, int32(1), s.requests.Load())
 		assert.Equal(t, uint64(1), c.Stats().Retries)
 	})
+	t.Run("BOOK not sent: every write of 0 bytes", func(t *testing.T) {
+		s := startFake(t, echoing)
+		d := &flakyDialer{wrap: func(_ int32, c net.Conn) net.Conn {
+			tc := newTestConn(c)
+			tc.writeLimit = 0
+			return tc
+		}}
+		c := dialFake(t, s, cfg(d))
+		err := c.Book(testCtx(t), "312", dec1)
+		require.ErrorIs(t, err, errInjected)
+		require.ErrorIs(t, err, client.ErrNotSent)
+		assert.Zero(t, s.requests.Load())
+	})
 	t.Run("BOOK not after a partial write", func(t *testing.T) {
 		s := startFake(t, echoing)
 		d := &flakyDialer{wrap: func(_ int32, c net.Conn) net.Conn {
@@ -412,6 +426,7 @@ func TestRetriesAroundTheWrite(t *testing.T) {
 		c := dialFake(t, s, cfg(d))
 		err := c.Book(testCtx(t), "312", dec1)
 		require.ErrorIs(t, err, errInjected)
+		assert.NotErrorIs(t, err, client.ErrNotSent, "part of it was written")
 		assert.Equal(t, uint64(0), c.Stats().Retries)
 		assert.Equal(t, int32(1), d.n.Load(), "one dial, no retry")
 	})
@@ -437,7 +452,18 @@ func TestRetriesAroundTheWrite(t *testing.T) {
 		err = c.Book(testCtx(t), "312", dec1)
 		require.ErrorIs(t, err, client.ErrConnect)
 		require.ErrorIs(t, err, syscall.ECONNREFUSED)
+		require.ErrorIs(t, err, client.ErrNotSent)
 		assert.Equal(t, client.Stats{Requests: 1, Retries: 2, Dials: 3, DialErrors: 3}, c.Stats())
+	})
+	t.Run("cancelled before the call", func(t *testing.T) {
+		s := startFake(t, echoing)
+		c := dialFake(t, s, client.Config{})
+		ctx, cancel := context.WithCancel(testCtx(t))
+		cancel()
+		err := c.Book(ctx, "312", dec1)
+		require.ErrorIs(t, err, context.Canceled)
+		require.ErrorIs(t, err, client.ErrNotSent)
+		assert.Zero(t, s.requests.Load())
 	})
 }
 

@@ -48,7 +48,30 @@ var (
 	// ErrInvalidConfig wraps the reason a Config is unusable; see
 	// Config.Validate.
 	ErrInvalidConfig = errors.New("client: invalid config")
+
+	// ErrNotSent is matched by the error of a call of which not one byte
+	// of the request was written: the dial failed, the context ended
+	// first, or the write wrote nothing. The server cannot have acted on
+	// it, so even a BOOK or UNBOOK may be sent again. Any other failure
+	// after the request went out leaves a BOOK or UNBOOK in doubt. The
+	// error's text is that of the failure; ErrNotSent only marks it.
+	ErrNotSent = errors.New("client: request not sent")
 )
+
+// notSentError marks err as the failure of a request that was not sent
+// (ErrNotSent), keeping its text.
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string   { return e.err.Error() }
+func (e *notSentError) Unwrap() []error { return []error{e.err, ErrNotSent} }
+
+// notSent marks err with ErrNotSent, once.
+func notSent(err error) error {
+	if err == nil || errors.Is(err, ErrNotSent) {
+		return err
+	}
+	return &notSentError{err: err}
+}
 
 // ServerError is an ERROR reply: the server understood the request and
 // refused it with Message, one of the texts in package wire (such as

@@ -103,14 +103,16 @@ func (f *clientFlags) fail(err error, check string) error {
 		if strings.TrimSpace(msg) == "" {
 			msg = "the server refused the request without saying why"
 		}
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled) && errors.Is(err, client.ErrNotSent):
 		code, msg, doubt = exitInternal, "interrupted", false
+	case errors.Is(err, context.Canceled):
+		code, msg = exitInternal, "interrupted before the reply"
 	case errors.Is(err, client.ErrConnect) && errors.Is(err, os.ErrDeadlineExceeded):
 		msg, doubt = fmt.Sprintf("cannot connect to %s within %v — is 'poolside serve' running?", f.addr, f.timeout), false
 	case errors.Is(err, client.ErrConnect):
 		msg, doubt = fmt.Sprintf("cannot connect to %s: %s — is 'poolside serve' running?", f.addr, netReason(err)), false
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		msg = fmt.Sprintf("the server at %s did not reply within %v", f.addr, f.timeout)
+		msg = fmt.Sprintf("the server at %s did not reply within %v (is it a Building Services server, such as poolside serve?)", f.addr, f.timeout)
 	case errors.As(err, &te):
 		msg = fmt.Sprintf("the server at %s closed the connection in the middle of a reply (got %d of %d bytes)", f.addr, te.Got, te.Want)
 	case errors.Is(err, io.EOF):
@@ -122,7 +124,7 @@ func (f *clientFlags) fail(err error, check string) error {
 	default:
 		msg = fmt.Sprintf("the connection to %s failed: %s", f.addr, netReason(err))
 	}
-	if doubt && check != "" {
+	if doubt && check != "" && !errors.Is(err, client.ErrNotSent) {
 		msg += fmt.Sprintf(": the request may or may not have been carried out (check with '%s')", check)
 	}
 	return &exitError{code: code, err: &messageError{msg: msg, err: err}}
@@ -205,14 +207,29 @@ func parseDateArg(s string) (time.Time, error) {
 	}
 	month, _ := strconv.Atoi(m[2])
 	day, _ := strconv.Atoi(m[3])
-	t := time.Date(year, time.Month(month), day, 0, 0, 0, 0, time.UTC)
-	if t.Year() != year || t.Month() != time.Month(month) || t.Day() != day {
-		return time.Time{}, invalid // no such month or day
+	if err := checkDay(year, month, day); err != nil {
+		return time.Time{}, usageError(fmt.Errorf("invalid date %q: %w", s, err))
 	}
+	t := time.Date(year, time.Month(month), day, 0, 0, 0, 0, time.UTC)
 	if t.Before(firstDate) || t.After(lastDate) {
 		return time.Time{}, outOfRange
 	}
 	return t, nil
+}
+
+// checkDay says what is wrong with a month or a day that does not exist.
+func checkDay(year, month, day int) error {
+	if month < 1 || month > 12 {
+		return fmt.Errorf("there is no month %02d (months run from 01 to 12)", month)
+	}
+	if day < 1 {
+		return errors.New("days start at 01")
+	}
+	// Day 0 of the next month is the last day of this one.
+	if last := time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day(); day > last {
+		return fmt.Errorf("%s %d has %d days", time.Month(month), year, last)
+	}
+	return nil
 }
 
 // formatDate prints t's day as YYYY-MM-DD (years past 9999 take more

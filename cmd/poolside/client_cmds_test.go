@@ -257,8 +257,10 @@ func TestClientCommandsUsage(t *testing.T) {
 		{[]string{"book", "335", "2026-12-01"}, `invalid room "335"`},
 		{[]string{"book", "a12", "2026-12-01"}, `invalid room "a12"`},
 		{[]string{"book", "3120", "2026-12-01"}, `invalid room "3120"`},
-		{[]string{"book", "312", "2026-13-01"}, `invalid date "2026-13-01": want YYYY-MM-DD`},
-		{[]string{"book", "312", "2026-02-30"}, `invalid date "2026-02-30"`},
+		{[]string{"book", "312", "2026-13-01"}, `invalid date "2026-13-01": there is no month 13 (months run from 01 to 12)`},
+		{[]string{"book", "312", "2026-02-30"}, `invalid date "2026-02-30": February 2026 has 28 days`},
+		{[]string{"book", "312", "2028-02-30"}, `invalid date "2028-02-30": February 2028 has 29 days`},
+		{[]string{"book", "312", "2026-12-00"}, `invalid date "2026-12-00": days start at 01`},
 		{[]string{"book", "312", "1/12/2026"}, `invalid date "1/12/2026"`},
 		{[]string{"book", "312", "2026-12-1"}, `invalid date "2026-12-1"`},
 		{[]string{"unbook", "312"}, "accepts 2 arg(s), received 1"},
@@ -327,7 +329,7 @@ func TestClientCommandsNetworkFailures(t *testing.T) {
 		}, syscall.ECONNREFUSED},
 		{"no reply", func(wire.Request) ([]byte, bool) { return nil, false }, false, []string{"--timeout", "100ms"},
 			func(addr string) string {
-				return "the server at " + addr + " did not reply within 100ms" + inDoubt(addr)
+				return "the server at " + addr + " did not reply within 100ms (is it a Building Services server, such as poolside serve?)" + inDoubt(addr)
 			},
 			os.ErrDeadlineExceeded},
 		{"truncated reply", func(wire.Request) ([]byte, bool) { return full[:10], true }, false, nil,
@@ -588,7 +590,7 @@ func TestClientCommandsAgainstServe(t *testing.T) {
 	}{
 		{[]string{"book", "--addr", p.addr, "205", date}, exitOK, "Booked room 205 for " + date + "\n", ""},
 		{[]string{"book", "--addr", p.addr, "205", date}, exitRefused, "", "poolside: Cannot accept duplicate booking\n"},
-		{[]string{"book", "--addr", p.addr, "205", "2026-12-32"}, exitUsage, "", `poolside: invalid date "2026-12-32": want YYYY-MM-DD, for example 2030-12-01` + "\n"},
+		{[]string{"book", "--addr", p.addr, "205", "2026-12-32"}, exitUsage, "", `poolside: invalid date "2026-12-32": December 2026 has 31 days` + "\n"},
 		{[]string{"book", "--addr", nobody, "205", date}, exitNetwork, "",
 			"poolside: cannot connect to " + nobody + ": connection refused — is 'poolside serve' running?\n"},
 		{[]string{"bookings", "--json", "--addr", p.addr, "--date", date}, exitOK, `{"date":"` + date + `","rooms":["101","205"]}` + "\n", ""},
@@ -614,6 +616,20 @@ func TestClientCommandsAgainstServe(t *testing.T) {
 	}
 
 	require.NoError(t, p.stop(t, syscall.SIGTERM))
+}
+
+// TestClientCommandsInterruptedAfterSending: a book interrupted while it
+// waits for the reply says that the booking is in doubt, as a network
+// failure at that point does.
+func TestClientCommandsInterruptedAfterSending(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := startCLIServer(t, func(wire.Request) ([]byte, bool) { cancel(); return nil, false }) // as SIGINT would, once the request is there
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, []string{"book", "--addr", s.addr(), "312", "2030-12-01"}, &stdout, &stderr)
+	assert.Equal(t, exitInternal, exitCode(err), "error: %v", err)
+	assert.EqualError(t, err, "interrupted before the reply: the request may or may not have been carried out (check with 'poolside bookings --date 2030-12-01 --addr "+s.addr()+"')")
+	require.ErrorIs(t, err, context.Canceled)
 }
 
 func TestClientCommandsInterrupted(t *testing.T) {

@@ -149,12 +149,13 @@ the tools to compare concurrency models, test robustness and tune the pool size.
 		Args:          cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageError(fmt.Errorf("unknown command %q (see 'poolside --help')", args[0]))
+				return unknownCommand(cmd, args[0])
 			}
 			return cmd.Help()
 		},
 	}
-	root.SetFlagErrorFunc(flagError) // inherited by every subcommand
+	root.SetFlagErrorFunc(flagError)    // inherited by every subcommand
+	root.SuggestionsMinimumDistance = 2 // for unknownCommand: cobra sets it only for its own message
 	for _, add := range subcommands {
 		root.AddCommand(add(stdout, stderr))
 	}
@@ -182,6 +183,11 @@ func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
 // 'poolside tune --help')". A group of shorthands written for a long flag,
 // such as -addr, counts as that long flag.
 func flagError(cmd *cobra.Command, err error) error {
+	if !cmd.HasParent() && cmd.Flags().NArg() > 0 {
+		// "poolside booking --date D": the flags were parsed for the root
+		// because booking is no command; that is the mistake to report.
+		return unknownCommand(cmd, cmd.Flags().Arg(0))
+	}
 	hint := ""
 	var ne *pflag.NotExistError
 	if errors.As(err, &ne) {
@@ -200,6 +206,16 @@ func flagError(cmd *cobra.Command, err error) error {
 		}
 	}
 	return usageError(fmt.Errorf("%w%s (see '%s --help')", err, hint, cmd.CommandPath()))
+}
+
+// unknownCommand is the usage error for name, which is not one of root's
+// commands, with the commands it was most likely meant to be.
+func unknownCommand(root *cobra.Command, name string) error {
+	hint := ""
+	if s := root.SuggestionsFor(name); len(s) > 0 {
+		hint = "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return usageError(fmt.Errorf("unknown command %q%s (see 'poolside --help')", name, hint))
 }
 
 // suggestFlags returns the names, sorted, that typed (an unknown flag name,

@@ -84,6 +84,11 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"book", "312", "2030-12-01", "--addr"},
 			"flag needs an argument: --addr (see 'poolside book --help')"},
 		{[]string{"--bogus"}, "unknown flag: --bogus (see 'poolside --help')"},
+		// An unknown command, with or without flags, is named as such.
+		{[]string{"booking"}, `unknown command "booking"; did you mean bookings? (see 'poolside --help')`},
+		{[]string{"bok", "312", "2030-12-01"}, `unknown command "bok"; did you mean book? (see 'poolside --help')`},
+		{[]string{"booking", "--date", "2030-12-01"}, `unknown command "booking"; did you mean bookings? (see 'poolside --help')`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate" (see 'poolside --help')`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
