@@ -227,11 +227,10 @@ type Result struct {
 	Errors Errors
 	// Starved counts the clients that got no reply in the whole measured
 	// window: they completed no request in it, and the one they were
-	// waiting for when it ended had been sent before its second half (in a
-	// closed loop, where a client always has a request in flight, before
-	// the window began). A server that leaves
-	// some connections unserved, such as the conn model with more clients
-	// than workers, starves them. Their requests are in neither Requests
+	// waiting for when it ended had waited more than twice as long as the
+	// slowest reply of the run (any time, if there was none). A server
+	// that leaves some connections unserved, such as the conn model with
+	// more clients than workers, starves them. Their requests are in neither Requests
 	// nor Errors nor Latency, so the other figures describe the other
 	// clients only. 0 when MaxRequests ended the window.
 	Starved int

@@ -487,14 +487,13 @@ func (r *Runner) result(st *window, m *measuring) (Result, error) {
 	if res.OpenLoop && !st.capped.Load() {
 		res.NotSent = max(0, st.scheduled(st.end)-st.scheduled(st.measure)-st.sent.Load())
 	}
-	half := st.measure.Add(st.end.Sub(st.measure) / 2)
+	slowest := time.Duration(st.slowest.Load())
 	for _, wk := range r.workers {
-		// A client that completed nothing in the window and was still
-		// waiting at its end for a request sent in its first half (or
-		// before it) was left unserved. (A closed-loop client always has a
-		// request in flight, so that request went out before the window;
-		// an open-loop client may have had nothing to send until late.)
-		if wk.waiting && wk.completed == 0 && !wk.waitingSince.After(half) {
+		// A client that completed nothing in the window, and whose request
+		// at its end had waited more than twice as long as any reply of
+		// the run took (any time at all, if none came), was left unserved,
+		// not merely slow.
+		if wk.waiting && wk.completed == 0 && st.end.Sub(wk.waitingSince) > 2*slowest {
 			res.Starved++
 		}
 	}

@@ -362,6 +362,17 @@ func TestStarvedClientsAreCounted(t *testing.T) {
 	})
 }
 
+// TestSlowClientsAreNotStarved: in an open loop whose service time is
+// most of the window, the requests still in flight at its end were sent
+// late, not left unserved: no client is counted as starved.
+func TestSlowClientsAreNotStarved(t *testing.T) {
+	ls := startServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelPool, Workers: 16}, WorkDelay: 150 * time.Millisecond})
+	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 8, Rate: 40, Timeout: 30 * time.Second})
+	res, err := r.Run(t.Context(), benchmarks.Window{Duration: 200 * time.Millisecond})
+	require.NoError(t, err)
+	assert.Zero(t, res.Starved, "%v", res.Warnings)
+}
+
 func testStarvedClients(t *testing.T, rate float64, w benchmarks.Window) {
 	const timeout = 30 * time.Second
 	ls := startServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelConn, Workers: 2}, WorkDelay: 2 * time.Millisecond})

@@ -176,7 +176,7 @@ func (c *Client) BookingsForRoom(ctx context.Context, room string) ([]time.Time,
 // *wire.ProtocolError. Failures are retried as Config.Retries describes.
 func (c *Client) Do(ctx context.Context, req wire.Request) (wire.Reply, error) {
 	if c.cfgErr != nil {
-		return wire.Reply{}, c.cfgErr
+		return wire.Reply{}, notSent(c.cfgErr)
 	}
 	c.stats.requests.Add(1)
 	payload, err := req.MarshalBinary()
@@ -184,23 +184,36 @@ func (c *Client) Do(ctx context.Context, req wire.Request) (wire.Reply, error) {
 		payload, err = wire.AppendFrame(make([]byte, 0, 2+len(payload)), payload)
 	}
 	if err != nil {
-		return wire.Reply{}, fmt.Errorf("client: cannot encode %s request: %w", req.Action, err)
+		return wire.Reply{}, notSent(fmt.Errorf("client: cannot encode %s request: %w", req.Action, err))
 	}
 	if c.cfg.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
 		defer cancel()
 	}
+	reached := false // an attempt may have reached the server's handler
 	for n := 0; ; n++ {
-		rep, retry, err := c.attempt(ctx, req, payload)
+		rep, retry, wrote, err := c.attempt(ctx, req, payload)
+		reached = reached || wrote && !errors.Is(err, ErrBusy)
 		if err == nil || !retry || n >= c.cfg.Retries {
-			return rep, err
+			return rep, markNotSent(err, reached)
 		}
 		if err := c.wait(ctx, c.cfg.backoff(n), err); err != nil {
-			return wire.Reply{}, err
+			return wire.Reply{}, markNotSent(err, reached)
 		}
 		c.stats.retries.Add(1)
 	}
+}
+
+// markNotSent marks err with ErrNotSent unless an attempt may have reached
+// the server's handler. The server's own answer (a *ServerError, such as
+// the busy reply when the retries are used up) is not marked: it says
+// what happened.
+func markNotSent(err error, reached bool) error {
+	if _, answer := err.(*ServerError); reached || answer {
+		return err
+	}
+	return notSent(err)
 }
 
 // idempotent reports whether action may be sent again after a connection
@@ -212,25 +225,24 @@ func idempotent(action string) bool {
 // attempt makes one try of req, sent as frame: check out a connection,
 // exchange, check it back in. It reports whether a failure may be retried
 // under the rules of Config.Retries.
-func (c *Client) attempt(ctx context.Context, req wire.Request, frame []byte) (rep wire.Reply, retry bool, err error) {
+// It also reports whether any byte of the request was written.
+func (c *Client) attempt(ctx context.Context, req wire.Request, frame []byte) (rep wire.Reply, retry, wrote bool, err error) {
 	cn, connFailure, err := c.get(ctx)
 	if err != nil {
-		return rep, connFailure, notSent(err)
+		return rep, connFailure, false, err
 	}
 	rep, written, connFailure, keep, err := c.exchange(ctx, cn, req, frame)
 	c.put(cn, keep)
-	if written == 0 {
-		err = notSent(err) // no reply without a request: err is a failure
-	}
+	wrote = written > 0
 	switch {
 	case err == nil:
-		return rep, false, nil
+		return rep, false, wrote, nil
 	case errors.Is(err, ErrBusy):
-		return rep, true, err
+		return rep, true, wrote, err
 	case connFailure:
-		return rep, written == 0 || idempotent(req.Action), err
+		return rep, !wrote || idempotent(req.Action), wrote, err
 	}
-	return rep, false, err
+	return rep, false, wrote, err
 }
 
 // exchange writes frame on cn and reads and checks the reply. It reports

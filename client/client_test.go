@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -674,4 +675,84 @@ func TestOversizedRequest(t *testing.T) {
 	err := c.Book(testCtx(t), string(long), dec1)
 	require.ErrorIs(t, err, wire.ErrFrameTooLarge)
 	require.NoError(t, c.Book(testCtx(t), "312", dec1), "nothing was sent, the connection is fine")
+}
+
+// TestNotSent: ErrNotSent marks exactly the calls the server cannot have
+// acted on, whatever the retries did in between.
+func TestNotSent(t *testing.T) {
+	busy := func(int, int, wire.Request) response { return response{bytes: errorFrame(wire.MsgBusy)} }
+	// partialThenRefused's first connection writes 3 bytes of a request
+	// and fails; every later dial is refused.
+	var dials atomic.Int32
+	partialThenRefused := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if dials.Add(1) > 1 {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
+		}
+		var nd net.Dialer
+		c, err := nd.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := newTestConn(c)
+		tc.writeLimit = 3
+		return tc, nil
+	}
+	tests := []struct {
+		name    string
+		h       handler
+		cfg     client.Config
+		req     wire.Request
+		ctx     func(t *testing.T) context.Context
+		notSent bool
+	}{
+		{name: "request too large to encode", h: echoing,
+			req: wire.Request{Action: wire.ActionBook, Room: strings.Repeat("3", 40000), Date: day}, notSent: true},
+		{name: "busy, then the context ends in the backoff", h: busy,
+			cfg: client.Config{Retries: 3, RetryBackoff: time.Hour},
+			ctx: func(t *testing.T) context.Context {
+				ctx, cancel := context.WithTimeout(testCtx(t), 50*time.Millisecond)
+				t.Cleanup(cancel)
+				return ctx
+			}, req: bookRq, notSent: true},
+		{name: "busy, retries used up: the busy reply says it", h: busy,
+			cfg: client.Config{Retries: 1, RetryBackoff: time.Millisecond}, req: bookRq, notSent: false},
+		{name: "a query partly written, then a refused dial", h: echoing,
+			cfg: client.Config{ConnPerRequest: true, Retries: 1, RetryBackoff: time.Millisecond, Dialer: partialThenRefused},
+			req: wire.Request{Action: wire.ActionBookingsOnDate, Date: day}, notSent: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startFake(t, tt.h)
+			c := dialFake(t, s, tt.cfg)
+			ctx := testCtx(t)
+			if tt.ctx != nil {
+				ctx = tt.ctx(t)
+			}
+			_, err := c.Do(ctx, tt.req)
+			require.Error(t, err)
+			if tt.notSent {
+				assert.ErrorIs(t, err, client.ErrNotSent)
+			} else {
+				assert.NotErrorIs(t, err, client.ErrNotSent)
+			}
+		})
+	}
+	t.Run("invalid config", func(t *testing.T) {
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		c := client.New(a, client.Config{Retries: -1})
+		_, err := c.Do(testCtx(t), bookRq)
+		require.ErrorIs(t, err, client.ErrInvalidConfig)
+		assert.ErrorIs(t, err, client.ErrNotSent)
+	})
+	t.Run("a timeout stays a timeout", func(t *testing.T) {
+		s := startFake(t, echoing)
+		c := dialFake(t, s, client.Config{})
+		ctx, cancel := context.WithDeadline(testCtx(t), time.Now().Add(-time.Second))
+		defer cancel()
+		_, err := c.Do(ctx, bookRq)
+		require.ErrorIs(t, err, client.ErrNotSent)
+		assert.True(t, os.IsTimeout(err), "%v", err)
+	})
 }

@@ -49,12 +49,15 @@ var (
 	// Config.Validate.
 	ErrInvalidConfig = errors.New("client: invalid config")
 
-	// ErrNotSent is matched by the error of a call of which not one byte
-	// of the request was written: the dial failed, the context ended
-	// first, or the write wrote nothing. The server cannot have acted on
-	// it, so even a BOOK or UNBOOK may be sent again. Any other failure
-	// after the request went out leaves a BOOK or UNBOOK in doubt. The
-	// error's text is that of the failure; ErrNotSent only marks it.
+	// ErrNotSent is matched by the error of a call that the server cannot
+	// have acted on: no attempt wrote a byte of the request (the dial
+	// failed, the context ended first, the write wrote nothing, the
+	// request could not be encoded), or the only attempts that did were
+	// answered busy. Even a BOOK or UNBOOK may then be sent again. A
+	// *ServerError, busy included, is never marked: it is the server's
+	// own answer. Any other failure of a BOOK or UNBOOK leaves it in
+	// doubt. The error's text is that of the failure; ErrNotSent only
+	// marks it.
 	ErrNotSent = errors.New("client: request not sent")
 )
 
@@ -64,6 +67,13 @@ type notSentError struct{ err error }
 
 func (e *notSentError) Error() string   { return e.err.Error() }
 func (e *notSentError) Unwrap() []error { return []error{e.err, ErrNotSent} }
+
+// Timeout reports whether the failure was a timeout, so that os.IsTimeout
+// and net.Error callers see through the mark.
+func (e *notSentError) Timeout() bool {
+	var t interface{ Timeout() bool }
+	return errors.As(e.err, &t) && t.Timeout()
+}
 
 // notSent marks err with ErrNotSent, once.
 func notSent(err error) error {

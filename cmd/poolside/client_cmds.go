@@ -227,7 +227,7 @@ func checkDay(year, month, day int) error {
 	}
 	// Day 0 of the next month is the last day of this one.
 	if last := time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day(); day > last {
-		return fmt.Errorf("%s %d has %d days", time.Month(month), year, last)
+		return fmt.Errorf("%s of the year %d has %d days", time.Month(month), year, last)
 	}
 	return nil
 }

@@ -211,6 +211,12 @@ func flagError(cmd *cobra.Command, err error) error {
 // unknownCommand is the usage error for name, which is not one of root's
 // commands, with the commands it was most likely meant to be.
 func unknownCommand(root *cobra.Command, name string) error {
+	for _, c := range root.Commands() {
+		if c.Name() == name {
+			// Only "poolside -- book ..." gets here with a real command.
+			return usageError(fmt.Errorf("%q is a command, but it came after \"--\", which makes it an argument: drop the \"--\"", name))
+		}
+	}
 	hint := ""
 	if s := root.SuggestionsFor(name); len(s) > 0 {
 		hint = "; did you mean " + strings.Join(s, " or ") + "?"

@@ -89,6 +89,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"bok", "312", "2030-12-01"}, `unknown command "bok"; did you mean book? (see 'poolside --help')`},
 		{[]string{"booking", "--date", "2030-12-01"}, `unknown command "booking"; did you mean bookings? (see 'poolside --help')`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate" (see 'poolside --help')`},
+		{[]string{"--", "book", "312", "2030-12-01"}, `"book" is a command, but it came after "--", which makes it an argument: drop the "--"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
