@@ -53,10 +53,11 @@ var (
 	// have acted on: no attempt wrote a byte of the request (the dial
 	// failed, the context ended first, the write wrote nothing, the
 	// request could not be encoded), or the only attempts that did were
-	// answered busy. Even a BOOK or UNBOOK may then be sent again. A
-	// *ServerError, busy included, is never marked: it is the server's
-	// own answer. Any other failure of a BOOK or UNBOOK leaves it in
-	// doubt. The error's text is that of the failure; ErrNotSent only
+	// answered busy. Even a BOOK or UNBOOK may then be sent again. A call
+	// that ends with the server's own answer, a *ServerError (busy
+	// included, once the retries are used up), is not marked: the answer
+	// says what happened. Any other failure of a BOOK or UNBOOK leaves it
+	// in doubt. The error's text is that of the failure; ErrNotSent only
 	// marks it.
 	ErrNotSent = errors.New("client: request not sent")
 )
