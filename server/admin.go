@@ -1,12 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/poolside-dev/poolside/pool"
 )
@@ -105,12 +107,18 @@ func putPool(s *Server, w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Workers *int `json:"workers"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&body)
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
 	if err == nil {
-		if _, err2 := dec.Token(); err2 != io.EOF {
-			err = errors.New("more data after the JSON object")
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&body)
+		if err == nil {
+			if _, err2 := dec.Token(); err2 != io.EOF {
+				err = errors.New("more data after the JSON object")
+			}
+		}
+		if err == nil {
+			err = exactFields(raw, "workers")
 		}
 	}
 	var tooBig *http.MaxBytesError
@@ -151,6 +159,24 @@ func putPool(s *Server, w http.ResponseWriter, r *http.Request) {
 	default:
 		writeAdmin(w, http.StatusOK, s.poolState(DefaultAdminPoints))
 	}
+}
+
+// exactFields refuses a field of the JSON object raw whose name matches
+// one of names only when case is ignored: encoding/json takes "Workers" for
+// "workers", but the API's fields are spelt one way.
+func exactFields(raw []byte, names ...string) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return err
+	}
+	for name := range fields {
+		for _, want := range names {
+			if name != want && strings.EqualFold(name, want) {
+				return fmt.Errorf("json: unknown field %q (field names are lower case: %q)", name, want)
+			}
+		}
+	}
+	return nil
 }
 
 // poolState returns the PoolState of s with up to points adaptive points.

@@ -101,6 +101,7 @@ func TestAdminRejectsBadValues(t *testing.T) {
 		{"missing", `{}`, 400, "workers is missing"},
 		{"unknown field", `{"workers": 8, "queue": 9}`, 400, `unknown field "queue"`},
 		{"misspelt", `{"worker": 8}`, 400, `unknown field "worker"`},
+		{"capitalised", `{"Workers": 8}`, 400, `unknown field "Workers" (field names are lower case: "workers")`},
 		{"empty", ``, 400, "the body is empty"},
 		{"not an object", `8`, 400, "the body is a JSON number, not an object"},
 		{"array", `[8]`, 400, "the body is a JSON array, not an object"},
