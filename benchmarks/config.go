@@ -143,8 +143,8 @@ func (c Config) Validate() error {
 		bad("rate is %v, must be 0 (closed loop) or more", c.Rate)
 	case c.Rate > MaxRate:
 		bad("rate %v is more than 1,000,000 requests per second, the most an open loop schedules (one every microsecond)", c.Rate)
-	case c.Rate > 0 && float64(time.Second)/c.Rate > math.MaxInt64:
-		bad("rate %v requests per second schedules one request every %s, longer than any run can be; give a rate that sends at least one request in the measured time", c.Rate, fmtInterval(c.Rate))
+	case IntervalOverflows(c.Rate):
+		bad("rate %v requests per second schedules one request every %s, longer than any run can be; give a rate that sends at least one request in the measured time", c.Rate, FormatInterval(c.Rate))
 	}
 	if c.Timeout < 0 {
 		bad("timeout is %v, must be 0 (default %v) or more", c.Timeout, DefaultTimeout)
@@ -159,9 +159,15 @@ func (c Config) Validate() error {
 // rate, which must be valid and above 0.
 func interval(rate float64) time.Duration { return time.Duration(float64(time.Second) / rate) }
 
-// fmtInterval prints the time between requests at rate, which may be too
-// long for a time.Duration.
-func fmtInterval(rate float64) string {
+// IntervalOverflows reports whether the time between requests at rate
+// (more than 0) is too long for a time.Duration: such a rate is invalid.
+func IntervalOverflows(rate float64) bool {
+	return rate > 0 && float64(time.Second)/rate > math.MaxInt64
+}
+
+// FormatInterval prints the time between requests at rate, which may be
+// too long for a time.Duration (in days or years, then).
+func FormatInterval(rate float64) string {
 	secs := 1 / rate
 	switch {
 	case secs >= 365*24*3600:
@@ -187,7 +193,7 @@ func checkInterval(rate float64, measured time.Duration) error {
 		return nil
 	}
 	return fmt.Errorf("%w: at %s requests per second the open loop sends one request every %s, longer than the %v measured, so at most one request would be measured; give a rate of at least %s, or measure for at least %s",
-		ErrInvalidConfig, fmtRate(rate), fmtInterval(rate), measured, fmtRate(1/measured.Seconds()), fmtInterval(rate))
+		ErrInvalidConfig, fmtRate(rate), FormatInterval(rate), measured, fmtRate(1/measured.Seconds()), FormatInterval(rate))
 }
 
 func (c Config) withDefaults() Config {

@@ -75,8 +75,8 @@ func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []strin
 		return bad("--rate must be 0 (closed loop) or more, got %v", f.rate)
 	case f.rate > benchmarks.MaxRate:
 		return bad("--rate %v is more than 1,000,000 requests per second, the most an open loop schedules (one every microsecond)", f.rate)
-	case f.rate > 0 && float64(time.Second)/f.rate > math.MaxInt64:
-		return bad("--rate %v schedules one request every %.3g years, longer than any run; give at least one request per measured time, such as --rate 1", f.rate, 1/f.rate/(365*24*3600))
+	case benchmarks.IntervalOverflows(f.rate):
+		return bad("--rate %v schedules one request every %s, longer than any run; give at least one request per measured time, such as --rate 1", f.rate, benchmarks.FormatInterval(f.rate))
 	case f.timeout <= 0:
 		return bad("--timeout must be positive, got %v", f.timeout)
 	case f.workDelay < 0:
