@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,9 +131,9 @@ func (c *Client) Unbook(ctx context.Context, room string, date time.Time) error 
 }
 
 // BookingsOnDate returns the rooms booked on date's calendar day (in
-// date's location), in the server's order (sorted). The server's ERROR
-// reply for a day with no bookings (wire.MsgNoRoomsOn) gives an empty
-// list and no error.
+// date's location), sorted (servers send them sorted; one that does not
+// is not an error). The server's ERROR reply for a day with no bookings
+// (wire.MsgNoRoomsOn) gives an empty list and no error.
 func (c *Client) BookingsOnDate(ctx context.Context, date time.Time) ([]string, error) {
 	d := wire.FromTime(date)
 	// The room is ignored by the server but still on the wire.
@@ -143,10 +144,14 @@ func (c *Client) BookingsOnDate(ctx context.Context, date time.Time) ([]string, 
 	if err != nil {
 		return nil, err
 	}
+	if !slices.IsSorted(rep.Rooms) {
+		slices.Sort(rep.Rooms)
+	}
 	return rep.Rooms, nil
 }
 
-// BookingsForRoom returns the dates room is booked, ascending, each as
+// BookingsForRoom returns the dates room is booked, ascending (servers
+// send them in order; one that does not is not an error), each as
 // midnight UTC. The server's ERROR reply for a room with no bookings
 // (wire.MsgRoomNotBooked) gives an empty list and no error.
 func (c *Client) BookingsForRoom(ctx context.Context, room string) ([]time.Time, error) {
@@ -157,6 +162,9 @@ func (c *Client) BookingsForRoom(ctx context.Context, room string) ([]time.Time,
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !slices.IsSorted(rep.Dates) {
+		slices.Sort(rep.Dates)
 	}
 	dates := make([]time.Time, len(rep.Dates))
 	for i, d := range rep.Dates {
@@ -172,8 +180,11 @@ func (c *Client) BookingsForRoom(ctx context.Context, room string) ([]time.Time,
 // action and, for BOOK and UNBOOK, the same room and date (for
 // BOOKINGSONDATE the same date, for BOOKINGSFORROOM the same room);
 // anything else wraps ErrMismatch. An ERROR reply is returned together
-// with a *ServerError. A reply that does not parse wraps a
-// *wire.ProtocolError. Failures are retried as Config.Retries describes.
+// with a *ServerError. A reply that does not parse, or lists a value no
+// server can mean (a room that is not a room, a null date, a room or
+// date twice), wraps ErrMalformedReply; one that does not parse also
+// wraps a *wire.ProtocolError. Failures are retried as Config.Retries
+// describes.
 func (c *Client) Do(ctx context.Context, req wire.Request) (wire.Reply, error) {
 	if c.cfgErr != nil {
 		return wire.Reply{}, notSent(c.cfgErr)
@@ -270,9 +281,12 @@ func (c *Client) exchange(ctx context.Context, cn *conn, req wire.Request, frame
 		return rep, written, connFailure, false, err
 	}
 	if err := rep.UnmarshalBinary(body); err != nil {
-		return wire.Reply{}, written, false, false, fmt.Errorf("client: malformed reply to %s: %w", req.Action, err)
+		return wire.Reply{}, written, false, false, fmt.Errorf("%w to %s: %w", ErrMalformedReply, req.Action, err)
 	}
 	if err := match(req, rep); err != nil {
+		return wire.Reply{}, written, false, false, err
+	}
+	if err := checkFields(rep); err != nil {
 		return wire.Reply{}, written, false, false, err
 	}
 	if rep.IsError() {

@@ -32,10 +32,20 @@
 // server's ERROR also matches ErrBusy. A connection closed cleanly between
 // replies is io.EOF, one closed in the middle of a reply ErrTruncated
 // (and io.ErrUnexpectedEOF). A deadline, from the context or from
-// Config.Timeout, matches os.ErrDeadlineExceeded. The Err variables list
-// the rest, and Config.Retries gives the retry rules: queries are retried
-// after a connection failure, bookings only when not one byte of them was
-// sent.
+// Config.Timeout, matches os.ErrDeadlineExceeded. A reply that does not
+// parse, or lists what no server can mean (a room that is not a room, see
+// ValidRoom; a null date; a room or date twice), matches
+// ErrMalformedReply. The Err variables list the rest, and Config.Retries
+// gives the retry rules: queries are retried after a connection failure,
+// bookings only when not one byte of them was sent.
+//
+// # A server's text
+//
+// What a server sends is not trusted to be fit for a terminal: the text of
+// a *ServerError (its Error method) has control characters, bidirectional
+// overrides and other invisible characters escaped, and Printable does the
+// same for any other use. ServerError.Message keeps the server's text as
+// it came.
 //
 // client imports package wire and the standard library only, never the
 // server, so it can be pointed at any server that speaks the protocol. It

@@ -45,6 +45,18 @@ var (
 	// since request and reply are no longer known to line up.
 	ErrMismatch = errors.New("client: reply does not match the request")
 
+	// ErrMalformedReply means a reply could not be used as an answer: its
+	// block does not parse (the error then also wraps the
+	// *wire.ProtocolError that says where), or it carries a value no
+	// server can mean: a BOOKINGSONDATE room that is not a room of the
+	// building (see ValidRoom), a null date among a BOOKINGSFORROOM's
+	// dates, or a room or a date listed twice. The connection is closed,
+	// and the request is not retried. A date QDate can carry is never
+	// malformed, whatever its year: a server may hold bookings past
+	// 9999-12-31 (poolside's once accepted them), and they must be
+	// possible to list and cancel.
+	ErrMalformedReply = errors.New("client: malformed reply")
+
 	// ErrInvalidConfig wraps the reason a Config is unusable; see
 	// Config.Validate.
 	ErrInvalidConfig = errors.New("client: invalid config")
@@ -92,8 +104,10 @@ type ServerError struct {
 	Message string
 }
 
-// Error returns "client: server refused: " and the server's message.
-func (e *ServerError) Error() string { return "client: server refused: " + e.Message }
+// Error returns "client: server refused: " and the server's message, with
+// the characters that could act on a terminal escaped (see Printable):
+// the text is for people. Message keeps what the server sent.
+func (e *ServerError) Error() string { return "client: server refused: " + Printable(e.Message) }
 
 // Is reports whether target is ErrBusy and this is the busy reply.
 func (e *ServerError) Is(target error) bool {

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -29,10 +32,6 @@ const (
 	defaultClientTimeout = 5 * time.Second
 )
 
-// clientRoomPattern is the server's (and the book client's) rule for rooms:
-// a floor digit, then a room number 01 to 34.
-var clientRoomPattern = regexp.MustCompile(`^[0-9](0[1-9]|[12][0-9]|3[0-4])$`)
-
 // clientExitHelp ends the long help of every client subcommand.
 const clientExitHelp = `
 It sends one request on a fresh connection and closes it after the reply,
@@ -44,16 +43,20 @@ Exit status:
   1  the server refused the request (its message is printed on stderr)
   2  bad arguments or flags; nothing was sent
   3  no usable reply: cannot connect, no reply within --timeout, the
-     connection closed or reset (or the reply was cut short or malformed);
-     once connected, a book or unbook may or may not have been carried
-     out: the message says how to check
+     connection closed or reset, or the reply was cut short, malformed or
+     impossible (a room that is not a room, a null date, a room or a date
+     listed twice); once connected, a book or unbook may or may not have
+     been carried out: the message says how to check
   4  interrupted (SIGINT or SIGTERM) before the reply
 
 With --json a failure prints one JSON object on stdout as well, with
 "ok":false, the message as "error" and the exit status as "exit", e.g.
 {"action":"BOOK","room":"312","date":"2030-12-01","ok":false,
 "error":"Cannot accept duplicate booking","exit":1} (on one line). Flags
-that cannot be read are reported on stderr only.`
+that cannot be read are reported on stderr only.
+
+Text from the server, such as its message, is printed with control and
+invisible characters escaped (\x1b, \n, \u202e), in --json output too.`
 
 // clientFlags are the flags every client subcommand shares.
 type clientFlags struct {
@@ -119,7 +122,7 @@ func (f *clientFlags) fail(err error, check string) error {
 		msg = fmt.Sprintf("the server at %s closed the connection without replying", f.addr)
 	case errors.Is(err, syscall.ECONNRESET):
 		msg = fmt.Sprintf("the server at %s reset the connection before replying", f.addr)
-	case errors.As(err, &pe), errors.Is(err, client.ErrMismatch):
+	case errors.As(err, &pe), errors.Is(err, client.ErrMismatch), errors.Is(err, client.ErrMalformedReply):
 		msg = fmt.Sprintf("the server at %s sent a bad reply (%s)", f.addr, strings.TrimPrefix(err.Error(), "client: "))
 	default:
 		msg = fmt.Sprintf("the connection to %s failed: %s", f.addr, netReason(err))
@@ -127,6 +130,9 @@ func (f *clientFlags) fail(err error, check string) error {
 	if doubt && check != "" && !errors.Is(err, client.ErrNotSent) {
 		msg += fmt.Sprintf(": the request may or may not have been carried out (check with '%s')", check)
 	}
+	// The server's message, and anything else in msg, reaches a terminal:
+	// its escape sequences must not act on it.
+	msg = client.Printable(msg)
 	return &exitError{code: code, err: &messageError{msg: msg, err: err}}
 }
 
@@ -172,9 +178,10 @@ func (f *clientFlags) jsonOnFailure(stdout io.Writer, describe func(cmd *cobra.C
 	}
 }
 
-// parseRoomArg checks a room against the server's rule.
+// parseRoomArg checks a room against the protocol's rule, the one the
+// client library checks replies with (and the server, requests).
 func parseRoomArg(s string) (string, error) {
-	if !clientRoomPattern.MatchString(s) {
+	if !client.ValidRoom(s) {
 		return "", usageError(fmt.Errorf("invalid room %q: want three digits, a floor 0-9 then a room 01-34, for example 312", s))
 	}
 	return s, nil
@@ -236,14 +243,48 @@ func checkDay(year, month, day int) error {
 // digits, years before 1 a minus sign), as parseDateArg reads it.
 func formatDate(t time.Time) string { return t.Format(time.DateOnly) }
 
+// writeJSON writes v as one line of JSON that is safe on a terminal.
 func writeJSON(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
+	_, err = fmt.Fprintf(w, "%s\n", terminalSafeJSON(b))
 	return err
 }
+
+// terminalSafeJSON escapes, as \uXXXX, the characters json.Marshal leaves
+// raw that a terminal may act on or that disguise text: DEL, C1 controls,
+// format characters such as U+202E, private-use and unassigned code points
+// (json.Marshal already escapes C0 controls, U+2028 and U+2029). Outside
+// its strings json.Marshal writes only ASCII punctuation, letters and
+// digits, so every such character is inside a string, where the escape
+// decodes to the same text: the JSON means what it meant.
+func terminalSafeJSON(b []byte) []byte {
+	s := string(b)
+	if !strings.ContainsFunc(s, jsonNeedsEscape) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+32)
+	for _, r := range s {
+		if !jsonNeedsEscape(r) {
+			out = utf8.AppendRune(out, r)
+			continue
+		}
+		if r > 0xffff {
+			hi, lo := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, hi, lo)
+			continue
+		}
+		out = fmt.Appendf(out, `\u%04x`, r)
+	}
+	return out
+}
+
+// jsonNeedsEscape reports whether terminalSafeJSON escapes r: the rule of
+// client.Printable, anything but letters, marks, numbers, punctuation,
+// symbols and spaces.
+func jsonNeedsEscape(r rune) bool { return !unicode.IsGraphic(r) }
 
 func newBookCmd(stdout, _ io.Writer) *cobra.Command { return newChangeCmd(stdout, true) }
 
@@ -331,7 +372,7 @@ floor 3). DATE is YYYY-MM-DD (a year past 9999 has more digits).
 	return cmd
 }
 
-func newBookingsCmd(stdout, _ io.Writer) *cobra.Command {
+func newBookingsCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
 		f          clientFlags
 		room, date string
@@ -357,6 +398,10 @@ none. With --json it prints {"date":...,"rooms":[...]} or
 
 ROOM is three digits: a floor 0-9, then a room 01-34. DATE is YYYY-MM-DD
 (a year past 9999 has more digits).
+
+A room booked on dates outside the years 1 to 9999, which other clients of
+the protocol cannot read, gets a note on stderr that says how to cancel
+them; they are listed like the others.
 ` + clientExitHelp,
 		Example: `  poolside bookings --date 2030-12-01
   poolside bookings --room 312
@@ -378,7 +423,7 @@ ROOM is three digits: a floor 0-9, then a room 01-34. DATE is YYYY-MM-DD
 			if err != nil {
 				return err
 			}
-			return f.bookingsForRoom(cmd.Context(), stdout, r)
+			return f.bookingsForRoom(cmd.Context(), stdout, stderr, r)
 		}),
 	}
 	cmd.Flags().StringVar(&date, "date", "", "list the rooms booked on this date (YYYY-MM-DD)")
@@ -412,14 +457,16 @@ func (f *clientFlags) bookingsOnDate(ctx context.Context, stdout io.Writer, date
 		return err
 	}
 	for _, r := range rooms {
-		if _, err := fmt.Fprintln(stdout, r); err != nil {
+		// A Client refuses a reply that lists anything but rooms; this
+		// holds even if that changed.
+		if _, err := fmt.Fprintln(stdout, client.Printable(r)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (f *clientFlags) bookingsForRoom(ctx context.Context, stdout io.Writer, room string) error {
+func (f *clientFlags) bookingsForRoom(ctx context.Context, stdout, stderr io.Writer, room string) error {
 	c, err := f.client(ctx)
 	if err != nil {
 		return err
@@ -434,13 +481,23 @@ func (f *clientFlags) bookingsForRoom(ctx context.Context, stdout io.Writer, roo
 		days[i] = formatDate(d)
 	}
 	if f.json {
-		return writeJSON(stdout, struct {
+		err = writeJSON(stdout, struct {
 			Room  string   `json:"room"`
 			Dates []string `json:"dates"`
 		}{room, days})
+	} else {
+		err = printBookedDays(stdout, room, days)
 	}
+	if err != nil {
+		return err
+	}
+	f.noteFarDates(stderr, room, dates)
+	return nil
+}
+
+func printBookedDays(stdout io.Writer, room string, days []string) error {
 	if len(days) == 0 {
-		_, err = fmt.Fprintf(stdout, "Room %s is not booked\n", room)
+		_, err := fmt.Fprintf(stdout, "Room %s is not booked\n", room)
 		return err
 	}
 	if _, err := fmt.Fprintf(stdout, "Room %s is booked on:\n", room); err != nil {
@@ -452,4 +509,45 @@ func (f *clientFlags) bookingsForRoom(ctx context.Context, stdout io.Writer, roo
 		}
 	}
 	return nil
+}
+
+// noteFarDates writes a note on stderr when room is booked on dates
+// outside the years 1 to 9999. Such dates are no malformed reply: QDate
+// carries them, a server may hold them (poolside's took them before it
+// had a horizon), and this listing is how their owner finds what to
+// cancel; but Python's datetime, and so the book's PyQt client, cannot
+// hold them, so they are likely junk, and the note says how to remove
+// them. A note is not a failure: the exit status stays 0.
+func (f *clientFlags) noteFarDates(stderr io.Writer, room string, dates []time.Time) {
+	const shown = 3
+	var far []string
+	n := 0
+	for _, d := range dates {
+		if y := d.Year(); y >= 1 && y <= 9999 {
+			continue
+		}
+		if n++; n <= shown {
+			far = append(far, formatDate(d))
+		}
+	}
+	if n == 0 {
+		return
+	}
+	list := strings.Join(far, ", ")
+	if n > shown {
+		list += fmt.Sprintf(" and %d more", n-shown)
+	}
+	addr := ""
+	if f.addr != defaultClientAddr {
+		addr = " --addr " + f.addr
+	}
+	if n == 1 {
+		fmt.Fprintf(stderr, "poolside: note: room %s is booked on 1 date outside the years 1 to 9999 (%s), "+
+			"which clients written in Python, the book's among them, cannot read; if it is not a real booking, "+
+			"cancel it with 'poolside unbook %s %s%s'\n", room, list, room, list, addr)
+		return
+	}
+	fmt.Fprintf(stderr, "poolside: note: room %s is booked on %d dates outside the years 1 to 9999 (%s), "+
+		"which clients written in Python, the book's among them, cannot read; if they are not real bookings, "+
+		"cancel each with 'poolside unbook %s DATE%s'\n", room, n, list, room, addr)
 }

@@ -16,10 +16,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/client"
 	"github.com/poolside-dev/poolside/wire"
 )
@@ -641,4 +643,209 @@ func TestClientCommandsInterrupted(t *testing.T) {
 	assert.Equal(t, exitInternal, exitCode(err), "error: %v", err)
 	assert.EqualError(t, err, "interrupted")
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// rawRoomsFrame is a BOOKINGSONDATE reply for date whose rooms field is
+// the string rooms as given, separators and controls included.
+func rawRoomsFrame(rooms string, date wire.Date) []byte {
+	b := wire.AppendString(wire.AppendString(nil, wire.ActionBookingsOnDate), rooms)
+	f, err := wire.AppendFrame(nil, wire.AppendDate(b, date))
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+// assertTerminalSafe fails unless out holds only printable text: no C0
+// control but the newlines that end lines, no DEL or C1 control, no
+// format character (bidi overrides, zero-width characters), no line or
+// paragraph separator.
+func assertTerminalSafe(t *testing.T, out string) {
+	t.Helper()
+	for i, r := range out {
+		if r == '\n' || r == ' ' {
+			continue
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' {
+			t.Errorf("raw %U at byte %d of %q", r, i, out)
+		}
+	}
+}
+
+// TestClientCommandsEscapeServerText: a server's text (its ERROR message)
+// is printed with its controls escaped, on stderr and in --json output
+// (which stays valid JSON), and printable text, accents and CJK
+// included, is left as it is.
+func TestClientCommandsEscapeServerText(t *testing.T) {
+	tests := []struct{ msg, want string }{
+		{"\x1b]0;pwned\x07\x1b[2J", `\x1b]0;pwned\x07\x1b[2J`},
+		{"Salle réservée 日本\u202e321\u202c", `Salle réservée 日本\u202e321\u202c`},
+		{"one\nPOOLSIDE: fake line\r", `one\nPOOLSIDE: fake line\r`},
+		{"\u009b2J\x7f \u2028 \u200b \U000e0041", `\u009b2J\x7f \u2028 \u200b \U000e0041`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			s := startCLIServer(t, func(wire.Request) ([]byte, bool) { return replyFrame(wire.ErrorReply(tt.msg)), false })
+			stdout, stderr, err := runCLI(t, "book", "--addr", s.addr(), "312", "2026-12-01")
+			assert.Equal(t, exitRefused, exitCode(err), "error: %v", err)
+			assert.EqualError(t, err, tt.want, "main prints it on stderr")
+			assertTerminalSafe(t, err.Error())
+			assert.Empty(t, stdout)
+			assert.Empty(t, stderr)
+			var se *client.ServerError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, tt.msg, se.Message, "the error still carries the server's text")
+
+			stdout, _, err = runCLI(t, "bookings", "--json", "--addr", s.addr(), "--date", "2026-12-01")
+			assert.Equal(t, exitRefused, exitCode(err), "error: %v", err)
+			assertTerminalSafe(t, stdout)
+			var got map[string]any
+			require.NoError(t, json.Unmarshal([]byte(stdout), &got), "stdout: %q", stdout)
+			assert.Equal(t, tt.want, got["error"])
+		})
+	}
+}
+
+// TestClientCommandsJSONIsTerminalSafe: --json output escapes what
+// encoding/json leaves raw (DEL, C1 controls, format characters), here in
+// a room given on the command line, and still decodes to the same text.
+func TestClientCommandsJSONIsTerminalSafe(t *testing.T) {
+	s := startCLIServer(t, goodServer)
+	for _, room := range []string{"\u202e213", "3\u009b12", "31\x7f", "3\u200b12", "3\U000e004112"} {
+		stdout, _, err := runCLI(t, "book", "--json", "--addr", s.addr(), room, "2026-12-01")
+		assert.Equal(t, exitUsage, exitCode(err), "error: %v", err)
+		assertTerminalSafe(t, stdout)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal([]byte(stdout), &got), "stdout: %q", stdout)
+		assert.Equal(t, room, got["room"])
+	}
+}
+
+// TestClientCommandsMalformedReply: a reply that carries a value no server
+// can mean (a room that is not a room, a null date, the same entry twice)
+// is reported as a bad reply, exit status 3, and none of it is printed as
+// an answer.
+func TestClientCommandsMalformedReply(t *testing.T) {
+	dec1 := wire.DateOf(2026, 12, 1)
+	const badRoom = " is not a room of the building (three digits: a floor 0-9, then a room 01-34))"
+	tests := []struct {
+		name   string
+		args   []string
+		answer cliAnswer
+		msg    string // the message after "the server at ADDR sent a bad reply ("
+	}{
+		{"a room with a newline", []string{"bookings", "--date", "2026-12-01"},
+			func(req wire.Request) ([]byte, bool) { return rawRoomsFrame("101, 5\n6", req.Date), false },
+			`malformed reply to BOOKINGSONDATE: room "5\n6"` + badRoom},
+		{"a room with escape sequences", []string{"bookings", "--date", "2026-12-01"},
+			func(req wire.Request) ([]byte, bool) {
+				return rawRoomsFrame("\x1b]0;pwned\x07\x1b[2J", req.Date), false
+			},
+			`malformed reply to BOOKINGSONDATE: room "\x1b]0;pwned\a\x1b[2J"` + badRoom},
+		{"a room listed twice", []string{"bookings", "--date", "2026-12-01"},
+			func(req wire.Request) ([]byte, bool) { return rawRoomsFrame("101, 312, 312", req.Date), false },
+			`malformed reply to BOOKINGSONDATE: room 312 is listed twice)`},
+		{"a null date", []string{"bookings", "--room", "312"},
+			func(req wire.Request) ([]byte, bool) {
+				return replyFrame(wire.Reply{Action: req.Action, Room: req.Room, Dates: []wire.Date{0}}), false
+			},
+			`malformed reply to BOOKINGSFORROOM: date 1 of 1 is the null date (Julian day 0), which no booking can have)`},
+		{"a date listed twice", []string{"bookings", "--room", "312"},
+			func(req wire.Request) ([]byte, bool) {
+				return replyFrame(wire.Reply{Action: req.Action, Room: req.Room, Dates: []wire.Date{dec1, dec1}}), false
+			},
+			`malformed reply to BOOKINGSFORROOM: 2026-12-01 is listed twice)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startCLIServer(t, tt.answer)
+			want := "the server at " + s.addr() + " sent a bad reply (" + tt.msg
+			stdout, stderr, err := runCLI(t, append(tt.args, "--addr", s.addr())...)
+			assert.Equal(t, exitNetwork, exitCode(err), "error: %v", err)
+			assert.EqualError(t, err, want)
+			require.ErrorIs(t, err, client.ErrMalformedReply)
+			assertTerminalSafe(t, err.Error())
+			assert.Empty(t, stdout)
+			assert.Empty(t, stderr)
+
+			stdout, _, err = runCLI(t, append(tt.args, "--json", "--addr", s.addr())...)
+			assert.Equal(t, exitNetwork, exitCode(err), "error: %v", err)
+			var got map[string]any
+			require.NoError(t, json.Unmarshal([]byte(stdout), &got), "stdout: %q", stdout)
+			assert.Equal(t, false, got["ok"])
+			assert.Equal(t, want, got["error"])
+			assert.Equal(t, 3.0, got["exit"])
+		})
+	}
+}
+
+// TestClientCommandsFarDates: dates a QDate carries but many clients
+// cannot hold (years past 9999, or before 1) are no malformed reply: a
+// server may hold such bookings (poolside's did before its horizon), and
+// listing them is how to find what to cancel. They are listed, and a note
+// on stderr says what they are and how to cancel them.
+func TestClientCommandsFarDates(t *testing.T) {
+	last := wire.Date(^uint32(0))
+	dates := []wire.Date{wire.DateOf(2026, 12, 1), wire.DateOf(10000, 1, 1), last}
+	s := startCLIServer(t, func(req wire.Request) ([]byte, bool) {
+		if req.Room == "101" {
+			return replyFrame(wire.Reply{Action: req.Action, Room: req.Room, Dates: []wire.Date{1, wire.DateOf(1, 1, 1)}}), false
+		}
+		return replyFrame(wire.Reply{Action: req.Action, Room: req.Room, Dates: dates}), false
+	})
+	note := "poolside: note: room 312 is booked on 2 dates outside the years 1 to 9999 (10000-01-01, 11754508-12-13), " +
+		"which clients written in Python, the book's among them, cannot read; if they are not real bookings, " +
+		"cancel each with 'poolside unbook 312 DATE --addr " + s.addr() + "'\n"
+
+	stdout, stderr, err := runCLI(t, "bookings", "--addr", s.addr(), "--room", "312")
+	require.NoError(t, err)
+	assert.Equal(t, "Room 312 is booked on:\n2026-12-01\n10000-01-01\n11754508-12-13\n", stdout)
+	assert.Equal(t, note, stderr)
+
+	stdout, stderr, err = runCLI(t, "bookings", "--json", "--addr", s.addr(), "--room", "312")
+	require.NoError(t, err)
+	assert.Equal(t, `{"room":"312","dates":["2026-12-01","10000-01-01","11754508-12-13"]}`+"\n", stdout)
+	assert.Equal(t, note, stderr)
+
+	stdout, stderr, err = runCLI(t, "bookings", "--addr", s.addr(), "--room", "101")
+	require.NoError(t, err)
+	assert.Equal(t, "Room 101 is booked on:\n-4713-11-25\n0001-01-01\n", stdout)
+	assert.Equal(t, "poolside: note: room 101 is booked on 1 date outside the years 1 to 9999 (-4713-11-25), "+
+		"which clients written in Python, the book's among them, cannot read; if it is not a real booking, "+
+		"cancel it with 'poolside unbook 101 -4713-11-25 --addr "+s.addr()+"'\n", stderr)
+
+	// Many of them: the note names a few; stdout lists them all.
+	var many []time.Time
+	for i := range 5 {
+		many = append(many, (last - wire.Date(i)).Time())
+	}
+	var buf bytes.Buffer
+	(&clientFlags{addr: defaultClientAddr}).noteFarDates(&buf, "312", many)
+	assert.Equal(t, "poolside: note: room 312 is booked on 5 dates outside the years 1 to 9999 "+
+		"(11754508-12-13, 11754508-12-12, 11754508-12-11 and 2 more), "+
+		"which clients written in Python, the book's among them, cannot read; if they are not real bookings, "+
+		"cancel each with 'poolside unbook 312 DATE'\n", buf.String())
+}
+
+// TestClientRoomRuleIsTheServers: the CLI checks rooms with the client
+// library's rule, and that rule is the server's, character for character.
+func TestClientRoomRuleIsTheServers(t *testing.T) {
+	const alphabet = "0123459a -\n"
+	var rooms []string
+	for i := range 1000 {
+		rooms = append(rooms, fmt.Sprintf("%03d", i), fmt.Sprintf("%d", i), fmt.Sprintf("%04d", i))
+	}
+	for _, a := range alphabet {
+		for _, b := range alphabet {
+			for _, c := range alphabet {
+				rooms = append(rooms, string([]rune{a, b, c}))
+			}
+		}
+	}
+	rooms = append(rooms, "", "３１２", "३१२", "312\x00")
+	for _, room := range rooms {
+		require.Equal(t, booking.ValidRoom(room), client.ValidRoom(room), "%q", room)
+		_, err := parseRoomArg(room)
+		require.Equal(t, booking.ValidRoom(room), err == nil, "%q", room)
+	}
 }
