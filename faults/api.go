@@ -47,6 +47,13 @@ type APIState struct {
 // A bad body or spec answers 400, another method 405 and another path 404,
 // each with a JSON body {"error":"..."}. Changes apply to new connections,
 // as Proxy.SetFaults says. The handler is safe for concurrent use.
+//
+// NewAPI asks for no credentials and checks neither the Host header, nor
+// the Origin, nor the Content-Type of a request, and of a field sent twice
+// the last counts: serve it where only your own programs reach it, such
+// as an httptest server in a test. poolside proxy --api serves it behind a
+// guard that keeps web pages out (loopback Host names only, JSON bodies
+// only, no requests from other origins, no duplicate fields).
 func NewAPI(p *Proxy) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/faults", func(w http.ResponseWriter, r *http.Request) { api{p}.faults(w, r) })

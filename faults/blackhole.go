@@ -9,10 +9,15 @@ import "strconv"
 // direction Writes past At report success but the bytes are dropped, as a
 // network path that loses everything would; the end of the stream is lost
 // too: CloseWrite sends no FIN, and a Proxy neither closes nor resets the
-// side a Blackhole writes to when the other side ends. A Proxy keeps that
-// side open until its peer resets it or the proxy shuts down, because a
-// peer that has sent its own end may have only half-closed and still be
-// waiting. (Close still closes the socket.)
+// side a Blackhole writes to when the other side ends, so its peer hears
+// nothing more while it is still sending. Once that peer ends its own
+// stream (it closes, half-closes or resets), the Proxy ends the connection
+// as it would with no faults, and closes both of its sockets once both
+// directions have ended: it cannot tell a half-close from a close, and
+// holding every connection whose peer has gone would run a long-lived
+// proxy out of descriptors. So a peer that only half-closed reads the end
+// (EOF) after the At bytes, once the other side has ended too. (Close
+// still closes the socket.)
 //
 // Spec: "blackhole" (from the start) or "blackhole=AT".
 type Blackhole struct {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -153,4 +154,21 @@ func roundTrip(ctx context.Context, addr string, msg []byte) ([]byte, error) {
 		err = werr
 	}
 	return got, err
+}
+
+// openSockets returns the number of sockets the test process has open,
+// or -1 where the system does not list its descriptors in /proc/self/fd.
+func openSockets(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.HasPrefix(target, "socket:") {
+			n++
+		}
+	}
+	return n
 }

@@ -129,9 +129,13 @@ func checkProxyFaults(name string, fs []Fault) error {
 // other side too; any other error closes both. So a Cut in Up or Down drops
 // the whole connection: the side it acts on sees its bytes end after At,
 // and the other side is closed as soon as the proxy notices. A side whose
-// writes a Blackhole swallows is the exception: it is held open, silent,
-// until its peer resets it or the proxy shuts down (see Blackhole), and it
-// counts as active until then.
+// writes a Blackhole swallows is the exception: while its peer is still
+// sending, it is neither closed nor reset, whatever the other side does, so
+// the peer hears nothing more. Once that peer ends its own stream (it
+// closes, half-closes or resets), the connection ends as any other does,
+// and both its sockets are closed when both directions have ended (see
+// Blackhole): clients that come and go through a blackhole leave no
+// descriptors behind.
 //
 // Its methods are safe for concurrent use. After Shutdown or Close it
 // accepts no more connections and cannot be restarted.
@@ -367,7 +371,7 @@ func (p *Proxy) handle(c net.Conn) {
 	defer p.untrack(l)
 	p.active.Add(1)
 	defer p.active.Add(-1)
-	l.run(&p.bufs, p.done)
+	l.run(&p.bufs)
 }
 
 func (p *Proxy) track(l *link) bool {
@@ -397,9 +401,8 @@ func (p *Proxy) Addr() net.Addr {
 	return p.ln.Addr()
 }
 
-// Shutdown stops accepting, closes the blackholed connections that were
-// only held open (see Blackhole), then waits for the connections being
-// relayed to end on their own (their peers close them). If ctx ends first it
+// Shutdown stops accepting, then waits for the connections being relayed
+// to end on their own (their peers close them). If ctx ends first it
 // returns ctx.Err() and leaves them running: call Close to end them. It
 // returns the listener's close error, or the error that ended Start's
 // accept loop early, if any.
@@ -507,47 +510,42 @@ type link struct {
 
 // run relays both directions until both end, then closes both sides.
 //
-// A side whose writes a Blackhole swallows is not closed while its peer
-// may still be listening, since closing it would send the end that the
-// Blackhole loses. Once its peer has sent its own end (EOF), the proxy
-// cannot tell whether the peer half-closed and still waits for a reply or
-// closed for good, so run holds such a link open until hold is closed (the
-// proxy shuts down). A peer that resets ends it at once.
-func (l *link) run(bufs *sync.Pool, hold <-chan struct{}) {
-	clientEnd := make(chan error, 1)
+// A side whose writes a Blackhole swallows stays open while its peer may
+// still send: abort leaves it alone, and pipe goes on reading it. Once its
+// peer has sent its own end too, the proxy cannot tell a half-close from a
+// close; run then closes it like any other side, so that a peer that has
+// gone does not leave two descriptors behind until the proxy stops.
+func (l *link) run(bufs *sync.Pool) {
+	clientEnd := make(chan struct{})
 	go func() { // bounded by run, so tracked with it
-		clientEnd <- l.pipe(l.upstream, l.client, bufs)
+		defer close(clientEnd)
+		l.pipe(l.upstream, l.client, bufs)
 	}()
-	upstreamEnd := l.pipe(l.client, l.upstream, bufs)
-	if ce := <-clientEnd; (ce == nil && l.client.writesLost()) || (upstreamEnd == nil && l.upstream.writesLost()) {
-		<-hold
-	}
+	l.pipe(l.client, l.upstream, bufs)
+	<-clientEnd
 	l.kill()
 }
 
-// pipe relays src to dst and returns how src ended: nil at its EOF, else
-// the error. At src's EOF it half-closes dst; on an error it aborts the
-// link. When a Blackhole swallows what the proxy writes to src, src's peer
-// hears nothing of that: pipe then goes on reading src, and drops what it
-// reads, until src's peer ends the connection itself.
-func (l *link) pipe(dst, src *conn, bufs *sync.Pool) error {
+// pipe relays src to dst until src ends. At src's EOF it half-closes dst;
+// on an error it aborts the link. When a Blackhole swallows what the proxy
+// writes to src, src's peer hears nothing of that: pipe then goes on
+// reading src, and drops what it reads, until src's peer ends the
+// connection itself.
+func (l *link) pipe(dst, src *conn, bufs *sync.Pool) {
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
 	readFailed, err := relay(dst, src, *bp)
 	if err == nil && !src.cut() {
 		_ = dst.CloseWrite()
-		return nil
+		return
 	}
 	l.abort(err) // a Cut on src: not a half-close but the end of the connection
 	if !src.writesLost() || readFailed {
-		return err // src's peer has ended the connection (a reset): nothing to wait for
+		return // src's peer has ended the connection (a reset): nothing to wait for
 	}
 	for { // a lost side is never closed by abort: its peer ends this
 		if _, err := src.Read(*bp); err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return err
+			return
 		}
 	}
 }

@@ -416,8 +416,10 @@ func TestProxyBlackholeLosesTheEnd(t *testing.T) {
 	})
 	t.Run("down, client half-closes", func(t *testing.T) {
 		// The upstream answers a request that ends with the client's
-		// half-close, then closes: both the rest of the answer and its end
-		// are lost, even though both pipes of the link have ended.
+		// half-close, then closes: the rest of the answer is lost. Once
+		// the client has ended its own stream, the proxy cannot tell a
+		// half-close from a close, so when the upstream has ended too it
+		// releases the link, and the client reads its end.
 		up := oneShotUpstream(t, func(c *net.TCPConn) {
 			_, _ = io.ReadAll(c)
 			_, _ = c.Write(seq(10))
@@ -429,20 +431,12 @@ func TestProxyBlackholeLosesTheEnd(t *testing.T) {
 		_, err = c.Write([]byte("request"))
 		require.NoError(t, err)
 		require.NoError(t, c.(*net.TCPConn).CloseWrite())
-		require.NoError(t, c.SetReadDeadline(time.Now().Add(wait)))
-		b, err := io.ReadAll(c)
-		requireTimeout(t, err)
-		assert.Equal(t, seq(5), b)
-		assert.Equal(t, int64(1), p.Stats().Active, "held open")
-
-		// Shutdown ends a link that is only held open, without waiting.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, p.Shutdown(ctx))
 		require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
-		b, err = io.ReadAll(c)
-		assert.NoError(t, err, "closed at shutdown")
-		assert.Empty(t, b)
+		b, err := io.ReadAll(c)
+		require.NoError(t, err, "released once both sides have ended")
+		assert.Equal(t, seq(5), b, "what came before the blackhole, and nothing after")
+		require.Eventually(t, func() bool { return p.Stats().Active == 0 }, 10*time.Second, 5*time.Millisecond,
+			"the link is released without waiting for the proxy to stop")
 	})
 	t.Run("down, client resets", func(t *testing.T) {
 		// A client that resets has gone for good: its held side is closed
@@ -541,4 +535,99 @@ func TestProxyStartTwice(t *testing.T) {
 	p := startProxy(t, faults.Config{Listen: addr, Upstream: startEcho(t)})
 	require.ErrorIs(t, p.Start(), faults.ErrProxyServing)
 	assert.Equal(t, addr, p.Addr().String())
+}
+
+// startGreeter is an upstream that writes "hello" on each connection it
+// accepts and closes it.
+func startGreeter(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("hello"))
+			_ = c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+// A blackholed link is released as soon as the side that can no longer
+// hear anything ends its own stream, whether it closed or only
+// half-closed: many clients that come and go through a blackhole leave no
+// connection and no descriptor behind, as they would with no faults.
+func TestProxyBlackholeReleasesLinks(t *testing.T) {
+	const clients = 50
+	tests := []struct {
+		name     string
+		upstream func(t testing.TB) string
+		cfg      func(up string) faults.Config
+		client   func(t *testing.T, c *net.TCPConn)
+	}{
+		{"down, clients close", startEcho,
+			func(up string) faults.Config {
+				return faults.Config{Upstream: up, Down: []faults.Fault{faults.Blackhole{}}}
+			},
+			func(t *testing.T, c *net.TCPConn) {
+				_, err := c.Write([]byte("request"))
+				require.NoError(t, err)
+				require.NoError(t, c.Close())
+			}},
+		{"down, clients half-close", startEcho,
+			func(up string) faults.Config {
+				return faults.Config{Upstream: up, Down: []faults.Fault{faults.Blackhole{At: 3}}}
+			},
+			func(t *testing.T, c *net.TCPConn) {
+				_, err := c.Write([]byte("request"))
+				require.NoError(t, err)
+				require.NoError(t, c.CloseWrite())
+				require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+				got, err := io.ReadAll(c)
+				require.NoError(t, err, "the end arrives once the client has ended its own stream")
+				assert.Equal(t, "req", string(got), "what came before the blackhole")
+				require.NoError(t, c.Close())
+			}},
+		{"up, upstream closes", startGreeter,
+			func(up string) faults.Config {
+				return faults.Config{Upstream: up, Up: []faults.Fault{faults.Blackhole{}}}
+			},
+			func(t *testing.T, c *net.TCPConn) {
+				_, err := c.Write([]byte("request"))
+				require.NoError(t, err)
+				require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+				got, err := io.ReadAll(c)
+				require.NoError(t, err)
+				assert.Equal(t, "hello", string(got))
+				require.NoError(t, c.Close())
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := startProxy(t, tt.cfg(tt.upstream(t)))
+			before := openSockets(t)
+			for range clients {
+				c, err := net.Dial("tcp", p.Addr().String())
+				require.NoError(t, err)
+				t.Cleanup(func() { _ = c.Close() })
+				tt.client(t, c.(*net.TCPConn))
+			}
+			if !assert.Eventually(t, func() bool { return p.Stats().Active == 0 }, 10*time.Second, 5*time.Millisecond) {
+				t.Fatalf("%d of %d links still open after their clients ended", p.Stats().Active, clients)
+			}
+			if before >= 0 && !assert.Eventually(t, func() bool { return openSockets(t) <= before }, 10*time.Second, 5*time.Millisecond) {
+				t.Fatalf("%d sockets open before the clients, %d after they ended", before, openSockets(t))
+			}
+			assert.Equal(t, uint64(clients), p.Stats().Accepted)
+		})
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log"
 	"net"
-	"net/http"
 	"strings"
 	"syscall"
 	"time"
@@ -84,8 +83,10 @@ server, and the connection is closed as the reply starts.
 
 cut, reset and short end the whole connection, the client's side and the
 server's. blackhole drops the end of the stream too: the client (with
---down) or the server (with --up) hears nothing more, and its connection
-is held open, silent, until it resets the connection or the proxy stops.
+--down) or the server (with --up) hears nothing more, not even that the
+other side has gone, while it keeps its own side open. Once it closes its
+side (or half-closes it: the proxy cannot tell the two apart), the proxy
+releases the connection as it would without faults.
 
 --up and --down already name the direction, so the read: and write:
 prefixes are not accepted. Every random choice comes from --seed, and every
@@ -97,7 +98,15 @@ can change them between steps; changes apply to new connections:
   PUT    /faults   body {"up":"...","down":"..."} sets both (missing = none;
                    a "seed" may be sent back as GET gave it, not changed)
   DELETE /faults   clears both
-An ADDR without a host (":9501") listens on loopback only.
+A PUT or POST needs the header Content-Type: application/json. The API asks
+for no credentials, so it keeps web pages out: it answers only requests to
+127.0.0.1, [::1] or localhost (not to another name, which a page could point
+at this machine), and refuses requests that a browser marks as coming from
+another site (Origin, Sec-Fetch-Site) and bodies with a key twice. An ADDR
+without a host (":9501") listens on loopback only. An ADDR beyond loopback
+(such as 0.0.0.0:9501, for a proxy in a container) is allowed with a warning
+on standard error: anyone who can reach it can change the faults, and it
+then answers requests to any name.
 
 The first line on standard output is "poolside: proxying ADDR -> UPSTREAM"
 with the address actually bound (useful with --listen 127.0.0.1:0); with
@@ -108,7 +117,7 @@ SIGINT or SIGTERM stops accepting, lets open connections finish for
 --drain-timeout, closes the rest and exits 0.`,
 		Example: `  poolside proxy --upstream 127.0.0.1:9407 --down chunk=1,delay=1ms --seed 7
   poolside proxy --listen 127.0.0.1:9500 --up cut=100 --api 127.0.0.1:9501
-  curl -s -X PUT -d '{"down":"reset=50"}' http://127.0.0.1:9501/faults`,
+  curl -s -X PUT -H 'Content-Type: application/json' -d '{"down":"reset=50"}' http://127.0.0.1:9501/faults`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runProxy(cmd.Context(), f, stdout, stderr)
@@ -120,7 +129,7 @@ SIGINT or SIGTERM stops accepting, lets open connections finish for
 	fl.StringVar(&f.up, "up", "", "faults on the bytes going to the server (SPEC; empty = none)")
 	fl.StringVar(&f.down, "down", "", "faults on the bytes coming back to the client (SPEC; empty = none)")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the faults' random choices")
-	fl.StringVar(&f.api, "api", "", "serve the fault API on this address, e.g. 127.0.0.1:9501 (empty = off; no host = loopback)")
+	fl.StringVar(&f.api, "api", "", "serve the fault API on this address, e.g. 127.0.0.1:9501 (empty = off; no host = loopback; an address beyond loopback is allowed, with a warning)")
 	fl.DurationVar(&f.dialTimeout, "dial-timeout", faults.DefaultDialTimeout, "time allowed for each connection to the upstream; 0 means the default")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 5*time.Second, "on SIGINT/SIGTERM, how long open connections may go on before they are closed")
 	return cmd
@@ -247,6 +256,9 @@ func runProxy(ctx context.Context, f proxyFlags, stdout, stderr io.Writer) error
 	stopAPI := func() {}
 	if apiLn != nil {
 		stopAPI = serveFaultAPI(apiLn, p, stdout)
+		if w := remoteAPIWarning("the fault API", apiLn.Addr()); w != "" {
+			fmt.Fprintf(stderr, "poolside: %s\n", w)
+		}
 	}
 	fmt.Fprintf(stderr, "poolside: up faults %q, down faults %q, seed %d\n", faults.FormatSpec(cfg.Up), faults.FormatSpec(cfg.Down), cfg.Seed)
 
@@ -272,10 +284,13 @@ func runProxy(ctx context.Context, f proxyFlags, stdout, stderr io.Writer) error
 	return nil
 }
 
-// serveFaultAPI serves faults.NewAPI(p) on ln until the returned function
-// is called, and prints the API's URL.
+// serveFaultAPI serves faults.NewAPI(p) on ln, behind guardAPI, until the
+// returned function is called, and prints the API's URL. On a loopback
+// ln it answers only requests to loopback names; beyond loopback, where
+// the user has chosen to serve other machines, requests to any name.
 func serveFaultAPI(ln net.Listener, p *faults.Proxy, stdout io.Writer) (stop func()) {
-	hs := &http.Server{Handler: faults.NewAPI(p), ReadHeaderTimeout: 10 * time.Second}
+	h := guardAPI(faults.NewAPI(p), guardOptions{Name: "the fault API", AllowRemote: !isLoopbackAddr(ln.Addr())})
+	hs, ln := newHTTPServer(ln, h, 0)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

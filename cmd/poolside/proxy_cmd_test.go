@@ -163,18 +163,40 @@ func parseAPILine(t *testing.T, line string) string {
 	return strings.TrimPrefix(line, prefix)
 }
 
-// callAPI makes one request to the fault API and decodes its JSON reply.
+// callAPI makes one request to the fault API, as curl would with
+// -H 'Content-Type: application/json' when there is a body, and decodes
+// its JSON reply.
 func callAPI(t *testing.T, method, url, body string) (int, map[string]any) {
+	t.Helper()
+	var header map[string]string
+	if body != "" {
+		header = map[string]string{"Content-Type": "application/json"}
+	}
+	return apiRequest(t, method, url, header, body)
+}
+
+// apiRequest makes one request to the fault API with the given headers
+// ("Host" sets the Host header) and decodes its JSON reply.
+func apiRequest(t *testing.T, method, url string, header map[string]string, body string) (int, map[string]any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	require.NoError(t, err)
+	for k, v := range header {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
 	// No keep-alive: no idle connection outlives the test (goleak).
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := hc.Do(req)
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 	var v map[string]any
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&v))
 	return resp.StatusCode, v
@@ -226,6 +248,69 @@ func TestProxyCommand(t *testing.T) {
 
 	require.NoError(t, r.stop(t), "a signal is a clean exit")
 	assert.Contains(t, r.stderr.String(), "poolside: proxy stopped: 3 connections accepted, 0 upstream dials failed\n")
+}
+
+// TestProxyCommandAPIGuard checks that a web page cannot drive the fault
+// API: a browser's cross-site "simple" POST, a request to a name that a
+// page has pointed at 127.0.0.1 (DNS rebinding), a JSON request from
+// another origin and a body that is not JSON are refused, and change
+// nothing; curl and scripts on the machine are served.
+func TestProxyCommandAPIGuard(t *testing.T) {
+	r := startProxyCmd(t, "--upstream", "127.0.0.1:9", "--api", "127.0.0.1:0")
+	self := strings.TrimPrefix(strings.TrimSuffix(r.api, "/faults"), "http://")
+	const json = "application/json"
+	tests := []struct {
+		name      string
+		method    string
+		header    map[string]string
+		body      string
+		code      int
+		errSubstr string
+	}{
+		{"cross-site simple POST", http.MethodPost,
+			map[string]string{"Content-Type": "text/plain", "Origin": "http://evil.example", "Host": "evil.example:8474"},
+			`{"down":"blackhole"}`, http.StatusForbidden, `Host "evil.example:8474" is not a loopback name`},
+		{"foreign Host", http.MethodGet, map[string]string{"Host": "evil.example"}, "", http.StatusForbidden,
+			"answers only requests to 127.0.0.1, [::1] or localhost"},
+		{"JSON from another origin", http.MethodPut, map[string]string{"Content-Type": json, "Origin": "http://evil.example"},
+			`{"down":"blackhole"}`, http.StatusForbidden, "http://evil.example"},
+		{"another port of loopback", http.MethodPut, map[string]string{"Content-Type": json, "Origin": "http://127.0.0.1:1"},
+			`{"down":"blackhole"}`, http.StatusForbidden, "http://127.0.0.1:1"},
+		{"browser says cross-site", http.MethodDelete, map[string]string{"Sec-Fetch-Site": "cross-site"},
+			"", http.StatusForbidden, "another site"},
+		{"form body, as curl -d sends", http.MethodPut, map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+			`{"down":"blackhole"}`, http.StatusUnsupportedMediaType, "Content-Type: application/json"},
+		{"text body from loopback", http.MethodPost, map[string]string{"Content-Type": "text/plain"},
+			`{"down":"blackhole"}`, http.StatusUnsupportedMediaType, "Content-Type: application/json"},
+		{"no content type", http.MethodPut, nil, `{"down":"blackhole"}`, http.StatusUnsupportedMediaType, "Content-Type: application/json"},
+		{"duplicate key", http.MethodPut, map[string]string{"Content-Type": json},
+			`{"down":"","up":"","down":"blackhole"}`, http.StatusBadRequest, `"down" twice`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _ := callAPI(t, http.MethodDelete, r.api, "")
+			require.Equal(t, http.StatusOK, code)
+			code, reply := apiRequest(t, tt.method, r.api, tt.header, tt.body)
+			assert.Equal(t, tt.code, code, "reply %v", reply)
+			assert.Contains(t, reply["error"], tt.errSubstr)
+			code, state := callAPI(t, http.MethodGet, r.api, "")
+			require.Equal(t, http.StatusOK, code)
+			assert.Equal(t, "", state["down"], "a refused request changes nothing")
+		})
+	}
+
+	for _, header := range []map[string]string{
+		{"Content-Type": json}, // curl -H 'Content-Type: application/json'
+		{"Content-Type": "application/json; charset=utf-8", "Host": "localhost"},
+		{"Content-Type": json, "Origin": "http://" + self, "Sec-Fetch-Site": "same-origin"}, // a page of the API's own origin
+	} {
+		code, state := apiRequest(t, http.MethodPut, r.api, header, `{"down":"cut=10"}`)
+		assert.Equal(t, http.StatusOK, code, "headers %v: %v", header, state)
+		assert.Equal(t, "cut=10", state["down"])
+		code, state = apiRequest(t, http.MethodDelete, r.api, nil, "")
+		assert.Equal(t, http.StatusOK, code, "a DELETE needs no body: %v", state)
+	}
+	assert.NotContains(t, r.stderr.String(), "warning", "a loopback API is not warned about")
 }
 
 func TestProxyCommandDrainsThenCloses(t *testing.T) {
@@ -426,7 +511,9 @@ func TestProxyCommandHelp(t *testing.T) {
 		"in pieces of at most 32 KiB:\na \"write\" above is one such piece",
 		"never at connect time: with --down cut=0 the request still reaches the\nserver",
 		"cut, reset and short end the whole connection",
-		"held open, silent, until it resets the connection or the proxy stops",
+		"Once it closes its\nside (or half-closes it: the proxy cannot tell the two apart), the proxy\nreleases the connection",
+		"A PUT or POST needs the header Content-Type: application/json",
+		"allowed with a warning\non standard error",
 	} {
 		assert.Contains(t, stdout, says)
 	}
