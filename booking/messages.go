@@ -47,6 +47,13 @@ func MsgPastDate(date, today wire.Date) string {
 	return "Cannot book " + date.String() + ": the date is in the past (today is " + today.String() + ")"
 }
 
+// MsgBeyondHorizon is the reply to a BOOK of a date after last, the last
+// date bookings are taken for, for example
+// "Cannot book 2031-01-01: bookings are taken up to 2028-12-02".
+func MsgBeyondHorizon(date, last wire.Date) string {
+	return "Cannot book " + date.String() + ": bookings are taken up to " + last.String()
+}
+
 // MsgStoreError is the reply when the store failed, so the request may not
 // have been carried out; it never claims success. For BOOK it reads
 // "Booking not saved: storage error: <err>; try again later".

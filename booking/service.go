@@ -15,12 +15,30 @@ import (
 // be booked on one date when Config.MaxPerDay is zero.
 const MaxBookingsPerDay = 5
 
+// DefaultHorizon is how many days after today a BOOK may be for when
+// Config.Horizon is zero: two years, so that one room's BOOKINGSFORROOM
+// reply is at most about 3 KB.
+const DefaultHorizon = 730
+
+// LastDate is the last date a BOOK may be for, whatever the horizon:
+// 9999-12-31. Later dates fit in a QDate but not in the clients that read
+// them (Python's datetime, PyQt's QDate.toPyDate), so one booking past it
+// would make every later BOOKINGSFORROOM of its room fail in those clients.
+var LastDate = wire.DateOf(9999, time.December, 31)
+
 // Config configures a Service. The zero value is the book's rules on the
 // local calendar: every zero field means the default named in its comment.
 type Config struct {
 	// MaxPerDay is how many rooms may be booked on one date. Zero means
 	// MaxBookingsPerDay (5).
 	MaxPerDay int
+
+	// Horizon is how many days after today a BOOK may be for: a BOOK of a
+	// later date is refused with MsgBeyondHorizon, which names the last
+	// date allowed. Whatever Horizon says, no date after LastDate is
+	// booked. Queries and UNBOOK of any date stay allowed. Zero means
+	// DefaultHorizon (730).
+	Horizon int
 
 	// Now returns the current time; a BOOK of a date before today's date
 	// is refused. Nil means time.Now.
@@ -45,6 +63,9 @@ func (c Config) Validate() error {
 	if c.MaxPerDay < 0 {
 		return fmt.Errorf("%w: MaxPerDay is %d, want >= 0 (0 = %d)", ErrInvalidConfig, c.MaxPerDay, MaxBookingsPerDay)
 	}
+	if c.Horizon < 0 {
+		return fmt.Errorf("%w: Horizon is %d days, want >= 0 (0 = %d)", ErrInvalidConfig, c.Horizon, DefaultHorizon)
+	}
 	return nil
 }
 
@@ -62,7 +83,7 @@ type Stats struct {
 
 	// Refused counts ERROR replies to BOOK and UNBOOK that a rule decided:
 	// duplicate, fully booked, not booked, invalid room, null date, past
-	// date. Invalid rooms and null dates in the two queries are counted
+	// date, date past the horizon. Invalid rooms and null dates in the two queries are counted
 	// too; a query that finds nothing is not.
 	Refused uint64
 
@@ -92,6 +113,7 @@ type counters struct {
 type Service struct {
 	store     Store
 	maxPerDay int
+	horizon   int
 	now       func() time.Time
 	loc       *time.Location
 	onStore   func(action string, err error)
@@ -112,9 +134,12 @@ func New(store Store, cfg Config) (*Service, error) {
 	if store == nil {
 		return nil, fmt.Errorf("%w: nil Store", ErrInvalidConfig)
 	}
-	s := &Service{store: store, maxPerDay: cfg.MaxPerDay, now: cfg.Now, loc: cfg.Location, onStore: cfg.OnStoreError}
+	s := &Service{store: store, maxPerDay: cfg.MaxPerDay, horizon: cfg.Horizon, now: cfg.Now, loc: cfg.Location, onStore: cfg.OnStoreError}
 	if s.maxPerDay == 0 {
 		s.maxPerDay = MaxBookingsPerDay
+	}
+	if s.horizon == 0 {
+		s.horizon = DefaultHorizon
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -172,6 +197,15 @@ func (s *Service) checkOpen(action string) error {
 // today is the current calendar date in the configured location.
 func (s *Service) today() wire.Date { return wire.FromTime(s.now().In(s.loc)) }
 
+// lastBookable is the last date a BOOK made today may be for: today plus
+// the horizon, and never after LastDate.
+func (s *Service) lastBookable(today wire.Date) wire.Date {
+	if uint64(today)+uint64(s.horizon) >= uint64(LastDate) {
+		return LastDate
+	}
+	return today + wire.Date(s.horizon)
+}
+
 func (s *Service) book(ctx context.Context, req wire.Request) wire.Reply {
 	if !ValidRoom(req.Room) {
 		return s.refuse(MsgInvalidRoom(req.Room))
@@ -179,8 +213,12 @@ func (s *Service) book(ctx context.Context, req wire.Request) wire.Reply {
 	if req.Date.IsNull() {
 		return s.refuse(MsgNullDate)
 	}
-	if today := s.today(); req.Date < today {
+	today := s.today()
+	if req.Date < today {
 		return s.refuse(MsgPastDate(req.Date, today))
+	}
+	if last := s.lastBookable(today); req.Date > last {
+		return s.refuse(MsgBeyondHorizon(req.Date, last))
 	}
 	err := s.checkOpen(req.Action)
 	if err == nil {

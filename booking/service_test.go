@@ -102,6 +102,23 @@ func TestServiceRules(t *testing.T) {
 			want: wire.ErrorReply("Cannot book 2026-11-24: the date is in the past (today is 2026-11-25)"),
 		},
 		{name: "book Julian day 1", req: req(wire.ActionBook, "312", 1), want: wire.ErrorReply(booking.MsgPastDate(1, date(2026, 11, 25)))},
+
+		// Our additions: the horizon (730 days from 2026-11-25 is 2028-11-24).
+		{name: "book the last day of the horizon", req: req(wire.ActionBook, "312", date(2028, 11, 24)), want: echo(wire.ActionBook, "312", date(2028, 11, 24))},
+		{
+			name: "book the day after the horizon",
+			req:  req(wire.ActionBook, "312", date(2028, 11, 25)),
+			want: wire.ErrorReply("Cannot book 2028-11-25: bookings are taken up to 2028-11-24"),
+		},
+		{name: "book Julian day 0xFFFFFFFF", req: req(wire.ActionBook, "312", 0xFFFFFFFF), want: wire.ErrorReply(booking.MsgBeyondHorizon(0xFFFFFFFF, date(2028, 11, 24)))},
+		{name: "book 10000-01-01", req: req(wire.ActionBook, "312", date(10000, 1, 1)), want: wire.ErrorReply(booking.MsgBeyondHorizon(date(10000, 1, 1), date(2028, 11, 24)))},
+		{name: "unbook past the horizon", before: []booked{{"312", date(2031, 1, 1)}}, req: req(wire.ActionUnbook, "312", date(2031, 1, 1)), want: echo(wire.ActionUnbook, "312", date(2031, 1, 1))},
+		{
+			name:   "bookings on a date past the horizon",
+			before: []booked{{"312", date(2031, 1, 1)}},
+			req:    req(wire.ActionBookingsOnDate, "", date(2031, 1, 1)),
+			want:   wire.Reply{Action: wire.ActionBookingsOnDate, Rooms: []string{"312"}, Date: date(2031, 1, 1)},
+		},
 	}
 
 	forEachStore(t, func(t *testing.T, open func(t *testing.T) booking.Store) {
@@ -341,6 +358,36 @@ func TestServiceMaxPerDay(t *testing.T) {
 	}
 }
 
+// TestServiceHorizon checks Config.Horizon and that no horizon reaches
+// past booking.LastDate.
+func TestServiceHorizon(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		horizon int
+		last    wire.Date // the last date a BOOK is accepted for
+	}{
+		{"default", 0, date(2028, 11, 24)},
+		{"one day", 1, date(2026, 11, 26)},
+		{"a week", 7, date(2026, 12, 2)},
+		{"up to 9999-12-31", int(booking.LastDate - date(2026, 11, 25)), booking.LastDate},
+		{"past 9999-12-31", 1 << 40, booking.LastDate},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig
+			cfg.Horizon = tc.horizon
+			svc, err := booking.New(booking.NewMemoryStore(), cfg)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = svc.Close() })
+			ctx := context.Background()
+			got := svc.Handle(ctx, wire.Request{Action: wire.ActionBook, Room: "312", Date: tc.last})
+			assert.False(t, got.IsError(), got.Message)
+			got = svc.Handle(ctx, wire.Request{Action: wire.ActionBook, Room: "312", Date: tc.last + 1})
+			assert.Equal(t, wire.ErrorReply(booking.MsgBeyondHorizon(tc.last+1, tc.last)), got)
+			assert.Equal(t, uint64(1), svc.Stats().Refused)
+		})
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -350,6 +397,8 @@ func TestConfigValidate(t *testing.T) {
 		{"zero", booking.Config{}, true},
 		{"limit", booking.Config{MaxPerDay: 50}, true},
 		{"negative limit", booking.Config{MaxPerDay: -1}, false},
+		{"horizon", booking.Config{Horizon: 30}, true},
+		{"negative horizon", booking.Config{Horizon: -1}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()

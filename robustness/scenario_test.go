@@ -6,8 +6,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/faults"
 	"github.com/poolside-dev/poolside/server"
+	"github.com/poolside-dev/poolside/wire"
 )
 
 // scenario is one robustness case, complete: the same scenario meets the
@@ -74,6 +76,11 @@ func parseScenario(s string) (scenario, error) {
 	}
 	if sc.clients < 1 || sc.clients > len(allRooms) || sc.ops < 1 || sc.timeout <= 0 {
 		return sc, fmt.Errorf("clients (1..%d), ops (>= 1) and timeout (> 0) are out of range in %q", len(allRooms), s)
+	}
+	// The clients book inside the service's horizon (see actor.request).
+	last, horizon := firstDate+wire.Date(64*(sc.clients-1)+sc.ops), wire.FromTime(now)+booking.DefaultHorizon
+	if last > horizon {
+		return sc, fmt.Errorf("clients=%d ops=%d would book up to %s, past the booking horizon %s, in %q", sc.clients, sc.ops, last, horizon, s)
 	}
 	return sc, nil
 }

@@ -58,7 +58,7 @@ func exitCode(err error) int {
 }
 
 func main() {
-	ctx, stop := signalContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background(), stopSignals()...)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
@@ -66,6 +66,25 @@ func main() {
 	}
 	os.Exit(exitCode(err))
 }
+
+// stopSignals are the signals that stop a command: SIGINT, SIGTERM and
+// SIGHUP (a closed terminal or a supervisor's "stop"), which serve and
+// proxy take as a drain. SIGHUP is left out when it was ignored at start
+// (nohup), so that such a server keeps running when its terminal closes.
+func stopSignals() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
+}
+
+// surviveClosedOutput keeps a long-running command (serve, proxy) alive
+// when whatever reads its standard output or error goes away (the tee of
+// "serve 2>&1 | tee log" stopped, a log shipper restarting): Go's default
+// is to die of SIGPIPE on the next write to them. With SIGPIPE ignored
+// such a write fails with EPIPE instead, and the logger drops the line.
+func surviveClosedOutput() { signal.Ignore(syscall.SIGPIPE) }
 
 // signalContext returns a copy of parent that is cancelled when the
 // process receives one of sigs (or stop is called). Only the first signal

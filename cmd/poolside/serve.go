@@ -2,25 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	stdlog "log"
 	"net"
-	"net/http"
-	"net/http/pprof"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
@@ -42,6 +34,7 @@ type serveFlags struct {
 	queue        int
 	store        string
 	data         string
+	horizon      int
 	readTimeout  time.Duration
 	idleTimeout  time.Duration
 	writeTimeout time.Duration
@@ -79,12 +72,18 @@ Concurrency models (--model):
 
 Bookings go to a bbolt file (--data) and are fsynced before the client is
 told they succeeded; --store memory keeps them only while the server runs.
+A BOOK may be for today up to --horizon days ahead (730, two years), and
+never past 9999-12-31, the last date the book's PyQt client and Python can
+hold; a later date is refused with a message naming the last date allowed.
+Queries and UNBOOK of any date stay allowed.
 If the disk fills up, bookings that need more room are refused with a storage
 error (logged at most every 10s) and succeed again once space is freed.
-SIGINT (Ctrl-C) or SIGTERM drains: no new connections, requests in flight
-finish and get their replies, then the store is closed; --drain-timeout bounds
-the wait. A second Ctrl-C or SIGTERM stops the server at once, cutting the
-requests still in flight.
+SIGINT (Ctrl-C), SIGTERM or SIGHUP drains: no new connections, requests in
+flight finish and get their replies, then the store is closed; --drain-timeout
+bounds the wait. A second signal stops the server at once, cutting the
+requests still in flight. (SIGHUP is not a log reopen: logs go to standard
+error, and a server started under nohup ignores SIGHUP.) If whatever reads
+standard error goes away, the server keeps serving and drops its log lines.
 
 Pool size (--workers, pool and conn models):
   N     a fixed pool of N workers (0 = 4 × GOMAXPROCS); change it while the
@@ -122,7 +121,7 @@ appears; if one of them fails, serve exits without printing it. Then, with
   poolside serve --model serial --store memory
   poolside serve --workers 64 --work-delay 10ms --metrics-addr 127.0.0.1:9408
   poolside serve --workers auto --max-workers 512 --admin-addr 127.0.0.1:9409
-  curl -X PUT -d '{"workers": 32}' http://127.0.0.1:9409/pool`,
+  curl -X PUT -H 'Content-Type: application/json' -d '{"workers": 32}' http://127.0.0.1:9409/pool`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.changed = cmd.Flags().Changed
@@ -138,10 +137,11 @@ appears; if one of them fails, serve exits without printing it. Then, with
 	fl.IntVar(&f.queue, "queue", server.DefaultQueue, "requests (pool, serial) or connections (conn) that may wait for a worker before clients are told the server is busy (at least 1)")
 	fl.StringVar(&f.store, "store", "bolt", "where bookings are kept: bolt (a durable file, see --data) or memory")
 	fl.StringVar(&f.data, "data", "poolside.db", "the bolt database file")
+	fl.IntVar(&f.horizon, "horizon", booking.DefaultHorizon, "how many days ahead a booking may be made (at least 1; never past 9999-12-31 whatever this says)")
 	fl.DurationVar(&f.readTimeout, "read-timeout", 10*time.Second, "time a request may take to arrive once it has started; then the client is told \"Cannot read client data\" and disconnected (0 = no limit)")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 60*time.Second, "close connections on which no request starts for this long (0 = never)")
 	fl.DurationVar(&f.writeTimeout, "write-timeout", 10*time.Second, "time allowed for writing one reply (0 = no limit)")
-	fl.IntVar(&f.maxConns, "max-conns", 0, "most open connections; more are told the server is busy and closed (0 = no limit)")
+	fl.IntVar(&f.maxConns, "max-conns", 0, "most open connections; more are told the server is busy and closed (0 = as many as the open-file limit, ulimit -n, leaves room for)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long requests in flight may take to finish before connections are cut (0 = no limit; a second Ctrl-C stops at once)")
 	fl.DurationVar(&f.workDelay, "work-delay", 0, "benchmark aid: every request waits this long on its worker, like a call to a slow backend")
 	fl.IntVar(&f.workCPU, "work-cpu", 0, "benchmark aid: every request computes this many SHA-256 blocks (about 0.13 µs each on a current x86 core) on its worker")
@@ -280,16 +280,6 @@ func checkIgnored(f serveFlags) error {
 	return nil
 }
 
-// isLoopbackHost reports whether host (no port, no brackets) is a loopback
-// IP address or localhost.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
-}
-
 // addrFlag is one of serve's address flags and its value.
 type addrFlag struct {
 	name, value, example string
@@ -342,7 +332,7 @@ func checkAdminAddr(f serveFlags) error {
 	if err != nil {
 		return usageError(fmt.Errorf("--admin-addr %q: want HOST:PORT, for example 127.0.0.1:9409", f.adminAddr))
 	}
-	if f.adminRemote || isLoopbackHost(host) {
+	if f.adminRemote || isLoopbackName(host) {
 		return nil
 	}
 	if host == "" {
@@ -352,6 +342,7 @@ func checkAdminAddr(f serveFlags) error {
 }
 
 func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
+	surviveClosedOutput()
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
@@ -374,11 +365,18 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	if f.drainTimeout < 0 {
 		return usageError(fmt.Errorf("--drain-timeout %v: want 0 or more (0 = no limit)", f.drainTimeout))
 	}
+	if f.horizon < 1 {
+		return usageError(fmt.Errorf("--horizon %d: want the number of days ahead a booking may be made, at least 1 (default %d)", f.horizon, booking.DefaultHorizon))
+	}
+	maxConns, err := protocolConnLimit(f, fileLimit())
+	if err != nil {
+		return err
+	}
 	cfg := server.Config{
 		Model:              f.model,
 		Workers:            f.workers.n,
 		Queue:              f.queue,
-		MaxConns:           f.maxConns,
+		MaxConns:           maxConns,
 		ReadTimeout:        f.readTimeout,
 		IdleTimeout:        f.idleTimeout,
 		WriteTimeout:       f.writeTimeout,
@@ -430,7 +428,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	svc, err := booking.New(store, booking.Config{OnStoreError: newStoreFailures(log, data).hook})
+	svc, err := booking.New(store, booking.Config{Horizon: f.horizon, OnStoreError: newStoreFailures(log, data).hook})
 	if err != nil {
 		store.Close()
 		return err
@@ -466,16 +464,16 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	log.WithFields(fields).Info("serving the Building Services protocol")
 
 	if metricsLn != nil {
-		defer serveMetrics(metricsLn, metrics, srv, log)()
+		defer serveMetrics(metricsLn, metrics, srv, f.idleTimeout, log)()
 		addr := metricsLn.Addr()
-		if profilesServed(addr) {
+		if isLoopbackAddr(addr) {
 			fmt.Fprintf(stdout, "poolside: metrics on http://%s/metrics, profiles on http://%s/debug/pprof/\n", addr, addr)
 		} else {
 			fmt.Fprintf(stdout, "poolside: metrics on http://%s/metrics (profiles only on a loopback --metrics-addr)\n", addr)
 		}
 	}
 	if adminLn != nil {
-		defer serveAdmin(adminLn, f.adminRemote, srv, log)()
+		defer serveAdmin(adminLn, f.adminRemote, srv, f.idleTimeout, log)()
 		fmt.Fprintf(stdout, "poolside: admin API on %s\n", adminLn.Addr())
 	}
 
@@ -505,6 +503,40 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	st := srv.Stats()
 	log.WithFields(logrus.Fields{"requests": st.Requests, "connections": st.Accepted, "busy": st.Busy}).Info("stopped")
 	return nil
+}
+
+// fileReserve is how many descriptors serve keeps for itself beyond its
+// connections: listeners, the store, logs, the runtime, and a connection
+// over the limit that is accepted only to be told the server is busy.
+const fileReserve = 64
+
+// protocolConnLimit returns the server's MaxConns for the flags when the
+// process may open at most nofile files (0 = unknown): --max-conns if it
+// is set, else as many connections as nofile leaves room for once the
+// HTTP listeners (httpMaxConns each) and fileReserve are counted. So a
+// client past that limit is told the server is busy, and accept never
+// fails for want of a descriptor. A --max-conns above that room, or a
+// limit too low to serve at all, is an error that says to raise ulimit -n.
+func protocolConnLimit(f serveFlags, nofile int) (int, error) {
+	if nofile == 0 {
+		return f.maxConns, nil
+	}
+	reserve := fileReserve
+	for _, addr := range []string{f.metricsAddr, f.adminAddr} {
+		if addr != "" {
+			reserve += httpMaxConns
+		}
+	}
+	room := nofile - reserve
+	switch {
+	case room < 1:
+		return 0, fmt.Errorf("this process may open only %d files (ulimit -n), and serve needs %d for itself and its HTTP listeners: raise the limit, for example with 'ulimit -n 4096'", nofile, reserve)
+	case f.maxConns == 0:
+		return room, nil
+	case f.maxConns > room:
+		return 0, usageError(fmt.Errorf("--max-conns %d needs more files than this process may open: the limit is %d (ulimit -n) and serve keeps %d for itself and its HTTP listeners; choose --max-conns %d or less, or raise the limit", f.maxConns, nofile, reserve, room))
+	}
+	return f.maxConns, nil
 }
 
 // drainContext is the context of a drain that may last d: 0 means no
@@ -544,243 +576,4 @@ func listen(flag, addr string) (net.Listener, error) {
 		hint = " (ports below 1024 need privileges: choose a port from 1024 up)"
 	}
 	return nil, fmt.Errorf("cannot listen on %s %s: %w%s", flag, addr, cause, hint)
-}
-
-// serveMetrics serves /metrics and /debug/pprof/ on ln until the
-// returned function is called.
-func serveMetrics(ln net.Listener, m *serverMetrics, srv *server.Server, log logrus.FieldLogger) func() {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.register(reg, srv)
-
-	mux := metricsMux(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ln.Addr())
-	if profilesServed(ln.Addr()) {
-		log.WithField("addr", ln.Addr().String()).Info("serving /metrics and /debug/pprof/")
-	} else {
-		log.WithField("addr", ln.Addr().String()).Info("serving /metrics; /debug/pprof/ is served only on a loopback --metrics-addr")
-	}
-	return serveHTTP(ln, mux, "metrics", log)
-}
-
-// metricsMux serves metrics on /metrics and, if addr is loopback, the
-// profiles on /debug/pprof/: they expose the heap's contents and a CPU
-// profile loads the server, so they are not offered to the network.
-func metricsMux(metrics http.Handler, addr net.Addr) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", metrics)
-	if profilesServed(addr) {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
-	return mux
-}
-
-// profilesServed reports whether the metrics listener at addr serves
-// /debug/pprof/: only on a loopback address.
-func profilesServed(addr net.Addr) bool {
-	ta, ok := addr.(*net.TCPAddr)
-	return ok && ta.IP.IsLoopback()
-}
-
-// listenAdmin binds addr for the admin API. Unless allowRemote, it refuses
-// an address that is not loopback once bound (even if a name such as
-// localhost resolved elsewhere).
-func listenAdmin(addr string, allowRemote bool) (net.Listener, error) {
-	ln, err := listen("--admin-addr", addr)
-	if err != nil {
-		return nil, err
-	}
-	if !allowRemote {
-		if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
-			ln.Close()
-			return nil, usageError(fmt.Errorf("--admin-addr %s bound %s, which is not loopback; add --admin-allow-remote to allow it", addr, ln.Addr()))
-		}
-	}
-	return ln, nil
-}
-
-// serveAdmin serves the admin API (server.AdminHandler) on ln, which
-// listenAdmin bound, until the returned function is called. Unless
-// allowRemote, it answers only requests whose Host is a loopback name.
-func serveAdmin(ln net.Listener, allowRemote bool, srv *server.Server, log logrus.FieldLogger) func() {
-	h := server.AdminHandler(srv)
-	if !allowRemote {
-		h = loopbackHostOnly(h)
-	}
-	log.WithField("addr", ln.Addr().String()).Info("serving the admin API: GET and PUT /pool")
-	return serveHTTP(ln, h, "admin API", log)
-}
-
-// loopbackHostOnly answers 403 to requests whose Host header is not a
-// loopback address or localhost: a web page on a name that its owner has
-// pointed at 127.0.0.1 (DNS rebinding) cannot reach the API through the
-// browser.
-func loopbackHostOnly(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := r.Host
-		if hp, _, err := net.SplitHostPort(host); err == nil {
-			host = hp
-		}
-		if !isLoopbackHost(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")) {
-			b, _ := json.Marshal(server.AdminError{Error: fmt.Sprintf("Host %q is not a loopback name; the admin API answers only requests to 127.0.0.1, [::1] or localhost", r.Host)})
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusForbidden)
-			_, _ = w.Write(append(b, '\n'))
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-// serveHTTP serves h on ln until the returned function is called, which
-// shuts the HTTP server down, giving requests in flight 2 s to finish
-// before it cuts them. what names the server in its error log. The
-// metrics and admin servers share it.
-func serveHTTP(ln net.Listener, h http.Handler, what string, log logrus.FieldLogger) func() {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: httpErrorLog(log, what)}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.WithError(err).Errorf("%s server stopped", what)
-		}
-	}()
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := hs.Shutdown(ctx); err != nil {
-			hs.Close() // a request still running, such as a 30 s profile
-		}
-		<-done
-	}
-}
-
-// httpErrorLog is the ErrorLog of serve's HTTP servers: what net/http
-// reports (a failed accept, a malformed request) goes to the server's log
-// as a warning, not to the standard library's logger.
-func httpErrorLog(log logrus.FieldLogger, what string) *stdlog.Logger {
-	return stdlog.New(logWriter{log: log, prefix: what + " server: "}, "", 0)
-}
-
-// logWriter writes each line it is given as a warning.
-type logWriter struct {
-	log    logrus.FieldLogger
-	prefix string
-}
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.log.Warn(w.prefix + strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-// otherAction labels requests for requests whose action is not recognised.
-const otherAction = "other"
-
-// actionPrefixes are the encoded action strings a request block starts
-// with, so that labelling a request allocates nothing.
-var actionPrefixes = func() map[string][]byte {
-	m := map[string][]byte{}
-	for _, a := range []string{wire.ActionBook, wire.ActionUnbook, wire.ActionBookingsOnDate, wire.ActionBookingsForRoom} {
-		m[a] = wire.AppendString(nil, a)
-	}
-	return m
-}()
-
-var errorPrefix = wire.AppendString(nil, wire.ActionError)
-
-// requestAction returns the action label of a request block.
-func requestAction(block []byte) string {
-	for a, p := range actionPrefixes {
-		if len(block) >= len(p) && string(block[:len(p)]) == string(p) {
-			return a
-		}
-	}
-	return otherAction
-}
-
-// replyOutcome returns "ok", "error" (an ERROR reply: a refusal, an
-// invalid request, a query that found nothing, a store failure) or "busy".
-func replyOutcome(reply []byte, busy bool) string {
-	switch {
-	case busy:
-		return "busy"
-	case len(reply) >= len(errorPrefix) && string(reply[:len(errorPrefix)]) == string(errorPrefix):
-		return "error"
-	}
-	return "ok"
-}
-
-// serverMetrics is the server.Observer that feeds Prometheus.
-type serverMetrics struct {
-	latency   *prometheus.HistogramVec
-	queueWait prometheus.Histogram
-	service   prometheus.Histogram
-	closed    *prometheus.CounterVec
-	svc       *booking.Service // for its counters
-}
-
-func newServerMetrics(svc *booking.Service) *serverMetrics {
-	buckets := prometheus.ExponentialBuckets(25e-6, 2, 18) // 25 µs to about 3 s
-	return &serverMetrics{
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "poolside_request_duration_seconds", Help: "Time from a complete request to its reply, queue wait included, by action and outcome (ok, error: an ERROR reply, busy).", Buckets: buckets,
-		}, []string{"action", "outcome"}),
-		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "poolside_request_queue_wait_seconds", Help: "Time requests waited in the pool queue for a worker.", Buckets: buckets,
-		}),
-		service: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "poolside_request_service_seconds", Help: "Time requests spent on a worker (handler, work delay and work CPU).", Buckets: buckets,
-		}),
-		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "poolside_connections_closed_total", Help: "Connections closed, by reason.",
-		}, []string{"reason"}),
-		svc: svc,
-	}
-}
-
-// RequestDone implements server.Observer.
-func (m *serverMetrics) RequestDone(req, reply []byte, queueWait, service time.Duration, busy bool) {
-	m.latency.WithLabelValues(requestAction(req), replyOutcome(reply, busy)).Observe((queueWait + service).Seconds())
-	if !busy {
-		m.queueWait.Observe(queueWait.Seconds())
-		m.service.Observe(service.Seconds())
-	}
-}
-
-// ConnClosed implements server.Observer.
-func (m *serverMetrics) ConnClosed(reason server.CloseReason) {
-	m.closed.WithLabelValues(reason.String()).Inc()
-}
-
-// register adds m and the server's counters to reg.
-func (m *serverMetrics) register(reg *prometheus.Registry, srv *server.Server) {
-	for _, r := range server.CloseReasons() {
-		m.closed.WithLabelValues(r.String()) // export zeros, so rates work from the start
-	}
-	reg.MustRegister(m.latency, m.queueWait, m.service, m.closed)
-	gauge := func(name, help string, f func(server.Stats) float64) {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(srv.Stats()) }))
-	}
-	counter := func(name, help string, f func(server.Stats) float64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(srv.Stats()) }))
-	}
-	gauge("poolside_pool_workers", "Worker limit of the pool (0 = no pool or no limit).", func(s server.Stats) float64 { return float64(s.Pool.Workers) })
-	gauge("poolside_pool_running", "Requests running on pool workers now.", func(s server.Stats) float64 { return float64(s.Pool.Running) })
-	gauge("poolside_pool_waiting", "Requests waiting in the pool queue now.", func(s server.Stats) float64 { return float64(s.Pool.Waiting) })
-	counter("poolside_pool_submitted_total", "Tasks accepted by the pool.", func(s server.Stats) float64 { return float64(s.Pool.Submitted) })
-	counter("poolside_pool_completed_total", "Tasks the pool finished.", func(s server.Stats) float64 { return float64(s.Pool.Completed) })
-	counter("poolside_pool_rejected_total", "Tasks refused because the pool and its queue were full.", func(s server.Stats) float64 { return float64(s.Pool.Rejected) })
-	counter("poolside_pool_panicked_total", "Pool tasks that panicked.", func(s server.Stats) float64 { return float64(s.Pool.Panicked) })
-	gauge("poolside_connections_open", "Connections open now.", func(s server.Stats) float64 { return float64(s.Open) })
-	counter("poolside_connections_accepted_total", "Connections accepted, refused ones included.", func(s server.Stats) float64 { return float64(s.Accepted) })
-	counter("poolside_requests_total", "Requests handled.", func(s server.Stats) float64 { return float64(s.Requests) })
-	counter("poolside_busy_total", "Requests and connections refused with the busy reply.", func(s server.Stats) float64 { return float64(s.Busy) })
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "poolside_store_errors_total",
-		Help: "Requests that failed because the booking store did (a full disk, an I/O error); each client was told its request was not done.",
-	}, func() float64 { return float64(m.svc.Stats().StoreErrors) }))
-	counter("poolside_handler_panics_total", "Handler panics recovered.", func(s server.Stats) float64 { return float64(s.Panics) })
 }

@@ -145,6 +145,9 @@ func adminCall(t *testing.T, method, addr, host, body string) (int, []byte) {
 	if host != "" {
 		req.Host = host
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	tr := &http.Transport{DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: tr}).Do(req)
@@ -190,6 +193,9 @@ func TestServeAdminAPI(t *testing.T) {
 	code, body = adminCall(t, http.MethodPut, p.admin, "rebound.example:9409", `{"workers": 50}`)
 	assert.Equal(t, http.StatusForbidden, code)
 	assert.Contains(t, decodeJSON[server.AdminError](t, body).Error, `Host "rebound.example:9409" is not a loopback name`)
+	code, body = adminCall(t, http.MethodPut, p.admin, "", `{"workers": 50, "workers": 60}`)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, decodeJSON[server.AdminError](t, body).Error, `the JSON body has the key "workers" twice`)
 
 	stdout, _, err := runCLI(t, "bookings", "--addr", p.addr, "--room", "312")
 	require.NoError(t, err)
@@ -424,4 +430,38 @@ func TestServeSecondSignalWhenIgnoredAtStart(t *testing.T) {
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
 	st := p.wait(t, "a second SIGINT")
 	assert.Equal(t, 130, st.ExitCode(), "%v", st)
+}
+
+// TestServeHorizon: --horizon bounds how far ahead a BOOK may be, the
+// refusal names the last date allowed, and queries of later dates work.
+func TestServeHorizon(t *testing.T) {
+	p := startServeInProcess(t, "--horizon", "7")
+	today := time.Now() // the server's own clock and zone
+	day := func(n int) string { return today.AddDate(0, 0, n).Format(time.DateOnly) }
+
+	stdout, _, err := runCLI(t, "book", "--addr", p.addr, "312", day(7))
+	require.NoError(t, err)
+	assert.Equal(t, "Booked room 312 for "+day(7)+"\n", stdout)
+
+	_, _, err = runCLI(t, "book", "--addr", p.addr, "312", day(8))
+	require.Error(t, err)
+	assert.Equal(t, exitRefused, exitCode(err))
+	assert.Contains(t, err.Error(), "Cannot book "+day(8)+": bookings are taken up to "+day(7))
+
+	_, _, err = runCLI(t, "book", "--addr", p.addr, "312", "9999-12-31")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "bookings are taken up to "+day(7))
+
+	stdout, _, err = runCLI(t, "bookings", "--addr", p.addr, "--date", day(8))
+	require.NoError(t, err, "a query past the horizon is allowed")
+	assert.Equal(t, "No rooms are booked on "+day(8)+"\n", stdout)
+}
+
+func TestServeHorizonUsage(t *testing.T) {
+	for _, v := range []string{"0", "-1"} {
+		_, _, err := runCLI(t, "serve", "--store", "memory", "--addr", "127.0.0.1:0", "--horizon", v)
+		require.Error(t, err)
+		assert.Equal(t, exitUsage, exitCode(err))
+		assert.Contains(t, err.Error(), "--horizon "+v+": want the number of days ahead a booking may be made, at least 1")
+	}
 }
