@@ -51,7 +51,8 @@ func DefaultMaxWorkers() int { return max(256, 64*runtime.GOMAXPROCS(0)) }
 // request), and Resize returns ErrAdaptive.
 type AdaptiveConfig struct {
 	// Limit tunes the controller. Limit.Min 0 means DefaultMinWorkers(),
-	// Limit.Max 0 means DefaultMaxWorkers() (or Min if that is higher).
+	// or Limit.Max if that is set and lower; Limit.Max 0 means
+	// DefaultMaxWorkers() (or Min if that is higher).
 	// Limit.Initial must be 0: the starting size is Config.Workers.
 	Limit pool.Gradient2Config
 
@@ -131,6 +132,9 @@ func (a *AdaptiveConfig) withDefaults(workers int) AdaptiveConfig {
 	d := *a
 	if d.Limit.Min == 0 {
 		d.Limit.Min = DefaultMinWorkers()
+		if d.Limit.Max > 0 {
+			d.Limit.Min = min(d.Limit.Min, d.Limit.Max)
+		}
 	}
 	if d.Limit.Max == 0 {
 		d.Limit.Max = max(DefaultMaxWorkers(), d.Limit.Min)

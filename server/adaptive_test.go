@@ -63,6 +63,14 @@ func TestAdaptiveDefaults(t *testing.T) {
 	defer s2.Close()
 	assert.Equal(t, 1, s2.Stats().Pool.Workers)
 
+	// A Max below the default Min, with Min unset, is the Min too (it used
+	// to be refused as "below Min", a value nobody set).
+	s3, err := server.New(server.Config{Handler: echo, Adaptive: &server.AdaptiveConfig{Limit: pool.Gradient2Config{Max: 1}}})
+	require.NoError(t, err)
+	defer s3.Close()
+	lo, hi, _ = s3.AdaptiveBounds()
+	assert.Equal(t, [2]int{1, 1}, [2]int{lo, hi})
+
 	off, err := server.New(server.Config{Handler: echo})
 	require.NoError(t, err)
 	defer off.Close()

@@ -98,7 +98,7 @@ func (c *conn) serve() {
 		if werr != nil {
 			reason = CloseWriteError
 			if !c.s.hardClose.Load() && !isExpected(werr) {
-				c.log.WithError(werr).Warn("writing a reply failed")
+				c.s.peerLog.do(peerWriteError, c.log, func(l logrus.FieldLogger) { l.WithError(werr).Warn("writing a reply failed") })
 			}
 			return
 		}
@@ -295,7 +295,9 @@ func (c *conn) readRequest() (block []byte, reason CloseReason, ok bool) {
 	}
 	size, err := f.BodyLen(hdr)
 	if err != nil {
-		c.log.WithError(err).Warn("closing the connection: the client sent a frame larger than the framing allows")
+		c.s.peerLog.do(peerFrameTooLarge, c.log, func(l logrus.FieldLogger) {
+			l.WithError(err).Warn("closing the connection: the client sent a frame larger than the framing allows")
+		})
 		return nil, CloseFrameTooLarge, false
 	}
 	if cap(c.rbuf) < size {
@@ -351,7 +353,7 @@ func (c *conn) idleEnd(err error) CloseReason {
 		return CloseIdle
 	}
 	if !isExpected(err) {
-		c.log.WithError(err).Warn("reading from the client failed")
+		c.s.peerLog.do(peerReadError, c.log, func(l logrus.FieldLogger) { l.WithError(err).Warn("reading from the client failed") })
 	}
 	return CloseReadError
 }
@@ -368,15 +370,18 @@ func (c *conn) readFailed(err error) CloseReason {
 		if r := c.s.cfg.ReadTimeoutReply; r != nil {
 			_ = c.write(r)
 		}
-		if c.refuseBy.IsZero() && !c.s.inShutdown.Load() {
-			c.log.Infof("the client started a request but did not finish it within %v", c.s.cfg.ReadTimeout)
-		} else {
-			c.log.Infof("the client started a request but did not finish it before the drain stopped waiting (%v)", refuseLimit)
-		}
+		drain := !c.refuseBy.IsZero() || c.s.inShutdown.Load()
+		c.s.peerLog.do(peerReadTimeout, c.log, func(l logrus.FieldLogger) {
+			if drain {
+				l.Infof("the client started a request but did not finish it before the drain stopped waiting (%v)", refuseLimit)
+			} else {
+				l.Infof("the client started a request but did not finish it within %v", c.s.cfg.ReadTimeout)
+			}
+		})
 		return CloseReadTimeout
 	}
 	if !isExpected(err) {
-		c.log.WithError(err).Warn("reading a request failed")
+		c.s.peerLog.do(peerReadError, c.log, func(l logrus.FieldLogger) { l.WithError(err).Warn("reading a request failed") })
 	}
 	return CloseReadError
 }

@@ -21,6 +21,7 @@ import (
 type Server struct {
 	cfg      Config
 	log      logrus.FieldLogger
+	peerLog  *peerLog   // the log lines clients cause, rate-limited
 	pool     *pool.Pool // nil in ModelUnbounded
 	adaptive *adaptive  // nil unless Config.Adaptive
 
@@ -57,6 +58,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
+		peerLog:   newPeerLog(),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		drained:   make(chan struct{}),

@@ -39,6 +39,9 @@ func TestServeMetrics(t *testing.T) {
 	r, err = wiretest.Exchange(nc, wire.Request{Action: "FROB"})
 	require.NoError(t, err)
 	assert.Equal(t, wire.MsgUnrecognized, r.Message)
+	r, err = wiretest.Exchange(nc, wire.Request{Action: wire.ActionBookingsForRoom, Room: "334"})
+	require.NoError(t, err)
+	assert.Equal(t, wire.MsgRoomNotBooked("334"), r.Message)
 	require.NoError(t, nc.Close())
 
 	get := func(path string) (int, string) {
@@ -55,18 +58,21 @@ func TestServeMetrics(t *testing.T) {
 		return strings.Contains(body, `poolside_connections_closed_total{reason="eof"} 1`)
 	}, 10*time.Second, 10*time.Millisecond, "the connection close is counted")
 	for _, want := range []string{
-		"poolside_requests_total 2",
+		"poolside_requests_total 3",
 		"poolside_connections_accepted_total 1",
-		"poolside_pool_completed_total 2",
+		"poolside_pool_completed_total 3",
 		`poolside_request_duration_seconds_count{action="BOOK",outcome="ok"} 1`,
-		`poolside_request_duration_seconds_count{action="other",outcome="error"} 1`,
-		"poolside_request_queue_wait_seconds_count 2",
-		"poolside_request_service_seconds_count 2",
+		`poolside_request_duration_seconds_count{action="other",outcome="refused"} 1`,
+		// A query that finds nothing is normal traffic, not an error.
+		`poolside_request_duration_seconds_count{action="BOOKINGSFORROOM",outcome="empty"} 1`,
+		"poolside_request_queue_wait_seconds_count 3",
+		"poolside_request_service_seconds_count 3",
 		"poolside_pool_workers ",
 		"poolside_store_errors_total 0",
 	} {
 		assert.Contains(t, body, want)
 	}
+	assert.NotContains(t, body, `outcome="error"`)
 	code, _ := get("/debug/pprof/")
 	assert.Equal(t, http.StatusOK, code)
 	require.NoError(t, p.stop(t, syscall.SIGTERM))

@@ -132,7 +132,7 @@ appears; if one of them fails, serve exits without printing it. Then, with
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:9407", "TCP address to listen on (port 0 picks a free one)")
 	fl.Var(&f.model, "model", "concurrency model: pool, serial, conn or unbounded")
 	fl.Var(&f.workers, "workers", "pool workers for the pool and conn models: a number (0 = 4 × GOMAXPROCS), or auto to size the pool from measured latency")
-	fl.IntVar(&f.minWorkers, "min-workers", 0, "with --workers auto, the fewest workers (0 = GOMAXPROCS)")
+	fl.IntVar(&f.minWorkers, "min-workers", 0, "with --workers auto, the fewest workers (0 = GOMAXPROCS, or --max-workers if that is lower)")
 	fl.IntVar(&f.maxWorkers, "max-workers", 0, "with --workers auto, the most workers (0 = 64 × GOMAXPROCS, at least 256)")
 	fl.IntVar(&f.queue, "queue", server.DefaultQueue, "requests (pool, serial) or connections (conn) that may wait for a worker before clients are told the server is busy (at least 1)")
 	fl.StringVar(&f.store, "store", "bolt", "where bookings are kept: bolt (a durable file, see --data) or memory")
@@ -256,6 +256,8 @@ func checkSizing(f serveFlags) error {
 		return usageError(fmt.Errorf("--workers auto needs --model pool or conn, not %v, which has no resizable pool", f.model))
 	case f.minWorkers < 0 || f.maxWorkers < 0:
 		return usageError(errors.New("--min-workers and --max-workers must be 0 (the default) or more"))
+	case f.minWorkers > server.MaxAdminWorkers || f.maxWorkers > server.MaxAdminWorkers:
+		return usageError(fmt.Errorf("--min-workers and --max-workers may be at most %d, as --workers may", server.MaxAdminWorkers))
 	case f.minWorkers > 0 && f.maxWorkers > 0 && f.minWorkers > f.maxWorkers:
 		return usageError(fmt.Errorf("--min-workers %d is above --max-workers %d", f.minWorkers, f.maxWorkers))
 	}

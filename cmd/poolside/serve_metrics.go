@@ -22,8 +22,6 @@ var actionPrefixes = func() map[string][]byte {
 	return m
 }()
 
-var errorPrefix = wire.AppendString(nil, wire.ActionError)
-
 // requestAction returns the action label of a request block.
 func requestAction(block []byte) string {
 	for a, p := range actionPrefixes {
@@ -34,16 +32,14 @@ func requestAction(block []byte) string {
 	return otherAction
 }
 
-// replyOutcome returns "ok", "error" (an ERROR reply: a refusal, an
-// invalid request, a query that found nothing, a store failure) or "busy".
-func replyOutcome(reply []byte, busy bool) string {
-	switch {
-	case busy:
+// replyOutcome returns the outcome label of a request's reply: "busy"
+// when the server shed it, else booking.ReplyOutcome's "ok", "empty",
+// "refused" or "error" (only the last is the server's failure).
+func replyOutcome(req, reply []byte, busy bool) string {
+	if busy {
 		return "busy"
-	case len(reply) >= len(errorPrefix) && string(reply[:len(errorPrefix)]) == string(errorPrefix):
-		return "error"
 	}
-	return "ok"
+	return booking.ReplyOutcome(req, reply).String()
 }
 
 // serverMetrics is the server.Observer that feeds Prometheus.
@@ -59,7 +55,7 @@ func newServerMetrics(svc *booking.Service) *serverMetrics {
 	buckets := prometheus.ExponentialBuckets(25e-6, 2, 18) // 25 µs to about 3 s
 	return &serverMetrics{
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "poolside_request_duration_seconds", Help: "Time from a complete request to its reply, queue wait included, by action and outcome (ok, error: an ERROR reply, busy).", Buckets: buckets,
+			Name: "poolside_request_duration_seconds", Help: "Time from a complete request to its reply, queue wait included, by action and outcome: ok; empty (a query that found nothing); refused (a rule or an invalid request); busy (shed); error (the server failed: storage, internal, reply too large).", Buckets: buckets,
 		}, []string{"action", "outcome"}),
 		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "poolside_request_queue_wait_seconds", Help: "Time requests waited in the pool queue for a worker.", Buckets: buckets,
@@ -76,7 +72,7 @@ func newServerMetrics(svc *booking.Service) *serverMetrics {
 
 // RequestDone implements server.Observer.
 func (m *serverMetrics) RequestDone(req, reply []byte, queueWait, service time.Duration, busy bool) {
-	m.latency.WithLabelValues(requestAction(req), replyOutcome(reply, busy)).Observe((queueWait + service).Seconds())
+	m.latency.WithLabelValues(requestAction(req), replyOutcome(req, reply, busy)).Observe((queueWait + service).Seconds())
 	if !busy {
 		m.queueWait.Observe(queueWait.Seconds())
 		m.service.Observe(service.Seconds())

@@ -42,6 +42,8 @@ func TestServeSizingAndAdminUsage(t *testing.T) {
 		{[]string{"--workers", "auto", "--model", "unbounded"}, "--workers auto needs --model pool or conn, not unbounded"},
 		{[]string{"--workers", "auto", "--min-workers", "10", "--max-workers", "5"}, "--min-workers 10 is above --max-workers 5"},
 		{[]string{"--workers", "auto", "--min-workers", "-1"}, "must be 0 (the default) or more"},
+		{[]string{"--workers", "auto", "--min-workers", "9999999"}, "--min-workers and --max-workers may be at most 100000, as --workers may"},
+		{[]string{"--workers", "auto", "--max-workers", "100001"}, "may be at most 100000"},
 		{[]string{"--admin-addr", "0.0.0.0:0"}, "--admin-addr 0.0.0.0:0 would serve the admin API on 0.0.0.0, but it has no authentication"},
 		{[]string{"--admin-addr", ":0"}, "would serve the admin API on every interface"},
 		{[]string{"--admin-addr", "[::]:0"}, "or add --admin-allow-remote"},
@@ -203,6 +205,17 @@ func TestServeAdminAPI(t *testing.T) {
 	code, body = adminCall(t, http.MethodGet, p.admin, "", "")
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, 5, decodeJSON[server.PoolState](t, body).Workers, "the rebound host changed nothing")
+}
+
+// TestServeWorkersAutoMaxBelowDefaultMin: --max-workers 1 alone used to
+// exit 4 with "below Min 2", a value the user never set.
+func TestServeWorkersAutoMaxBelowDefaultMin(t *testing.T) {
+	p := startServeInProcess(t, "--workers", "auto", "--max-workers", "1")
+	code, body := adminCall(t, http.MethodGet, p.admin, "", "")
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	ps := decodeJSON[server.PoolState](t, body)
+	require.NotNil(t, ps.Adaptive)
+	assert.Equal(t, 1, ps.Workers)
 }
 
 // TestServeWorkersAuto: with --workers auto the admin API shows the

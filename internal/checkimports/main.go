@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"pool":                  {"github.com/alitto/pond/v2"},
 	"client":                {"wire"},
 	"booking":               {"wire", "go.etcd.io/bbolt"},
-	"server":                {"pool", "wire", "github.com/sirupsen/logrus"},
+	"server":                {"pool", "wire", "github.com/sirupsen/logrus", "golang.org/x/time/rate"},
 	"benchmarks":            {"client", "faults", "server", "pool", "wire", "booking", "*"},
 	"cmd/poolside":          {"benchmarks", "booking", "client", "faults", "pool", "server", "wire", "*"},
 	"robustness":            {}, // tests only: doc.go imports nothing
