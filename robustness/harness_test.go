@@ -395,7 +395,7 @@ func (o *outcome) checkCall(a *actor, i int, c op, corrupting bool) {
 			var se *client.ServerError
 			var pe *wire.ProtocolError
 			switch {
-			case errors.Is(c.err, client.ErrMismatch), errors.As(c.err, &pe):
+			case errors.Is(c.err, client.ErrMismatch), errors.Is(c.err, client.ErrMalformedReply), errors.As(c.err, &pe):
 				o.fail("%s got a foreign or malformed reply with no corruption injected: %v", what, c.err)
 			case errors.As(c.err, &se) && se.Message != wire.MsgBusy && se.Message != wire.MsgReadData:
 				o.fail("%s was refused (%q) with no corruption injected", what, se.Message)
@@ -534,7 +534,7 @@ func kind(err error) string {
 		return "timeout"
 	case errors.Is(err, client.ErrMismatch):
 		return "mismatch"
-	case errors.As(err, &pe):
+	case errors.Is(err, client.ErrMalformedReply), errors.As(err, &pe):
 		return "malformed"
 	case errors.Is(err, client.ErrBusy):
 		return "busy"
