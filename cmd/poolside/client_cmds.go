@@ -51,7 +51,7 @@ Exit status:
 
 With --json a failure prints one JSON object on stdout as well, with
 "ok":false, the message as "error" and the exit status as "exit", e.g.
-{"action":"BOOK","room":"312","date":"2030-12-01","ok":false,
+{"action":"BOOK","room":"312","date":"2028-12-01","ok":false,
 "error":"Cannot accept duplicate booking","exit":1} (on one line). Flags
 that cannot be read are reported on stderr only.
 
@@ -201,7 +201,7 @@ var firstDate, lastDate = wire.Date(1).Time(), wire.Date(^uint32(0)).Time()
 // they must be possible to cancel), as midnight UTC. It refuses what the
 // protocol cannot carry.
 func parseDateArg(s string) (time.Time, error) {
-	invalid := usageError(fmt.Errorf("invalid date %q: want YYYY-MM-DD, for example 2030-12-01", s))
+	invalid := usageError(fmt.Errorf("invalid date %q: want YYYY-MM-DD, for example 2028-12-01", s))
 	m := dateArgPattern.FindStringSubmatch(s)
 	if m == nil || m[1] == "-0000" {
 		return time.Time{}, invalid
@@ -301,7 +301,7 @@ exist is refused ("Cannot unbook nonexistent booking").
 ROOM is three digits: a floor 0-9, then a room 01-34 (312 is room 12 on
 floor 3). DATE is YYYY-MM-DD (a year past 9999 has more digits).
 `,
-		`  poolside unbook 312 2030-12-01
+		`  poolside unbook 312 2028-12-01
   poolside unbook --addr 10.0.0.5:9407 --json 101 2027-01-15`
 	if book {
 		name, action, done, short, long, example = "book", wire.ActionBook, "Booked", "Book a room for a date",
@@ -312,9 +312,9 @@ has its 5 bookings, and (poolside's server) a date in the past.
 ROOM is three digits: a floor 0-9, then a room 01-34 (312 is room 12 on
 floor 3). DATE is YYYY-MM-DD (a year past 9999 has more digits).
 `,
-			`  poolside book 312 2030-12-01
+			`  poolside book 312 2028-12-01
   poolside book --addr 10.0.0.5:9407 --timeout 2s 101 2027-01-15
-  poolside book --json 312 2030-12-01   # {"action":"BOOK","room":"312","date":"2030-12-01","ok":true}`
+  poolside book --json 312 2028-12-01   # {"action":"BOOK","room":"312","date":"2028-12-01","ok":true}`
 	}
 	describe := func(_ *cobra.Command, args []string) jsonFailure {
 		r := jsonFailure{Action: action}
@@ -403,9 +403,9 @@ A room booked on dates outside the years 1 to 9999, which other clients of
 the protocol cannot read, gets a note on stderr that says how to cancel
 them; they are listed like the others.
 ` + clientExitHelp,
-		Example: `  poolside bookings --date 2030-12-01
+		Example: `  poolside bookings --date 2028-12-01
   poolside bookings --room 312
-  poolside bookings --addr 10.0.0.5:9407 --json --date 2030-12-01`,
+  poolside bookings --addr 10.0.0.5:9407 --json --date 2028-12-01`,
 		Args: f.jsonOnFailure(stdout, describe, usageArgs(cobra.NoArgs)),
 		RunE: f.jsonOnFailure(stdout, describe, func(cmd *cobra.Command, _ []string) error {
 			byDate, byRoom := cmd.Flags().Changed("date"), cmd.Flags().Changed("room")

@@ -159,7 +159,7 @@ QDataStream blocks on TCP port 9407) from a bounded worker pool, and comes with
 the tools to compare concurrency models, test robustness and tune the pool size.
 
   poolside serve                  run the server (pooled, durable store ./poolside.db)
-  poolside book 312 2030-12-01    book a room as the book's client would
+  poolside book 312 2028-12-01    book a room as the book's client would
   poolside bench                  compare single-threaded and pooled throughput
   poolside tune                   find the pool size for a load and a latency objective
   poolside proxy                  put a fault-injecting proxy in front of a server`,

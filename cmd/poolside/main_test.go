@@ -63,33 +63,33 @@ func TestFlagErrors(t *testing.T) {
 		args []string
 		want string // the whole message
 	}{
-		{[]string{"book", "--bogus", "312", "2030-12-01"},
+		{[]string{"book", "--bogus", "312", "2028-12-01"},
 			"unknown flag: --bogus (see 'poolside book --help')"},
-		{[]string{"book", "-x", "312", "2030-12-01"},
+		{[]string{"book", "-x", "312", "2028-12-01"},
 			"unknown shorthand flag: 'x' in -x (see 'poolside book --help')"},
 		{[]string{"tune", "--admin-addr", "127.0.0.1:9409"},
 			"unknown flag: --admin-addr; did you mean --admin? (see 'poolside tune --help')"},
-		{[]string{"book", "--tiemout", "1s", "312", "2030-12-01"},
+		{[]string{"book", "--tiemout", "1s", "312", "2028-12-01"},
 			"unknown flag: --tiemout; did you mean --timeout? (see 'poolside book --help')"},
-		{[]string{"book", "--JSON", "312", "2030-12-01"},
+		{[]string{"book", "--JSON", "312", "2028-12-01"},
 			"unknown flag: --JSON; did you mean --json? (see 'poolside book --help')"},
 		{[]string{"bookings", "--rooms", "312"},
 			"unknown flag: --rooms; did you mean --room? (see 'poolside bookings --help')"},
-		{[]string{"unbook", "-addr", "127.0.0.1:9407", "312", "2030-12-01"},
+		{[]string{"unbook", "-addr", "127.0.0.1:9407", "312", "2028-12-01"},
 			"unknown shorthand flag: 'a' in -addr; did you mean --addr? (see 'poolside unbook --help')"},
 		{[]string{"serve", "--admin", "127.0.0.1:9409"},
 			"unknown flag: --admin; did you mean --admin-addr? (see 'poolside serve --help')"},
-		{[]string{"book", "--timeout", "soon", "312", "2030-12-01"},
+		{[]string{"book", "--timeout", "soon", "312", "2028-12-01"},
 			`invalid argument "soon" for "--timeout" flag: time: invalid duration "soon" (see 'poolside book --help')`},
-		{[]string{"book", "312", "2030-12-01", "--addr"},
+		{[]string{"book", "312", "2028-12-01", "--addr"},
 			"flag needs an argument: --addr (see 'poolside book --help')"},
 		{[]string{"--bogus"}, "unknown flag: --bogus (see 'poolside --help')"},
 		// An unknown command, with or without flags, is named as such.
 		{[]string{"booking"}, `unknown command "booking"; did you mean bookings? (see 'poolside --help')`},
-		{[]string{"bok", "312", "2030-12-01"}, `unknown command "bok"; did you mean book? (see 'poolside --help')`},
-		{[]string{"booking", "--date", "2030-12-01"}, `unknown command "booking"; did you mean bookings? (see 'poolside --help')`},
+		{[]string{"bok", "312", "2028-12-01"}, `unknown command "bok"; did you mean book? (see 'poolside --help')`},
+		{[]string{"booking", "--date", "2028-12-01"}, `unknown command "booking"; did you mean bookings? (see 'poolside --help')`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate" (see 'poolside --help')`},
-		{[]string{"--", "book", "312", "2030-12-01"}, `"book" is a command, but it came after "--", which makes it an argument: drop the "--"`},
+		{[]string{"--", "book", "312", "2028-12-01"}, `"book" is a command, but it came after "--", which makes it an argument: drop the "--"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
