@@ -10,12 +10,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/poolside-dev/poolside/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/net/netutil"
+
+	"github.com/poolside-dev/poolside/server"
 )
 
 // serveMetrics serves /metrics and /debug/pprof/ on ln until the

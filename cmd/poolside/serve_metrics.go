@@ -3,10 +3,11 @@ package main
 import (
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/server"
 	"github.com/poolside-dev/poolside/wire"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // otherAction labels requests for requests whose action is not recognised.
