@@ -137,38 +137,75 @@ type BoltStore struct {
 
 var _ Store = (*BoltStore)(nil)
 
-// OpenBolt opens the bbolt database at path, creating the file and its
-// buckets if needed. If another open of the file holds its lock for longer
-// than opts.LockTimeout, OpenBolt fails with an error wrapping ErrLocked
-// that says the database is in use, instead of waiting for ever.
+// OpenBolt opens the bbolt database at path. Only when the file does not
+// exist does it make a new, empty database there (under a temporary name
+// first, so that a crash never leaves half a database at path). If
+// another open of the file holds its lock for longer than
+// opts.LockTimeout, OpenBolt fails with an error wrapping ErrLocked that
+// says the database is in use, instead of waiting for ever.
+//
+// Before serving from an existing file OpenBolt checks all of it, and
+// fails with a *DamageError (wrapping ErrDamaged) that says what is wrong
+// if the file is empty, cut short, or has a page, key or header page
+// that is not as bbolt and poolside write them, or a booking that one
+// index lists and the other does not (see CheckBolt). The check reads the
+// file with its own bounds-checked parser before bbolt maps it, then
+// reads every booking back through bbolt and runs bbolt's own check
+// (tx.Check), so a damaged file never makes the process panic or die on a
+// signal, and a store that opens answers from a file that is whole. It
+// costs one read of the file.
 func OpenBolt(path string, opts BoltOptions) (*BoltStore, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	db, err := bolt.Open(path, opts.FileMode, &bolt.Options{Timeout: opts.LockTimeout})
+	exists, err := statDatabase(path)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		if err := createBolt(path, opts, nil); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+	}
+	// Check under a shared lock, then open for writing (bbolt takes the
+	// exclusive lock). A commit in between, by another process, means
+	// checking again under the exclusive lock.
+	s, err := checkShared(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	db, err := openBbolt(path, opts.FileMode, bolt.Options{Timeout: opts.LockTimeout})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: database %s is in use by another process (file lock still held after %s)", ErrLocked, path, opts.LockTimeout)
+		return nil, lockedError(path, opts.LockTimeout)
 	}
 	if err != nil {
-		if _, named := errors.AsType[*fs.PathError](err); named {
-			return nil, fmt.Errorf("booking: %w", err) // it names the file already
+		return nil, openError(path, err)
+	}
+	if !unchanged(path, s) {
+		if s, err = checkFile(path); err == nil {
+			err = readThrough(db, path, s)
 		}
-		return nil, fmt.Errorf("booking: open %s: %w", path, err)
+		if err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 	}
 	db.MaxBatchDelay = opts.MaxBatchDelay
 	db.MaxBatchSize = opts.MaxBatchSize
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{byDate, byRoom} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
+	if s.fresh { // bbolt initialised the file, but its first transaction never committed
+		err = db.Update(func(tx *bolt.Tx) error {
+			for _, name := range [][]byte{byDate, byRoom} {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("booking: initialise %s: %w", path, err)
 		}
-		return nil
-	})
-	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("booking: initialise %s: %w", path, err)
 	}
 	return &BoltStore{db: db}, nil
 }

@@ -19,7 +19,7 @@
 // step, so concurrent bookings of one date never exceed the limit.
 //
 // A store failure is never reported as success: the client gets an ERROR
-// reply ("Booking not saved: storage error: ...; try again later") and
+// reply ("Booking not saved: storage error on the server; try again later") and
 // Stats counts it. booking does not log; it returns errors and exposes
 // counters. It imports only wire, the standard library and bbolt.
 package booking

@@ -27,6 +27,14 @@ var (
 	// for longer than BoltOptions.LockTimeout.
 	ErrLocked = errors.New("booking: database locked")
 
+	// ErrDamaged is wrapped by the error (a *DamageError, which says what
+	// is wrong) that OpenBolt, CheckBolt and SalvageBolt return for a
+	// database file that is damaged: cut short, empty, with a page, key or
+	// header page that is not as bbolt and poolside write them, or with
+	// bookings that one index lists and the other does not. OpenBolt
+	// never serves from such a file.
+	ErrDamaged = errors.New("booking: database damaged")
+
 	// ErrInvalidConfig is wrapped by the errors Config.Validate,
 	// BoltOptions.Validate, New and OpenBolt return for a field out of
 	// range; the message names the field and its value.

@@ -54,9 +54,13 @@ func MsgBeyondHorizon(date, last wire.Date) string {
 	return "Cannot book " + date.String() + ": bookings are taken up to " + last.String()
 }
 
-// MsgStoreError is the reply when the store failed, so the request may not
-// have been carried out; it never claims success. For BOOK it reads
-// "Booking not saved: storage error: <err>; try again later".
+// MsgStoreError is the reply when the store failed with err, so the
+// request may not have been carried out; it never claims success. For
+// BOOK it reads "Booking not saved: storage error on the server; try
+// again later", or "Booking not saved: the server is shutting down; try
+// again later" when err wraps ErrClosed. It says nothing more of err,
+// which may name the server's files: the operator hears of it through
+// Config.OnStoreError.
 func MsgStoreError(action string, err error) string {
 	what := "Bookings not read"
 	switch action {
@@ -65,7 +69,10 @@ func MsgStoreError(action string, err error) string {
 	case wire.ActionUnbook:
 		what = "Booking not cancelled"
 	}
-	return what + ": storage error: " + err.Error() + "; try again later"
+	if errors.Is(err, ErrClosed) {
+		return what + ": the server is shutting down; try again later"
+	}
+	return what + ": storage error on the server; try again later"
 }
 
 // MsgMalformed is the reply to a block that does not parse as a request,

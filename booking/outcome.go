@@ -2,7 +2,6 @@ package booking
 
 import (
 	"bytes"
-	"strings"
 
 	"github.com/poolside-dev/poolside/wire"
 )
@@ -74,24 +73,15 @@ func ReplyOutcome(req, reply []byte) Outcome {
 
 // IsStoreError reports whether msg, the text of an ERROR reply, is one
 // that MsgStoreError builds.
-func IsStoreError(msg string) bool {
-	for _, action := range []string{wire.ActionBook, wire.ActionUnbook, wire.ActionBookingsOnDate} {
-		if strings.HasPrefix(msg, storeErrorLead(action)) {
-			return true
+func IsStoreError(msg string) bool { return storeErrorMsgs[msg] }
+
+// storeErrorMsgs are every text MsgStoreError builds.
+var storeErrorMsgs = func() map[string]bool {
+	m := map[string]bool{}
+	for _, action := range []string{wire.ActionBook, wire.ActionUnbook, wire.ActionBookingsOnDate, wire.ActionBookingsForRoom} {
+		for _, err := range []error{nil, ErrClosed} {
+			m[MsgStoreError(action, err)] = true
 		}
 	}
-	return false
-}
-
-// storeErrorLead is how MsgStoreError's reply to action starts, such as
-// "Booking not saved: storage error".
-func storeErrorLead(action string) string {
-	what := "Bookings not read"
-	switch action {
-	case wire.ActionBook:
-		what = "Booking not saved"
-	case wire.ActionUnbook:
-		what = "Booking not cancelled"
-	}
-	return what + ": storage error"
-}
+	return m
+}()

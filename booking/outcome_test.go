@@ -21,6 +21,8 @@ func TestReplyOutcome(t *testing.T) {
 	require.NoError(t, store.Book(ctx, "312", dec1, booking.MaxBookingsPerDay))
 	svc := newService(t, store)
 	failing := newService(t, failingStore{err: errors.New("disk on fire")})
+	closed := newService(t, booking.NewMemoryStore())
+	require.NoError(t, closed.Close())
 
 	req := func(action, room string, d wire.Date) []byte {
 		b, err := wire.Request{Action: action, Room: room, Date: d}.MarshalBinary()
@@ -50,6 +52,7 @@ func TestReplyOutcome(t *testing.T) {
 		{"store failed on BOOK", failing, req(wire.ActionBook, "101", dec1), booking.OutcomeError},
 		{"store failed on UNBOOK", failing, req(wire.ActionUnbook, "101", dec1), booking.OutcomeError},
 		{"store failed on a query", failing, req(wire.ActionBookingsForRoom, "101", 0), booking.OutcomeError},
+		{"store closed", closed, req(wire.ActionBook, "101", dec1), booking.OutcomeError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reply := tc.svc.ServeFrame(ctx, tc.req)

@@ -201,12 +201,13 @@ func TestOpenBoltErrors(t *testing.T) {
 		path    string
 		opts    booking.BoltOptions
 		invalid bool
+		damaged bool
 	}{
-		{"negative lock timeout", filepath.Join(dir, "a.db"), booking.BoltOptions{LockTimeout: -1}, true},
-		{"negative batch delay", filepath.Join(dir, "a.db"), booking.BoltOptions{MaxBatchDelay: -time.Millisecond}, true},
-		{"negative batch size", filepath.Join(dir, "a.db"), booking.BoltOptions{MaxBatchSize: -1}, true},
-		{"missing directory", filepath.Join(dir, "no", "such", "dir.db"), booking.BoltOptions{}, false},
-		{"not a bolt file", notBolt, booking.BoltOptions{}, false},
+		{"negative lock timeout", filepath.Join(dir, "a.db"), booking.BoltOptions{LockTimeout: -1}, true, false},
+		{"negative batch delay", filepath.Join(dir, "a.db"), booking.BoltOptions{MaxBatchDelay: -time.Millisecond}, true, false},
+		{"negative batch size", filepath.Join(dir, "a.db"), booking.BoltOptions{MaxBatchSize: -1}, true, false},
+		{"missing directory", filepath.Join(dir, "no", "such", "dir.db"), booking.BoltOptions{}, false, false},
+		{"not a bolt file", notBolt, booking.BoltOptions{}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := booking.OpenBolt(tc.path, tc.opts)
@@ -215,6 +216,10 @@ func TestOpenBoltErrors(t *testing.T) {
 			assert.Equal(t, tc.invalid, errors.Is(err, booking.ErrInvalidConfig), err.Error())
 			assert.Equal(t, tc.invalid, errors.Is(tc.opts.Validate(), booking.ErrInvalidConfig))
 			assert.NotErrorIs(t, err, booking.ErrLocked)
+			assert.Equal(t, tc.damaged, errors.Is(err, booking.ErrDamaged), err.Error())
+			if tc.damaged {
+				assert.Contains(t, err.Error(), "it is not a bbolt database")
+			}
 			if !tc.invalid {
 				assert.Equal(t, 1, strings.Count(err.Error(), tc.path), "the path once: %v", err)
 			}

@@ -25,6 +25,7 @@ const (
 	exitUsage    = 2 // bad flags or arguments; nothing was sent
 	exitNetwork  = 3 // connection, timeout or truncated reply
 	exitInternal = 4 // anything else (a store that will not open, a failed or interrupted bench, tune with no recommendation)
+	exitDamaged  = 5 // the booking database is damaged: serve refuses to start on it, db check found damage
 )
 
 // exitError carries an exit status with the error that caused it.
@@ -162,7 +163,12 @@ the tools to compare concurrency models, test robustness and tune the pool size.
   poolside book 312 2028-12-01    book a room as the book's client would
   poolside bench                  compare single-threaded and pooled throughput
   poolside tune                   find the pool size for a load and a latency objective
-  poolside proxy                  put a fault-injecting proxy in front of a server`,
+  poolside proxy                  put a fault-injecting proxy in front of a server
+  poolside db check FILE          check a booking database file
+
+Exit status: 0 success, 1 the server refused, 2 usage error, 3 connection,
+timeout or truncated reply, 4 anything else, 5 the booking database is
+damaged (see each command's --help).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.ArbitraryArgs,

@@ -76,6 +76,8 @@ hold; a later date is refused with a message naming the last date allowed.
 Queries and UNBOOK of any date stay allowed.
 If the disk fills up, bookings that need more room are refused with a storage
 error (logged at most every 10s) and succeed again once space is freed.
+The file is checked when serve starts; a damaged one is refused (exit status
+5) with what to do: see 'poolside db --help'.
 SIGINT (Ctrl-C), SIGTERM or SIGHUP drains: no new connections, requests in
 flight finish and get their replies, then the store is closed; --drain-timeout
 bounds the wait. A second signal stops the server at once, cutting the
@@ -185,12 +187,15 @@ func openStore(kind, path string) (booking.Store, error) {
 }
 
 // storeOpenError describes err, the failure to open the bolt database at
-// path, naming the file once and saying what to do.
+// path, naming the file once and saying what to do. A damaged file is
+// exit status 5 (see damagedError); the other failures are 4.
 func storeOpenError(path string, err error) error {
 	var pe *fs.PathError
 	switch {
+	case errors.Is(err, booking.ErrDamaged):
+		return damagedError(path, err)
 	case errors.Is(err, booking.ErrLocked):
-		return fmt.Errorf("cannot open the booking database: %w (stop the server that has it open, or choose another --data)", err)
+		return &messageError{msg: fmt.Sprintf("cannot open the booking database %s: another process has it open (a server already running on it?); stop that one, or choose another --data", path), err: err}
 	case errors.As(err, &pe):
 		// The booking package and the file system both name the file;
 		// keep the system's reason, which wraps the errno.

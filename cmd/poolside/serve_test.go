@@ -336,7 +336,8 @@ func TestServeStoreOpenErrors(t *testing.T) {
 func TestServeHelpDocumentsDrain(t *testing.T) {
 	stdout, _, err := runCLI(t, "serve", "--help")
 	require.NoError(t, err)
-	assert.Contains(t, stdout, "A second Ctrl-C")
+	assert.Contains(t, stdout, "SIGINT (Ctrl-C), SIGTERM or SIGHUP drains")
+	assert.Contains(t, stdout, "A second signal stops the server at once")
 	assert.Regexp(t, `--drain-timeout duration[^\n]*\(0 = no limit`, stdout)
 }
 

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/wire"
+)
+
+// dbBookings are the bookings of the databases these tests make.
+var dbBookings = []slot{
+	{"312", wire.DateOf(2030, 12, 1)},
+	{"313", wire.DateOf(2030, 12, 1)},
+	{"312", wire.DateOf(2030, 12, 2)},
+}
+
+// makeDatabase writes dbBookings to a new database in a new directory and
+// returns its path.
+func makeDatabase(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "poolside.db")
+	s, err := booking.OpenBolt(path, booking.BoltOptions{})
+	require.NoError(t, err)
+	for _, b := range dbBookings {
+		require.NoError(t, s.Book(context.Background(), b.room, b.date, booking.MaxBookingsPerDay))
+	}
+	require.NoError(t, s.Close())
+	return path
+}
+
+// damageNewestHeader flips a byte of the commit number in the newest of
+// the two header pages of the database at path: bbolt alone would fall
+// back to the other one and lose the last booking.
+func damageNewestHeader(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	ps := os.Getpagesize()
+	at := 64
+	if binary.NativeEndian.Uint64(b[ps+64:]) > binary.NativeEndian.Uint64(b[64:]) {
+		at += ps
+	}
+	b[at] ^= 0x40
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+}
+
+func TestDBCheck(t *testing.T) {
+	t.Run("sound", func(t *testing.T) {
+		path := makeDatabase(t)
+		before, err := os.ReadFile(path)
+		require.NoError(t, err)
+		stdout, _, err := runCLI(t, "db", "check", path)
+		require.NoError(t, err)
+		assert.Contains(t, stdout, path+" is sound: 3 bookings of 2 rooms on 2 dates, from 2030-12-01 to 2030-12-02 (at most 2 on one date)\n")
+		after, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Equal(t, before, after, "check changed the file")
+	})
+	t.Run("damaged", func(t *testing.T) {
+		path := makeDatabase(t)
+		damageNewestHeader(t, path)
+		stdout, _, err := runCLI(t, "db", "check", path)
+		require.Error(t, err)
+		assert.Equal(t, exitDamaged, exitCode(err), "%v", err)
+		assert.Contains(t, stdout, path+" is damaged:\n  - header page ")
+		assert.Contains(t, stdout, "and lose that commit's bookings")
+		assert.Equal(t, "the booking database "+path+" is damaged: restore it from a backup, or copy the bookings that can still be read into a new file with 'poolside db salvage "+path+" NEWFILE'", err.Error())
+	})
+	t.Run("missing", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "none.db")
+		_, _, err := runCLI(t, "db", "check", path)
+		require.Error(t, err)
+		assert.Equal(t, exitInternal, exitCode(err))
+		assert.Equal(t, "cannot check "+path+": no such file or directory", err.Error())
+		_, statErr := os.Stat(path)
+		assert.ErrorIs(t, statErr, os.ErrNotExist, "check made the file")
+	})
+	t.Run("in use", func(t *testing.T) {
+		path := makeDatabase(t)
+		s, err := booking.OpenBolt(path, booking.BoltOptions{})
+		require.NoError(t, err)
+		defer s.Close()
+		_, _, err = runCLI(t, "db", "check", path)
+		require.Error(t, err)
+		assert.Equal(t, exitInternal, exitCode(err))
+		assert.ErrorIs(t, err, booking.ErrLocked)
+		assert.Contains(t, err.Error(), "it is in use by another process (a running poolside serve?); stop it first")
+	})
+	for _, args := range [][]string{{"db", "check"}, {"db", "check", "a.db", "b.db"}, {"db", "salvage", "a.db"}, {"db", "chek", "a.db"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			_, _, err := runCLI(t, args...)
+			require.Error(t, err)
+			assert.Equal(t, exitUsage, exitCode(err), "%v", err)
+			assert.Contains(t, err.Error(), "--help")
+		})
+	}
+	t.Run("did you mean", func(t *testing.T) {
+		_, _, err := runCLI(t, "db", "chek", "a.db")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "did you mean check?")
+	})
+}
+
+func TestDBSalvage(t *testing.T) {
+	t.Run("damaged", func(t *testing.T) {
+		path := makeDatabase(t)
+		damageNewestHeader(t, path)
+		out := filepath.Join(filepath.Dir(path), "salvaged.db")
+		stdout, _, err := runCLI(t, "db", "salvage", path, out)
+		require.NoError(t, err)
+		assert.Contains(t, stdout, path+" is damaged:\n  - header page ")
+		assert.Contains(t, stdout, "a later commit may be missing")
+		assert.Contains(t, stdout, "copied 2 bookings to "+out+"\n", "as of the commit before the last")
+		assert.Contains(t, stdout, "to serve from it: poolside serve --data "+out)
+		stdout, _, err = runCLI(t, "db", "check", out)
+		require.NoError(t, err, stdout)
+		assert.Contains(t, stdout, "is sound: 2 bookings")
+
+		_, _, err = runCLI(t, "db", "salvage", path, out)
+		require.Error(t, err)
+		assert.Equal(t, exitUsage, exitCode(err))
+		assert.Equal(t, out+" already exists: salvage never overwrites a file; name a new one", err.Error())
+	})
+	t.Run("previous", func(t *testing.T) {
+		path := makeDatabase(t)
+		raw, err := os.ReadFile(path)
+		require.NoError(t, err)
+		ps := os.Getpagesize()
+		at := 0
+		if binary.NativeEndian.Uint64(raw[ps+64:]) > binary.NativeEndian.Uint64(raw[64:]) {
+			at = ps
+		}
+		root := int(binary.NativeEndian.Uint64(raw[at+32:]))
+		clear(raw[root*ps : (root+1)*ps]) // the last commit's root page, lost
+		require.NoError(t, os.WriteFile(path, raw, 0o600))
+		dir := filepath.Dir(path)
+		stdout, _, err := runCLI(t, "db", "salvage", path, filepath.Join(dir, "last.db"))
+		require.NoError(t, err)
+		assert.Contains(t, stdout, "copied 0 bookings")
+		assert.Contains(t, stdout, "'poolside db salvage --previous "+path+" NEWFILE' reads the commit before the last instead")
+		stdout, _, err = runCLI(t, "db", "salvage", "--previous", path, filepath.Join(dir, "previous.db"))
+		require.NoError(t, err)
+		assert.Contains(t, stdout, "copied 2 bookings", "all but the last")
+		assert.Contains(t, stdout, "the one before the last")
+	})
+	t.Run("sound", func(t *testing.T) {
+		path := makeDatabase(t)
+		out := filepath.Join(filepath.Dir(path), "copy.db")
+		stdout, _, err := runCLI(t, "db", "salvage", path, out)
+		require.NoError(t, err)
+		assert.Equal(t, path+" is sound: copied all 3 bookings to "+out+"\n", stdout)
+	})
+	t.Run("nothing readable", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "empty.db")
+		require.NoError(t, os.WriteFile(path, nil, 0o600))
+		out := filepath.Join(filepath.Dir(path), "salvaged.db")
+		stdout, _, err := runCLI(t, "db", "salvage", path, out)
+		require.Error(t, err)
+		assert.Equal(t, exitDamaged, exitCode(err))
+		assert.Contains(t, stdout, "it is empty (0 bytes)")
+		assert.Equal(t, "nothing can be read from "+path+", so "+out+" was not written: restore the bookings from a backup", err.Error())
+	})
+}
+
+// TestServeStoreDamaged: serve refuses a damaged database with exit status
+// 5 and a message that names the file, says it is damaged, and what to do;
+// it prints no readiness line and leaves the file as it was. (An empty
+// file used to become a new, empty database.)
+func TestServeStoreDamaged(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, path string)
+		what   string
+	}{
+		{"empty", func(t *testing.T, path string) { require.NoError(t, os.Truncate(path, 0)) }, "it is empty (0 bytes)"},
+		{"newest header page", damageNewestHeader, "and lose that commit's bookings"},
+		{"cut short", func(t *testing.T, path string) { require.NoError(t, os.Truncate(path, int64(5*os.Getpagesize()))) }, "it has been cut short"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := makeDatabase(t)
+			tc.damage(t, path)
+			before, err := os.ReadFile(path)
+			require.NoError(t, err)
+			stdout, _, err := runCLI(t, "serve", "--addr", "127.0.0.1:0", "--data", path)
+			require.Error(t, err)
+			assert.Equal(t, exitDamaged, exitCode(err), "%v", err)
+			assert.ErrorIs(t, err, booking.ErrDamaged)
+			msg := err.Error()
+			assert.True(t, strings.HasPrefix(msg, "the booking database "+path+" is damaged, so the server will not start on it: "), msg)
+			assert.Contains(t, msg, tc.what)
+			assert.Contains(t, msg, "Restore it from a backup, or move it away to start with an empty one; 'poolside db check "+path+"' lists what is wrong")
+			assert.NotContains(t, msg, "booking:", "no Go error chain")
+			assert.Empty(t, stdout)
+			after, err := os.ReadFile(path)
+			require.NoError(t, err)
+			assert.Equal(t, before, after, "serve changed the damaged file")
+		})
+	}
+	t.Run("not a database", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "notes.txt")
+		require.NoError(t, os.WriteFile(path, []byte(strings.Repeat("not a database\n", 2000)), 0o600))
+		_, _, err := runCLI(t, "serve", "--addr", "127.0.0.1:0", "--data", path)
+		require.Error(t, err)
+		assert.Equal(t, exitDamaged, exitCode(err))
+		assert.Contains(t, err.Error(), "--data "+path+" is not a booking database (it does not even look like a bbolt file), so the server will not start on it: check that --data names the right file")
+	})
+}
+
+// TestServeProcessStoreDamaged runs the built binary on damaged databases:
+// it exits with status 5 and the message on standard error, not with a
+// panic (status 2) or a signal, and never says it is serving.
+func TestServeProcessStoreDamaged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the server as a process")
+	}
+	ps := os.Getpagesize()
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, path string)
+	}{
+		{"empty", func(t *testing.T, path string) { require.NoError(t, os.Truncate(path, 0)) }},
+		{"newest header page", damageNewestHeader},
+		{"pages zeroed", func(t *testing.T, path string) {
+			b, err := os.ReadFile(path)
+			require.NoError(t, err)
+			clear(b[2*ps:]) // every write after the header pages lost: bbolt alone panics on the root page
+			require.NoError(t, os.WriteFile(path, b, 0o600))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := makeDatabase(t)
+			tc.damage(t, path)
+			p := startProcess(t, "serve", "--addr", "127.0.0.1:0", "--data", path)
+			state := p.wait(t, "starting on a damaged database")
+			require.NotNil(t, state)
+			ws, _ := state.Sys().(interface{ Signaled() bool })
+			require.False(t, ws != nil && ws.Signaled(), "killed by a signal: %s", p.stderr.String())
+			assert.Equal(t, exitDamaged, state.ExitCode(), p.stderr.String())
+			stderr := p.stderr.String()
+			assert.Contains(t, stderr, "poolside: the booking database "+path+" is damaged, so the server will not start on it: ")
+			assert.NotContains(t, stderr, "panic")
+			assert.NotContains(t, stderr, "goroutine ")
+			for line := range p.lines {
+				assert.NotContains(t, line, "serving on")
+			}
+		})
+	}
+	t.Run("then salvaged and served", func(t *testing.T) {
+		path := makeDatabase(t)
+		damageNewestHeader(t, path)
+		out := filepath.Join(filepath.Dir(path), "salvaged.db")
+		_, _, err := runCLI(t, "db", "salvage", path, out)
+		require.NoError(t, err)
+		q := startServe(t, "--data", out)
+		nc := q.dial(t)
+		r, err := book(nc, slot{"314", wire.FromTime(time.Now()) + 10})
+		require.NoError(t, err)
+		assert.False(t, r.IsError(), r.Message)
+		require.NoError(t, q.stop(t, syscall.SIGTERM))
+	})
+}
