@@ -190,6 +190,10 @@ type Env struct {
 // rounds interleaved, or Repeat runs against Load.Addr, and returns the
 // medians.
 //
+// Against Load.Addr, each round's Runner cleans up after it (see
+// Runner.Close); a clean-up that leaves bookings behind stops Compare
+// like a failed run, its error wrapping ErrCleanup.
+//
 // It stops at the first failed run, or when ctx ends, and then returns
 // the error together with what the runs that finished measured: a Report
 // with Incomplete set, so that a long comparison interrupted in its last
@@ -219,21 +223,27 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 				cfg.Progress(Step{Round: round, Rounds: rounds, Index: (round-1)*len(specs) + i + 1, Count: rounds * len(specs), Label: labels[i], Expected: w.Warmup + w.Duration})
 			}
 			var res Result
+			var measured bool
 			var err error
 			if remote {
-				res, err = Run(ctx, cfg.Load, w)
+				res, measured, err = runRemote(ctx, cfg.Load, w, fmt.Sprintf("%s, round %d", labels[i], round))
 			} else {
 				res, err = runLocal(ctx, cfg, spec, w)
+				measured = err == nil
+				if err != nil {
+					err = fmt.Errorf("benchmarks: %s, round %d: %w", labels[i], round, err)
+				}
+			}
+			if measured {
+				res.Label = labels[i]
+				runs[i] = append(runs[i], res)
 			}
 			if err != nil {
-				err = fmt.Errorf("benchmarks: %s, round %d: %w", labels[i], round, err)
-				if round == 1 && i == 0 {
+				if round == 1 && i == 0 && !measured {
 					return nil, err // nothing measured
 				}
 				return cfg.report(remote, w, rounds, specs, labels, runs), err
 			}
-			res.Label = labels[i]
-			runs[i] = append(runs[i], res)
 		}
 	}
 	return cfg.report(remote, w, rounds, specs, labels, runs), nil
@@ -264,6 +274,24 @@ func (cfg CompareConfig) report(remote bool, w Window, rounds int, specs []Model
 		}
 	}
 	return rep
+}
+
+// runRemote runs one window against the server at load.Addr with a Runner
+// of its own, which cleans up after the run when it closes (see
+// Runner.Close). measured reports that the window measured res, also when
+// the clean-up then failed. The run's error says which run failed (what);
+// the clean-up's, wrapping ErrCleanup, is joined to it as it is.
+func runRemote(ctx context.Context, load Config, w Window, what string) (res Result, measured bool, err error) {
+	r, err := NewRunner(ctx, load)
+	if err != nil {
+		return Result{}, false, fmt.Errorf("benchmarks: %s: %w", what, err)
+	}
+	res, err = r.Run(ctx, w)
+	measured = err == nil
+	if err != nil {
+		err = fmt.Errorf("benchmarks: %s: %w", what, err)
+	}
+	return res, measured, errors.Join(err, r.Close())
 }
 
 // runLocal runs one window against a fresh LocalServer for spec.

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/poolside-dev/poolside/wire"
 )
 
 // Defaults used for zero Config and Window fields.
@@ -100,17 +98,28 @@ type Config struct {
 	// means DefaultTimeout. A request past it counts as a timeout error.
 	Timeout time.Duration
 
-	// Mix is the request mix. The zero value means DefaultMix.
+	// Mix is the request mix. The zero value means DefaultMix, or
+	// ReadOnlyMix with ReadOnly.
 	Mix Mix
 
-	// FirstDate is the first date booked; later bookings walk forward from
-	// it. 0 means today (on this machine's calendar) plus two days for an
-	// in-process Server, which starts empty. With Server nil, 0 means that
-	// every such Runner of this process books from one shared walk, which
-	// starts on a random date up to 2.9 million years ahead: a server that
-	// keeps the bookings of earlier runs (bench --addr again, or --repeat)
-	// almost surely holds none of the pairs it books.
-	FirstDate wire.Date
+	// ReadOnly sends only the two queries, BOOKINGSONDATE and
+	// BOOKINGSFORROOM, so that the run changes nothing on the server. Mix
+	// must then weigh BOOK and UNBOOK 0; the zero Mix then means the two
+	// queries in equal measure.
+	ReadOnly bool
+
+	// JournalDir is where a run against a server whose store it does not
+	// own (Server nil, or a LocalServer with its own Handler) keeps the
+	// journal of the bookings it may hold, so that CleanupJournals can
+	// unbook what a run that was killed left behind. The directory is made
+	// if need be. Empty means no journal is kept; the run still cleans up
+	// after itself when its Runner closes.
+	JournalDir string
+
+	// OnCleanup, if not nil, is called by Runner.Close with what the
+	// clean-up did (see Cleanup), against a server whose store the run
+	// does not own, unless ReadOnly.
+	OnCleanup func(Cleanup)
 
 	// Seed seeds the choice of actions from the mix; runs with one seed
 	// send the same sequence of actions per client.
@@ -151,6 +160,8 @@ func (c Config) Validate() error {
 	}
 	if err := c.Mix.Validate(); err != nil {
 		errs = append(errs, err)
+	} else if c.ReadOnly && c.Mix.Book+c.Mix.Unbook > 0 {
+		bad("mix %v books or unbooks, and the run is read-only: weigh only ondate and forroom", c.Mix)
 	}
 	return errors.Join(errs...)
 }
@@ -206,19 +217,23 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
-	if c.Mix.total() == 0 {
+	switch {
+	case c.Mix.total() == 0 && c.ReadOnly:
+		c.Mix = ReadOnlyMix
+	case c.Mix.total() == 0:
 		c.Mix = DefaultMix
-	}
-	if c.FirstDate == 0 && c.Server != nil {
-		c.FirstDate = wire.FromTime(time.Now()) + 2
 	}
 	return c
 }
 
 // Mix weighs the actions a client sends: each request is BOOK with
 // probability Book/total, and so on. An UNBOOK cancels the client's
-// oldest booking still standing; a client with none books instead. The
-// zero Mix means DefaultMix.
+// oldest booking still standing; a client with none books instead, and a
+// client holding 8 cancels its oldest instead of booking, so that what a
+// run holds stays bounded. A BOOK goes to a (room, date) pair the run has
+// seen free; while the run has none, it reads a date to find some
+// (BOOKINGSONDATE), and when none is to be had within the server's
+// horizon it cancels, or queries. The zero Mix means DefaultMix.
 type Mix struct {
 	Book, Unbook, BookingsOnDate, BookingsForRoom int
 }
@@ -226,6 +241,13 @@ type Mix struct {
 // DefaultMix books and cancels in equal measure, so the store stays small
 // however long the run, with one query in five.
 var DefaultMix = Mix{Book: 4, Unbook: 4, BookingsOnDate: 1, BookingsForRoom: 1}
+
+// ReadOnlyMix is the mix of a read-only run whose Mix is zero: the two
+// queries in equal measure.
+var ReadOnlyMix = Mix{BookingsOnDate: 1, BookingsForRoom: 1}
+
+// books reports whether m sends BOOK or UNBOOK.
+func (m Mix) books() bool { return m.Book+m.Unbook > 0 }
 
 func (m Mix) total() int { return m.Book + m.Unbook + m.BookingsOnDate + m.BookingsForRoom }
 

@@ -26,13 +26,38 @@
 //     backlog built in the warm-up shows in the window; the plain service
 //     time, from the actual send, is reported too.
 //
-// The request mix (Mix) books, cancels and queries rooms. Every booking is
-// of a (room, date) pair no other booking of the Runner used, walking dates
-// forward five rooms at a time, so bookings succeed on a fresh store and a
-// refused one is a real error; an unbook cancels one of the client's own
-// earlier bookings. Against a server that is not in this process, which may
-// hold the bookings of earlier runs, the walk starts on a random date far
-// ahead (see Config.FirstDate).
+// The request mix (Mix) books, cancels and queries rooms, inside the
+// server's booking horizon: the run learns the last date a server takes
+// bookings for from its refusal of a BOOK of 9999-12-31 (booking.LastDate),
+// and books from that date backwards to the day after tomorrow, five rooms
+// a date, where real bookings are rarest. Each client holds at most 8
+// bookings at a time (an unbook cancels its oldest), and a (room, date)
+// pair the run cancelled is booked again after every other free one, so a
+// run of any length needs only so many pairs. Config.ReadOnly sends the
+// two queries only.
+//
+// # Leaving a server as it found it
+//
+// Against a server whose store the Runner does not own (Config.Server nil,
+// or a LocalServer with its own Handler) a run books only pairs it has
+// read as free (BOOKINGSONDATE, as the request of the client that needs
+// one), and never one someone else holds: a BOOK refused as a duplicate or
+// fully booked is the server's right answer, counted in
+// Result.Unavailable and not as an error, and the pair is not used again.
+// Runner.Close then unbooks, over fresh connections and with its own
+// deadline, every booking the run still holds, and every one whose BOOK
+// got no answer (a timeout, a cut connection) if it was made, also after a
+// Run that failed or whose context ended; it never unbooks a pair the run
+// did not book itself after seeing it free. What it did is a Cleanup
+// (Config.OnCleanup); bookings it could not unbook are listed there, and
+// Close's error wraps ErrCleanup. With Config.JournalDir, the run lists
+// the bookings it may hold in a journal file as it goes (written before
+// each BOOK is sent), so that CleanupJournals can unbook what a run killed
+// before its clean-up left. The residual risks are stated where they
+// arise: a real user who books the very pair of a run's BOOK left without
+// an answer, in the moment between the run's read and its clean-up, would
+// see that booking unbooked; and a BOOK the server carries out after the
+// clean-up's second look is left behind, unseen.
 //
 // # Results
 //

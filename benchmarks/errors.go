@@ -36,6 +36,19 @@ var (
 	// from. The error's text gives the failures by kind.
 	ErrProbeFailed = errors.New("benchmarks: every request of the probe failed")
 
+	// ErrCleanup is returned (joined to any other error) by Runner.Close,
+	// Run, Compare and Tune when the clean-up of a run against a server
+	// whose store it does not own could not unbook every booking the run
+	// made; Cleanup.Left lists them. It is also returned by
+	// CleanupJournals when a journal's bookings could not all be unbooked.
+	ErrCleanup = errors.New("benchmarks: the run's bookings could not all be unbooked")
+
+	// ErrJournal is wrapped by the errors of NewRunner (and so of Run,
+	// Compare and Tune) when the journal of Config.JournalDir cannot be
+	// made or written, and by those of CleanupJournals when a journal
+	// cannot be read; the error also wraps the file system's.
+	ErrJournal = errors.New("benchmarks: journal of a run's bookings")
+
 	// ErrAdminRefused is returned by AdminSizer when the admin API answers
 	// with an error status; the error's text carries the API's message.
 	ErrAdminRefused = errors.New("benchmarks: the admin API refused the request")

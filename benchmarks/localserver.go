@@ -49,6 +49,10 @@ type ServerConfig struct {
 	// Store is where bookings are kept. "" means StoreMemory.
 	Store Store
 
+	// Horizon is how many days ahead the Building Services handler takes
+	// bookings (booking.Config.Horizon). 0 means booking.DefaultHorizon.
+	Horizon int
+
 	// Dir is where StoreBolt creates its temporary directory. "" means
 	// os.TempDir().
 	Dir string
@@ -71,6 +75,9 @@ func (c ServerConfig) Validate() error {
 	case "", StoreMemory, StoreBolt:
 	default:
 		errs = append(errs, fmt.Errorf("%w: store %q: choose memory or bolt", ErrInvalidConfig, c.Store))
+	}
+	if c.Horizon < 0 {
+		errs = append(errs, fmt.Errorf("%w: horizon is %d days, must be 0 (default %d) or more", ErrInvalidConfig, c.Horizon, booking.DefaultHorizon))
 	}
 	if c.Model.Workers < 0 {
 		errs = append(errs, fmt.Errorf("%w: workers is %d, must be 0 (default) or more", ErrInvalidConfig, c.Model.Workers))
@@ -182,7 +189,7 @@ func (ls *LocalServer) openService() error {
 	default:
 		store = booking.NewMemoryStore()
 	}
-	svc, err := booking.New(store, booking.Config{})
+	svc, err := booking.New(store, booking.Config{Horizon: ls.cfg.Horizon})
 	if err != nil {
 		store.Close()
 		ls.removeDir()
@@ -205,6 +212,19 @@ func (ls *LocalServer) removeDir() {
 	if ls.dir != "" {
 		os.RemoveAll(ls.dir)
 	}
+}
+
+// lastDate is the last date the server's own handler takes bookings for
+// when today is today.
+func (ls *LocalServer) lastDate(today wire.Date) wire.Date {
+	h := ls.cfg.Horizon
+	if h == 0 {
+		h = booking.DefaultHorizon
+	}
+	if uint64(today)+uint64(h) >= uint64(booking.LastDate) {
+		return booking.LastDate
+	}
+	return today + wire.Date(h)
 }
 
 // Addr returns the address the server listens on.

@@ -223,6 +223,15 @@ type Result struct {
 	// window; RPS is Requests per second of Window.
 	Requests int64
 	RPS      float64
+	// Unavailable counts, among Requests, the BOOKs the server refused
+	// because the (room, date) was not the run's to take (someone else
+	// booked it after the run read it as free, or it is past the server's
+	// horizon, which moved) and the UNBOOKs of a booking of the run's that
+	// someone else had cancelled. They are the server's right answer, so
+	// they count as successful requests, not as errors; the run does not
+	// book such a pair again. (The BOOK of 9999-12-31 from which the run
+	// learns the server's horizon is a plain success.)
+	Unavailable int64
 	// Errors counts failed requests completed in the window, by kind.
 	Errors Errors
 	// Starved counts the clients that got no reply in the whole measured

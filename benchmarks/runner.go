@@ -11,38 +11,53 @@ import (
 
 	"github.com/poolside-dev/poolside/client"
 	"github.com/poolside-dev/poolside/server"
+	"github.com/poolside-dev/poolside/wire"
 )
 
 // Runner runs measurement windows against one server with one set of
 // clients. Create one with NewRunner; the zero value is not usable. One
-// Run at a time: a second concurrent Run waits for the first. Bookings
-// continue their walk from one window to the next, so windows never book
-// a pair an earlier one did. After Close, Run returns ErrClosed.
+// Run at a time: a second concurrent Run waits for the first. The
+// bookings the clients hold, and the (room, date) pairs the run has seen
+// free, carry over from one window to the next. After Close, Run returns
+// ErrClosed.
+//
+// Against a server whose store the Runner does not own (Config.Server
+// nil, or a LocalServer with its own Handler), the run leaves the store as
+// it found it: it books only pairs it has read as free, never unbooks a
+// booking it did not make, and Close unbooks every booking the run made
+// and did not cancel (see Close and Cleanup).
 type Runner struct {
 	cfg     Config
 	workers []*worker
-	walk    *walk // the (room, date) pairs this Runner books
+	slots   *slots       // the (room, date) pairs this Runner books
+	journal *journal     // nil when none is kept
+	cleans  bool         // Close unbooks what the run holds
+	slowest atomic.Int64 // the slowest successful reply of any window, in ns
 
-	mu     sync.Mutex // held by Run and Close
-	closed bool
+	mu       sync.Mutex // held by Run and Close
+	closed   bool
+	closeErr error
 }
 
 // NewRunner validates cfg and makes its clients. Without
 // Config.ConnPerRequest each client connects before NewRunner returns,
 // so an unreachable server is reported here (an error wrapping
-// ErrUnreachable); ctx bounds those connects.
+// ErrUnreachable); ctx bounds those connects. With Config.JournalDir set
+// and a run that may book on a store it does not own, it creates the
+// journal there.
 func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
 	r := &Runner{cfg: cfg}
-	if cfg.FirstDate == 0 {
-		r.walk = remoteWalk()
-		r.cfg.FirstDate = r.walk.first
-	} else {
-		r.walk = &walk{first: cfg.FirstDate}
+	today := wire.FromTime(time.Now())
+	fresh := cfg.Server != nil && cfg.Server.svc != nil
+	var last wire.Date
+	if fresh {
+		last = cfg.Server.lastDate(today)
 	}
+	r.cleans = !fresh && !cfg.ReadOnly && cfg.Mix.books()
 	ccfg := client.Config{Timeout: cfg.Timeout, ConnPerRequest: cfg.ConnPerRequest, MaxConns: 1, Dialer: cfg.Dialer}
 	for i := range cfg.Clients {
 		c, err := client.Dial(ctx, cfg.Addr, ccfg)
@@ -55,21 +70,70 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		}
 		r.workers = append(r.workers, newWorker(r, c, i))
 	}
+	if r.cleans && cfg.JournalDir != "" {
+		j, err := openJournal(cfg.JournalDir, cfg.Addr)
+		if err != nil {
+			r.closeClients()
+			return nil, err
+		}
+		r.journal = j
+	}
+	// The first date booked is the day after tomorrow, so that a server
+	// whose calendar is a day ahead of this machine's takes it too.
+	r.slots = newSlots(today+2, fresh, last, r.journal)
 	return r, nil
 }
 
 // Config returns the Runner's configuration with defaults filled in.
 func (r *Runner) Config() Config { return r.cfg }
 
-// Close closes the clients. Later calls do nothing.
+// Close closes the clients and, against a server whose store the Runner
+// does not own, cleans up: over fresh connections, with its own deadline
+// (CleanupTimeout) whatever the context of the last Run was, it unbooks
+// every booking the run holds, and every one whose BOOK got no answer
+// (which may or may not have been made: one found not booked is tried
+// again a while later, twice the slowest reply of the run after it was
+// sent, or twice Config.Timeout if it timed out, so that a BOOK still
+// inside the server then is unbooked too; one that the server carries out
+// later still is left behind, unseen).
+// It never unbooks a pair the run did not book itself after seeing it
+// free. It calls Config.OnCleanup with what it did, removes the journal,
+// or keeps it listing the bookings it could not unbook and returns an
+// error wrapping ErrCleanup that says how many. Later calls return the
+// first call's result.
 func (r *Runner) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return nil
+		return r.closeErr
 	}
 	r.closed = true
-	return r.closeClients()
+	// The run's own connections go first: a server of the conn model may
+	// have no worker left for the clean-up's.
+	err := r.closeClients()
+	if r.cleans {
+		c := r.cleanup(r.settle())
+		if r.journal != nil {
+			path, jerr := r.journal.close(len(c.Left) > 0)
+			c.Journal = path
+			if jerr != nil && len(c.Left) > 0 {
+				err = errors.Join(err, jerr)
+			}
+		}
+		if r.cfg.OnCleanup != nil {
+			r.cfg.OnCleanup(c)
+		}
+		err = errors.Join(c.Err(), err)
+	}
+	r.closeErr = err
+	return err
+}
+
+// settle is how long after a BOOK left in doubt was sent the clean-up
+// looks for it once more: twice the slowest reply of the run, at least
+// minGrace, at most the request timeout.
+func (r *Runner) settle() time.Duration {
+	return min(r.cfg.Timeout, max(minGrace, 2*time.Duration(r.slowest.Load())))
 }
 
 func (r *Runner) closeClients() error {
@@ -92,13 +156,16 @@ func (r *Runner) closeClients() error {
 // could not be connected to (see there), an error wrapping
 // ErrInvalidConfig for an open loop whose requests are further apart
 // than w.Duration, and ctx's error if ctx ends first.
+//
+// Run closes the Runner it makes, which cleans up after the run (see
+// Runner.Close): an error of the clean-up is joined to Run's.
 func Run(ctx context.Context, cfg Config, w Window) (Result, error) {
 	r, err := NewRunner(ctx, cfg)
 	if err != nil {
 		return Result{}, err
 	}
-	defer r.Close()
-	return r.Run(ctx, w)
+	res, err := r.Run(ctx, w)
+	return res, errors.Join(err, r.Close())
 }
 
 // window is the shared state of one Run.
@@ -206,6 +273,7 @@ func (r *Runner) Run(ctx context.Context, w Window) (Result, error) {
 	if err := waitUntil(ctx, st.measure, done); err != nil {
 		cancel()
 		<-done
+		r.noteSlowest(st)
 		return Result{}, err
 	}
 	m := r.beginMeasuring(st)
@@ -222,6 +290,7 @@ func (r *Runner) Run(ctx context.Context, w Window) (Result, error) {
 		m.abort()
 		cancel()
 		<-done
+		r.noteSlowest(st)
 		return Result{}, err
 	}
 	m.finish(stopAt)
@@ -229,6 +298,7 @@ func (r *Runner) Run(ctx context.Context, w Window) (Result, error) {
 	err = waitUntil(ctx, time.Now().Add(st.grace(r.cfg.Timeout)), done)
 	cut()
 	<-done
+	r.noteSlowest(st)
 	if err != nil {
 		return Result{}, err
 	}
@@ -236,6 +306,18 @@ func (r *Runner) Run(ctx context.Context, w Window) (Result, error) {
 		return Result{}, err
 	}
 	return r.result(st, m)
+}
+
+// noteSlowest keeps the slowest reply of st's window, if it is the
+// slowest of the run.
+func (r *Runner) noteSlowest(st *window) {
+	d := st.slowest.Load()
+	for {
+		cur := r.slowest.Load()
+		if d <= cur || r.slowest.CompareAndSwap(cur, d) {
+			return
+		}
+	}
 }
 
 // waitUntil waits until t, or until done is closed (returning nil), or
@@ -332,6 +414,9 @@ func (wk *worker) finished(st *window, err error, from, sent, done time.Time) {
 	wk.completed++
 	if err == nil {
 		wk.succeeded++
+		if wk.lastUnavailable {
+			wk.unavailable++
+		}
 	}
 	wk.lastDone = done
 	wk.outcome(err, from, sent, done)
@@ -465,6 +550,7 @@ func (r *Runner) result(st *window, m *measuring) (Result, error) {
 		service.Merge(wk.service)
 		res.Errors.merge(wk.errs)
 		res.Requests += wk.succeeded
+		res.Unavailable += wk.unavailable
 		completed += wk.completed
 		connectFailures += wk.connectFailures
 		if connectErr == nil {
@@ -590,6 +676,14 @@ func warnings(res Result, connModel bool) []string {
 			}
 			ws = append(ws, fmt.Sprintf("all %d clients were busy %.0f%% of the time and requests went out late (the corrected latency counts the delay): %s", l.Clients, 100*l.ClientL/float64(l.Clients), why))
 		}
+	}
+	if res.Unavailable > 0 {
+		what := "requests were"
+		if res.Unavailable == 1 {
+			what = "request was"
+		}
+		ws = append(ws, fmt.Sprintf("%d %s refused because someone else had booked the room on that date after the run read it as free, or had cancelled a booking of the run's (or the date was past the server's horizon): the server's right answer, counted as answered and not as errors; the run did not use those rooms and dates again",
+			res.Unavailable, what))
 	}
 	if failedShare > 0.01 {
 		ws = append(ws, fmt.Sprintf("%.1f%% of the requests failed (%s)%s", 100*failedShare, res.Errors.String(), failureCause(res.Errors)))

@@ -81,48 +81,31 @@ func TestClosedLoop(t *testing.T) {
 	}
 }
 
-func TestWindowsContinueTheWalk(t *testing.T) {
-	svc, err := booking.New(booking.NewMemoryStore(), booking.Config{})
+// TestWindowsReuseSlots: a client holds at most 8 bookings and the pairs
+// it cancels are booked again, so windows of bookings only go on as long
+// as they like within the server's horizon, and no booking is ever
+// refused but the first, a BOOK of 9999-12-31 that tells the horizon.
+func TestWindowsReuseSlots(t *testing.T) {
+	svc, err := booking.New(booking.NewMemoryStore(), booking.Config{Horizon: 10})
 	require.NoError(t, err)
 	t.Cleanup(func() { svc.Close() })
 	ls := startServer(t, benchmarks.ServerConfig{Handler: svc})
 	r := newRunner(t, benchmarks.Config{Server: ls, Clients: 3, Mix: benchmarks.Mix{Book: 1}})
 
-	var total int64
+	var total, unavailable int64
 	for range 3 {
-		res, err := r.Run(t.Context(), benchmarks.Window{Duration: 100 * time.Millisecond, MaxRequests: 50})
+		res, err := r.Run(t.Context(), benchmarks.Window{Duration: 5 * time.Second, MaxRequests: 200})
 		require.NoError(t, err)
-		assert.Zero(t, res.Errors.Total(), "a later window must not book a pair an earlier one did")
-		assert.LessOrEqual(t, res.Requests, int64(50))
+		assert.Zero(t, res.Errors.Total(), "no booking may fail")
 		total += res.Requests
+		unavailable += res.Unavailable
 	}
+	assert.Equal(t, int64(600), total)
+	assert.Zero(t, unavailable, "the BOOK that learns the horizon is a plain success")
 	st := svc.Stats()
-	assert.Zero(t, st.Refused)
-	assert.GreaterOrEqual(t, int64(st.Book), total)
-}
-
-// A long-running server keeps the bookings of every run made against it
-// (bench --addr twice, or --repeat): a later run must not book a pair an
-// earlier one left standing, even in the same second.
-func TestRemoteRunsNeverRebook(t *testing.T) {
-	svc, err := booking.New(booking.NewMemoryStore(), booking.Config{})
-	require.NoError(t, err)
-	t.Cleanup(func() { svc.Close() })
-	ls := startServer(t, benchmarks.ServerConfig{Handler: svc})
-	load := benchmarks.Config{Addr: ls.Addr(), Clients: 3, Mix: benchmarks.Mix{Book: 1}}
-	w := benchmarks.Window{Duration: time.Second, MaxRequests: 50}
-
-	for run := range 2 {
-		res, err := benchmarks.Run(t.Context(), load, w)
-		require.NoError(t, err)
-		require.Positive(t, res.Requests+res.Errors.Total())
-		assert.Zero(t, res.Errors.Total(), "run %d booked a pair an earlier run did", run+1)
-	}
-	rep, err := benchmarks.Compare(t.Context(), benchmarks.CompareConfig{Load: load, Window: w, Repeat: 2})
-	require.NoError(t, err)
-	require.Len(t, rep.Results, 1)
-	assert.Zero(t, rep.Results[0].Errors.Total(), "a --repeat round booked a pair an earlier round did")
-	assert.Zero(t, svc.Stats().Refused)
+	assert.Equal(t, uint64(1), st.Refused, "the BOOK that learns the horizon")
+	assert.Greater(t, st.Book, uint64(3*8*2), "more BOOKs than the clients can hold: pairs are reused")
+	assert.Positive(t, st.Unbook, "a client holding 8 cancels instead of booking")
 }
 
 func TestMaxRequestsEndsTheWindow(t *testing.T) {

@@ -464,15 +464,18 @@ func (rep *TuneReport) Point(workers int) *TunePoint {
 //
 // In the remote and custom modes Tune puts the pool back to the size it
 // had before, or with Apply leaves it at the recommendation; when Tune
-// fails it always puts it back. Tune stops at the first failed step, and
-// returns ctx's error if ctx ends. Stopped after the probe, it returns
-// the error together with a report of the sizes measured until then,
-// marked Incomplete, with no recommendation (FinalWorkers says where the
-// pool was left); stopped in the adaptive run, after the search, it
-// returns the error with the search's complete report and Adaptive nil.
+// fails or ctx ends it always puts it back. In the remote mode its Runner
+// then cleans up after the load (see Runner.Close): an error of the
+// clean-up, wrapping ErrCleanup, is joined to Tune's, with the report.
+// Tune stops at the first failed step, and returns ctx's error if ctx
+// ends. Stopped after the probe, it returns the error together with a
+// report of the sizes measured until then, marked Incomplete, with no
+// recommendation (FinalWorkers says where the pool was left); stopped in
+// the adaptive run, after the search, it returns the error with the
+// search's complete report and Adaptive nil.
 // Before the probe finished, and when the probe failed (ErrProbeFailed),
 // the report is nil.
-func Tune(ctx context.Context, cfg TuneConfig) (*TuneReport, error) {
+func Tune(ctx context.Context, cfg TuneConfig) (_ *TuneReport, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -491,11 +494,12 @@ func Tune(ctx context.Context, cfg TuneConfig) (*TuneReport, error) {
 		defer r.Close()
 		t.sizer, t.meas = ls, r
 	case modeRemote:
-		r, err := NewRunner(ctx, cfg.Load)
-		if err != nil {
-			return nil, err
+		r, rerr := NewRunner(ctx, cfg.Load)
+		if rerr != nil {
+			return nil, rerr
 		}
-		defer r.Close()
+		// The clean-up comes last, once the pool is back to its size.
+		defer func() { err = errors.Join(err, r.Close()) }()
 		t.meas = r
 	}
 
@@ -514,7 +518,7 @@ func Tune(ctx context.Context, cfg TuneConfig) (*TuneReport, error) {
 			return nil, fmt.Errorf("benchmarks: the pool of %s cannot be resized: %w", workers(before), err)
 		}
 	}
-	err := t.search(ctx)
+	err = t.search(ctx)
 	rep := t.report()
 	if err != nil {
 		rep.Incomplete, rep.Recommended = true, 0

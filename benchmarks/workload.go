@@ -3,76 +3,17 @@ package benchmarks
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"os"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/poolside-dev/poolside/client"
-	"github.com/poolside-dev/poolside/wire"
 )
-
-// perDate is how many rooms the workload books on one date: the protocol's
-// limit, so no booking is refused as fully booked.
-const perDate = 5
-
-// rooms are the building's 340 rooms, floor 0 to 9 and room 01 to 34.
-var rooms = func() []string {
-	rs := make([]string, 0, 340)
-	for floor := 0; floor <= 9; floor++ {
-		for n := 1; n <= 34; n++ {
-			rs = append(rs, fmt.Sprintf("%d%02d", floor, n))
-		}
-	}
-	return rs
-}()
-
-// slot is one (room, date) pair.
-type slot struct {
-	room string
-	date wire.Date
-}
-
-// slotAt returns the i-th pair of a walk that starts at first: five
-// rooms per date, the dates consecutive. No two i give the same pair, and
-// the rooms of one date are 68 apart in the list of rooms so that
-// BOOKINGSFORROOM replies stay short.
-func slotAt(first wire.Date, i int64) slot {
-	d := i / perDate
-	k := i % perDate
-	idx := (d + k*int64(len(rooms)/perDate)) % int64(len(rooms))
-	return slot{room: rooms[idx], date: first + wire.Date(d)}
-}
-
-// walk hands out the pairs of slotAt(first, 0), slotAt(first, 1), ...,
-// each once, to any number of goroutines.
-type walk struct {
-	first wire.Date
-	next  atomic.Int64
-}
-
-func (w *walk) take() slot { return slotAt(w.first, w.next.Add(1)-1) }
-
-// remoteSpan is the range of days remoteWalk starts in.
-const remoteSpan = 1 << 30
-
-// remoteWalk is the walk of every Runner of this process whose server is
-// not in this process and whose Config.FirstDate is 0. Such a server may run
-// for long and keep every booking ever made on it. Sharing one walk keeps
-// the Runners of one process (the rounds of bench --repeat, say) off each
-// other's pairs. A random first date, up to remoteSpan days (2.9 million
-// years) after today, keeps other processes' runs off them too: two runs of
-// 100,000 bookings each overlap with a chance of about 1 in 27,000.
-var remoteWalk = sync.OnceValue(func() *walk {
-	return &walk{first: wire.FromTime(time.Now()) + 2 + wire.Date(rand.Uint64N(remoteSpan))}
-})
 
 type action int
 
@@ -90,13 +31,15 @@ type worker struct {
 	c   *client.Client
 	rng *rand.Rand
 
-	mine []slot // this client's bookings still standing, oldest first
-	last slot   // the most recent booking, the target of queries
+	mine []slot // this client's bookings, acknowledged, oldest first
+	last slot   // its most recent booking, the target of queries; zero before the first
 
 	latency, service *hdrhistogram.Histogram
 	errs             Errors
 	completed        int64 // requests completed in the window, errors included
 	succeeded        int64 // successful ones among them
+	unavailable      int64 // successful ones that were refusals of a slot not the run's (see Result.Unavailable)
+	lastUnavailable  bool  // the last request was one of those
 	lastDone         time.Time
 	// waiting reports a request without a reply when the window ended,
 	// sent at waitingSince.
@@ -115,7 +58,6 @@ func newWorker(r *Runner, c *client.Client, id int) *worker {
 		rng:     rand.New(rand.NewPCG(r.cfg.Seed, uint64(id))),
 		latency: newHistogram(),
 		service: newHistogram(),
-		last:    slotAt(r.walk.first, 0),
 	}
 }
 
@@ -124,7 +66,7 @@ func (w *worker) reset() {
 	w.latency.Reset()
 	w.service.Reset()
 	w.errs = Errors{}
-	w.completed, w.succeeded = 0, 0
+	w.completed, w.succeeded, w.unavailable = 0, 0, 0
 	w.connectFailures, w.connectErr = 0, nil
 	w.lastDone = time.Time{}
 	w.waiting, w.waitingSince = false, time.Time{}
@@ -144,34 +86,90 @@ func (w *worker) pick() action {
 	return actForRoom
 }
 
-// do sends one request of the mix and returns its error.
+// do sends one request of the mix and returns its error. An UNBOOK
+// cancels the client's oldest booking; a client with none books instead,
+// and one holding heldPerClient cancels instead of booking. A BOOK takes
+// a free slot; when there is none yet the request reads a date to find
+// some (BOOKINGSONDATE), and when there is none to be had it cancels one
+// of the client's bookings, or, holding none, queries.
 func (w *worker) do(ctx context.Context) error {
+	w.lastUnavailable = false
 	a := w.pick()
-	if a == actUnbook && len(w.mine) == 0 {
+	switch {
+	case a == actUnbook && len(w.mine) == 0:
 		a = actBook
+	case a == actBook && len(w.mine) >= heldPerClient:
+		a = actUnbook
 	}
 	switch a {
 	case actBook:
-		s := w.r.walk.take()
-		err := w.c.Book(ctx, s.room, s.date.Time())
-		if err == nil {
-			w.mine = append(w.mine, s)
-			w.last = s
+		p := w.r.slots.plan()
+		switch p.kind {
+		case planBook:
+			return w.book(ctx, p.s)
+		case planRead:
+			booked, err := w.c.BookingsOnDate(ctx, p.date.Time())
+			w.r.slots.read(p.date, booked, err)
+			return err
 		}
-		return err
+		if len(w.mine) > 0 {
+			return w.unbook(ctx)
+		}
+		return w.query(ctx, actOnDate)
 	case actUnbook:
-		// Whatever the outcome, the booking is not tried again: after a
-		// timeout nobody knows whether it still stands.
-		s := w.mine[0]
-		w.mine = w.mine[1:]
-		return w.c.Unbook(ctx, s.room, s.date.Time())
-	case actOnDate:
-		_, err := w.c.BookingsOnDate(ctx, w.last.date.Time())
-		return err
-	default:
-		_, err := w.c.BookingsForRoom(ctx, w.last.room)
+		return w.unbook(ctx)
+	}
+	return w.query(ctx, a)
+}
+
+// book books s, a free slot the client was given.
+func (w *worker) book(ctx context.Context, s slot) error {
+	sent := time.Now()
+	err := w.c.Book(ctx, s.room, s.date.Time())
+	switch w.r.slots.bookDone(s, sent, err) {
+	case bookMade:
+		w.mine = append(w.mine, s)
+		w.last = s
+		return nil
+	case bookUnavailable:
+		w.lastUnavailable = true
+		return nil
+	case bookProbed:
+		return nil
+	}
+	return err
+}
+
+// unbook cancels the client's oldest booking.
+func (w *worker) unbook(ctx context.Context) error {
+	s := w.mine[0]
+	w.mine = w.mine[1:]
+	sent := time.Now()
+	err := w.c.Unbook(ctx, s.room, s.date.Time())
+	held, unavailable := w.r.slots.unbookDone(s, sent, err)
+	if held {
+		w.mine = append(w.mine, s) // not carried out: cancel it later
+	}
+	if unavailable {
+		w.lastUnavailable = true
+		return nil
+	}
+	return err
+}
+
+// query sends BOOKINGSONDATE or BOOKINGSFORROOM of the client's latest
+// booking, or, before it has one, of one of the run's dates or a room.
+func (w *worker) query(ctx context.Context, a action) error {
+	target := w.last
+	if target.date.IsNull() {
+		target = slot{room: rooms[w.rng.IntN(len(rooms))], date: w.r.slots.queryDate(w.rng.IntN)}
+	}
+	if a == actOnDate {
+		_, err := w.c.BookingsOnDate(ctx, target.date.Time())
 		return err
 	}
+	_, err := w.c.BookingsForRoom(ctx, target.room)
+	return err
 }
 
 // outcome records a request completed at done that counts in the window.

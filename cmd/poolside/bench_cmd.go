@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/poolside-dev/poolside/benchmarks"
 )
@@ -26,6 +27,7 @@ type benchFlags struct {
 	jsonFile    string
 	csvFile     string
 	chartFile   string
+	cleanup     bool
 }
 
 // benchServers names what the server flags of bench configure.
@@ -73,12 +75,32 @@ off. Clients that got no reply in the whole window (such as those beyond the
 workers of the conn model) are counted in the notes and the JSON, with a
 warning.
 
-The requests book, cancel and query rooms (--mix), every booking of a room and
-date nothing else booked, so bookings succeed. With --addr the dates start at a
-random day far in the future (up to 2.9 million years ahead), so that the
-bookings earlier runs left on a long-running server do not collide; the bench
-leaves some of its own bookings behind too. The first --warmup is not measured;
-every request is bounded by --timeout.
+The requests book, cancel and query rooms (--mix). Bookings stay inside the
+server's horizon (poolside serve --horizon): the run learns its last date from
+the answer to a BOOK of 9999-12-31, which such a server refuses, and books from
+that date backwards, five rooms a date, where real bookings are rarest. Each
+client holds at most 8 bookings at a time, and the (room, date) pairs the run
+cancels are booked again later. The first --warmup is not measured; every
+request is bounded by --timeout.
+
+A benchmark of someone's server leaves it as it found it. With --addr the run
+reads each date (BOOKINGSONDATE) before it books on it, books only rooms it saw
+free, and never unbooks a booking it did not make. A BOOK refused because
+someone else booked the room meanwhile is the server's right answer: it counts
+as a success, not an error, and the notes say how many there were. Before the
+bench exits, also when it is interrupted with Ctrl-C or a run fails, it unbooks
+every booking it made and did not cancel, over fresh connections. A BOOK whose
+reply never came (a timeout, a cut connection) is unbooked if it was made; the
+protocol does not say who made a booking, so had someone else booked that very
+room and date in that moment, theirs would go (the far dates make it unlikely).
+The output says how many bookings were unbooked; those that could not be (the
+server went away, say) are listed, and the exit status is 4. While the run
+goes, the bookings it may hold are listed in a journal in the user's cache
+directory (~/.cache/poolside, or $XDG_CACHE_HOME/poolside); if the bench is
+killed before it cleans up (SIGKILL, or a second Ctrl-C during the clean-up),
+'poolside bench --cleanup' unbooks what it left. --read-only sends only
+BOOKINGSONDATE and BOOKINGSFORROOM: the run books nothing, so there is nothing
+to clean up.
 
 On a machine with few cores a trivial handler makes serial as fast as anything:
 the load generator and the server share the CPU. --work-delay gives each request
@@ -101,8 +123,8 @@ A progress bar is drawn on standard error when it is a terminal.
 Exit status: 0 done; 2 bad flags (nothing ran); 3 the server could not be
 reached, or never answered (not one request got through); 4 interrupted, not
 one request of a model succeeded (the server refused, dropped or timed out
-every one; the report is printed first), too many open files for --clients, or
-any other failure.`,
+every one; the report is printed first), bookings of the run left on the
+server, too many open files for --clients, or any other failure.`,
 		Example: `  # serial against a pool of 16, each request waiting 20ms on its worker
   poolside bench --models serial,pool:16 --work-delay 20ms --clients 16 --duration 3s
 
@@ -113,8 +135,14 @@ any other failure.`,
   # open loop at 500 req/s, one connection per request, durable store
   poolside bench --rate 500 --conn-per-request --store bolt
 
-  # a server that is already running
-  poolside bench --addr 127.0.0.1:9407 --clients 32 --duration 10s`,
+  # a server that is already running; its bookings are left as they were
+  poolside bench --addr 127.0.0.1:9407 --clients 32 --duration 10s
+
+  # the same, queries only
+  poolside bench --addr 127.0.0.1:9407 --read-only
+
+  # after a bench or tune against --addr was killed: unbook what it left
+  poolside bench --cleanup`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBench(cmd, f, stdout, stderr)
@@ -131,6 +159,7 @@ any other failure.`,
 	fl.StringVar(&f.jsonFile, "json", "", "also write the results as JSON to this file")
 	fl.StringVar(&f.csvFile, "csv", "", "also write the results as CSV to this file")
 	fl.StringVar(&f.chartFile, "chart", "", "also draw throughput and latency per model to this .png or .svg file")
+	fl.BoolVar(&f.cleanup, "cleanup", false, "run no load: unbook the bookings that bench or tune runs killed before their clean-up left, as their journals list them (with --addr, only those on that server)")
 	return cmd
 }
 
@@ -180,11 +209,16 @@ func (f benchFlags) compareConfig(cmd *cobra.Command) (benchmarks.CompareConfig,
 }
 
 func runBench(cmd *cobra.Command, f benchFlags, stdout, stderr io.Writer) error {
+	if f.cleanup {
+		return runBenchCleanup(cmd, f, stdout)
+	}
 	cfg, err := f.compareConfig(cmd)
 	if err != nil {
 		return err
 	}
 	ctx := cmd.Context()
+	var cl cleanups
+	cfg.Load.OnCleanup = cl.add
 	// The bar goes before anything else is written, on success or not,
 	// so that nothing lands on its line.
 	stopProgress := func(bool) {}
@@ -193,16 +227,89 @@ func runBench(cmd *cobra.Command, f benchFlags, stdout, stderr io.Writer) error 
 	}
 	rep, err := benchmarks.Compare(ctx, cfg)
 	stopProgress(err == nil)
+	// The clean-up's own failure is reported by cl, after the report.
+	err, _ = splitCleanup(err)
 	var werr error
 	if rep != nil {
 		// Complete, or what the rounds that finished measured before an
 		// interrupt or a failed run: marked incomplete, and kept.
 		werr = writeBenchReport(rep, f, stdout, stderr)
 	}
+	cl.write(stdout)
 	if err != nil {
-		return errors.Join(benchFailure(ctx, f, rep, err), werr)
+		return errors.Join(benchFailure(ctx, f, rep, err), werr, cl.err())
 	}
-	return errors.Join(werr, nothingSucceeded(rep))
+	return errors.Join(werr, nothingSucceeded(rep), cl.err())
+}
+
+// cleanupFlags are the flags "poolside bench --cleanup" takes; it runs
+// no load, so the others do not apply.
+var cleanupFlags = map[string]bool{"cleanup": true, "addr": true, "timeout": true}
+
+// runBenchCleanup is "poolside bench --cleanup": it unbooks what the runs
+// that were killed before their clean-up left, as their journals list
+// them, and says what it did on stdout.
+func runBenchCleanup(cmd *cobra.Command, f benchFlags, stdout io.Writer) error {
+	var other string
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		if !cleanupFlags[fl.Name] && other == "" {
+			other = fl.Name
+		}
+	})
+	if other != "" {
+		return usagef(cmd, "--cleanup runs no load, so --%s does not apply; it takes only --addr and --timeout", other)
+	}
+	if f.addr != "" {
+		if err := checkAddr("--addr", f.addr, "127.0.0.1:9407", dialling); err != nil {
+			return err
+		}
+	}
+	if f.timeout <= 0 {
+		return usagef(cmd, "--timeout must be positive, got %v", f.timeout)
+	}
+	ctx := cmd.Context()
+	dir := journalDir()
+	done, err := benchmarks.CleanupJournals(ctx, dir, f.addr, f.timeout)
+	where := ""
+	if f.addr != "" {
+		where = " for " + f.addr
+	}
+	if len(done) == 0 && err == nil {
+		fmt.Fprintf(stdout, "nothing to clean up: no bench or tune run left a journal%s in %s\n", where, dir)
+		return nil
+	}
+	var left int
+	for _, jc := range done {
+		switch {
+		case jc.InUse:
+			fmt.Fprintf(stdout, "%s: skipped %s: its run is still going, and cleans up after itself when it ends\n", jc.Addr, jc.Journal)
+			continue
+		case len(jc.Left) == 0:
+			fmt.Fprintf(stdout, "%s: unbooked %d %s a killed run left", jc.Addr, jc.Unbooked, pluralWord(jc.Unbooked, "booking", "bookings"))
+			if jc.NotBooked > 0 {
+				fmt.Fprintf(stdout, " (%d more it listed %s not booked)", jc.NotBooked, pluralWord(jc.NotBooked, "was", "were"))
+			}
+			fmt.Fprintln(stdout, "; nothing it booked is left")
+			continue
+		}
+		left += len(jc.Left)
+		fmt.Fprintf(stdout, "%s: unbooked %d of the %d bookings a killed run listed, but could not unbook %d, which may still be there:\n", jc.Addr, jc.Unbooked, jc.Listed, len(jc.Left))
+		for _, b := range jc.Left {
+			fmt.Fprintf(stdout, "  %s\n", b)
+		}
+		fmt.Fprintf(stdout, "they are still listed in %s; run 'poolside bench --cleanup' again once the server answers\n", jc.Journal)
+	}
+	err, _ = splitCleanup(err)
+	switch {
+	case ctx.Err() != nil:
+		return &exitError{code: exitInternal, err: &messageError{msg: "interrupted; what was not unbooked yet is still listed in its journal: run 'poolside bench --cleanup' again", err: ctx.Err()}}
+	case err != nil:
+		msg := fmt.Sprintf("could not use every file in %s: %s; move away what is not a journal of poolside's", dir, strings.ReplaceAll(err.Error(), "benchmarks: ", ""))
+		return &exitError{code: exitInternal, err: &messageError{msg: msg, err: err}}
+	case left > 0:
+		return &exitError{code: exitInternal, err: fmt.Errorf("%d %s could not be unbooked (listed above)", left, pluralWord(left, "booking", "bookings"))}
+	}
+	return nil
 }
 
 // nothingSucceeded returns an error, exit status 4, naming the models of

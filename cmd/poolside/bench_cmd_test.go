@@ -11,8 +11,12 @@ import (
 	_ "image/png"
 	"io"
 	"net"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,9 +29,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/client"
 	"github.com/poolside-dev/poolside/faults"
 	"github.com/poolside-dev/poolside/internal/wiretest"
+	"github.com/poolside-dev/poolside/server"
+	"github.com/poolside-dev/poolside/wire"
 )
 
 // quickBench are flags that keep a bench run to a fraction of a second.
@@ -111,6 +118,7 @@ func TestBenchWritesReports(t *testing.T) {
 }
 
 func TestBenchOpenLoopAgainstAddr(t *testing.T) {
+	withJournalDir(t)
 	ls, err := benchmarks.StartServer(benchmarks.ServerConfig{})
 	require.NoError(t, err)
 	t.Cleanup(func() { ls.Close() })
@@ -166,6 +174,7 @@ func TestBenchUsage(t *testing.T) {
 // keeps connections or dials one per request (where every request then
 // fails to connect, and no table of failures is printed).
 func TestBenchUnreachable(t *testing.T) {
+	withJournalDir(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
@@ -193,6 +202,7 @@ func TestBenchUnreachable(t *testing.T) {
 // A server that accepts and then drops every connection: every request
 // fails after connecting, and a script must see the bench fail.
 func TestBenchNothingSucceeded(t *testing.T) {
+	withJournalDir(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	done := make(chan struct{})
@@ -337,6 +347,7 @@ func TestBenchChecksOutputsFirst(t *testing.T) {
 // TestBenchFailedRunLeavesNoFiles: when the bench fails, the files its
 // flags name are not created, not even empty.
 func TestBenchFailedRunLeavesNoFiles(t *testing.T) {
+	withJournalDir(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
@@ -370,6 +381,7 @@ func (l *acceptHook) Accept() (net.Conn, error) {
 // round, bench still prints and writes what the first round measured,
 // marked incomplete, and exits with the interrupted status.
 func TestBenchInterruptedKeepsFinishedRounds(t *testing.T) {
+	withJournalDir(t)
 	ls, err := benchmarks.StartServer(benchmarks.ServerConfig{})
 	require.NoError(t, err)
 	t.Cleanup(func() { ls.Close() })
@@ -503,6 +515,7 @@ func TestBenchStarvedClients(t *testing.T) {
 // Services server, soon after the window rather than after the request
 // timeout, with the network exit status.
 func TestBenchNoReply(t *testing.T) {
+	withJournalDir(t)
 	addr := wiretest.SilentServer(t)
 	stdout, _, err := runCLI(t, "bench", "--addr", addr, "--clients", "2", "--duration", "200ms", "--warmup", "0s")
 	require.Error(t, err)
@@ -577,4 +590,350 @@ func TestTuneProgressRescales(t *testing.T) {
 			assert.Equal(t, time.Duration(s.Index+s.Left)*time.Second, total, "step %d", s.Index)
 		}
 	}
+}
+
+// withJournalDir makes bench and tune keep their journals in a directory
+// of the test's for the rest of the test, and returns it.
+func withJournalDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "journals")
+	old := journalDir
+	journalDir = func() string { return dir }
+	t.Cleanup(func() { journalDir = old })
+	return dir
+}
+
+// liveServer is a Building Services server whose bbolt store holds a
+// user's real bookings, as a long-running "poolside serve" would, with
+// its admin API: the booking service on a file in the test's directory,
+// behind a pooled server on loopback. It counts the BOOKs it is sent.
+type liveServer struct {
+	svc         *booking.Service
+	ls          *benchmarks.LocalServer
+	addr, admin string
+	real        map[string][]wire.Date // room -> dates, ascending
+	books       atomic.Int64
+	onBook      atomic.Pointer[func(n int64)] // if set, called with the count of BOOKs so far, before each is served
+}
+
+// startLiveServer starts a liveServer whose service takes bookings up to
+// horizon days ahead (0: the default), holding real bookings near today
+// and on the last days of the horizon, the last one fully booked.
+func startLiveServer(t *testing.T, horizon int) *liveServer {
+	t.Helper()
+	st, err := booking.OpenBolt(filepath.Join(t.TempDir(), "poolside.db"), booking.BoltOptions{})
+	require.NoError(t, err)
+	svc, err := booking.New(st, booking.Config{Horizon: horizon})
+	require.NoError(t, err)
+	t.Cleanup(func() { svc.Close() })
+	if horizon == 0 {
+		horizon = booking.DefaultHorizon
+	}
+	s := &liveServer{svc: svc, real: map[string][]wire.Date{}}
+	today := wire.FromTime(time.Now())
+	last := today + wire.Date(horizon)
+	real := []struct {
+		room string
+		date wire.Date
+	}{
+		{"312", today}, {"312", today + 1}, {"101", today + 3}, {"934", today + 3}, {"022", today + 20},
+		{"001", last - 1}, {"312", last - 1},
+	}
+	for _, room := range []string{"105", "312", "534", "803", "934"} {
+		real = append(real, struct {
+			room string
+			date wire.Date
+		}{room, last})
+	}
+	for _, b := range real {
+		rep := svc.Handle(t.Context(), wire.Request{Action: wire.ActionBook, Room: b.room, Date: b.date})
+		require.NotEqual(t, wire.ActionError, rep.Action, rep.Message)
+		s.real[b.room] = append(s.real[b.room], b.date)
+	}
+	for _, dates := range s.real {
+		slices.Sort(dates)
+	}
+	s.ls, err = benchmarks.StartServer(benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelPool, Workers: 4}, Handler: s})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.ls.Close() })
+	ts := httptest.NewServer(server.AdminHandler(s.ls.Server()))
+	t.Cleanup(ts.Close)
+	s.addr, s.admin = s.ls.Addr(), ts.Listener.Addr().String()
+	return s
+}
+
+// setOnBook sets the function called before each BOOK is served.
+func (s *liveServer) setOnBook(f func(n int64)) { s.onBook.Store(&f) }
+
+// ServeFrame implements server.Handler: it counts BOOKs, then serves.
+func (s *liveServer) ServeFrame(ctx context.Context, block []byte) []byte {
+	var req wire.Request
+	if req.UnmarshalBinary(block) == nil && req.Action == wire.ActionBook {
+		n := s.books.Add(1)
+		if f := s.onBook.Load(); f != nil {
+			(*f)(n)
+		}
+	}
+	return s.svc.ServeFrame(ctx, block)
+}
+
+// checkRooms asks addr for the bookings of each of the building's 340
+// rooms (BOOKINGSFORROOM) and asserts that they are exactly the real
+// ones.
+func (s *liveServer) checkRooms(t *testing.T, addr string) {
+	t.Helper()
+	c, err := client.Dial(t.Context(), addr, client.Config{Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	defer c.Close()
+	got := map[string][]wire.Date{}
+	for floor := 0; floor <= 9; floor++ {
+		for n := 1; n <= 34; n++ {
+			room := fmt.Sprintf("%d%02d", floor, n)
+			dates, err := c.BookingsForRoom(t.Context(), room)
+			require.NoError(t, err, room)
+			for _, d := range dates {
+				got[room] = append(got[room], wire.FromTime(d))
+			}
+		}
+	}
+	assert.Equal(t, s.real, got, "BOOKINGSFORROOM of every room lists exactly the real bookings")
+}
+
+// TestBenchAndTuneLeaveRealBookings is the acceptance test of issue 12:
+// "poolside bench --addr" and "poolside tune --addr --admin" against a
+// bolt server that holds real bookings leave exactly the real bookings
+// behind, each run's clean-up saying so; they book inside the server's
+// horizon, a short one included.
+func TestBenchAndTuneLeaveRealBookings(t *testing.T) {
+	for _, horizon := range []int{0, 30} {
+		t.Run(fmt.Sprintf("horizon %d", horizon), func(t *testing.T) {
+			dir := withJournalDir(t)
+			s := startLiveServer(t, horizon)
+			js := filepath.Join(t.TempDir(), "bench.json")
+			stdout, stderr, err := runCLI(t, "bench", "--addr", s.addr, "--clients", "4", "--duration", "300ms", "--warmup", "50ms", "--json", js)
+			require.NoError(t, err, stderr)
+			assert.Contains(t, stdout, "clean-up: the run made ")
+			assert.Contains(t, stdout, "nothing it booked is left")
+			var doc struct {
+				Results []struct {
+					Errors int64 `json:"errors"`
+				} `json:"results"`
+			}
+			data, err := os.ReadFile(js)
+			require.NoError(t, err)
+			require.NoError(t, json.Unmarshal(data, &doc))
+			require.Len(t, doc.Results, 1)
+			assert.Zero(t, doc.Results[0].Errors, "every booking stays inside the horizon")
+			s.checkRooms(t, s.addr)
+
+			stdout, stderr, err = runCLI(t, append(append([]string{}, quickTune...), "--addr", s.addr, "--admin", s.admin)...)
+			require.NoError(t, err, stderr)
+			assert.Contains(t, stdout, "the pool at "+s.addr+" was put back to 4 workers")
+			assert.Contains(t, stdout, "nothing it booked is left")
+			s.checkRooms(t, s.addr)
+			assert.Positive(t, s.books.Load())
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			assert.Empty(t, entries, "no journal is left")
+		})
+	}
+}
+
+// TestBenchInterruptedCleansUp: interrupted in the middle of its load, as
+// with Ctrl-C, bench still unbooks what the run made before it exits, and
+// says so.
+func TestBenchInterruptedCleansUp(t *testing.T) {
+	withJournalDir(t)
+	s := startLiveServer(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s.setOnBook(func(n int64) {
+		if n == 150 {
+			cancel()
+		}
+	})
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, []string{"bench", "--addr", s.addr, "--clients", "4", "--duration", "1m", "--warmup", "0s"}, &stdout, &stderr)
+	require.ErrorIs(t, err, context.Canceled, "the interrupt, not the test's timeout")
+	assert.Equal(t, exitInternal, exitCode(err))
+	assert.Contains(t, err.Error(), "interrupted")
+	assert.Contains(t, stdout.String(), "nothing it booked is left")
+	s.checkRooms(t, s.addr)
+}
+
+// TestBenchServerGoneThenCleanup: when the server goes away in the middle
+// of a run, bench lists the bookings it could not unbook and fails; once
+// the server is back, "bench --cleanup" unbooks them from the journal.
+func TestBenchServerGoneThenCleanup(t *testing.T) {
+	dir := withJournalDir(t)
+	s := startLiveServer(t, 0)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	proxy := startRelay(t, s.addr, ln)
+	var once sync.Once
+	s.setOnBook(func(n int64) {
+		if n == 100 {
+			once.Do(func() { go proxy.Close() })
+		}
+	})
+	stdout, _, err := runCLI(t, "bench", "--addr", addr, "--clients", "4", "--duration", "500ms", "--warmup", "0s", "--timeout", "1s")
+	require.Error(t, err)
+	assert.Equal(t, exitInternal, exitCode(err), err)
+	assert.Contains(t, err.Error(), "the run left ")
+	assert.Contains(t, err.Error(), "run 'poolside bench --cleanup' once the server answers")
+	assert.Contains(t, stdout, "which may still be there:\n  room ")
+	assert.Contains(t, stdout, "could not connect: connection refused")
+	assert.Contains(t, stdout, "they are listed in "+dir)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "the journal is kept")
+
+	ln2, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	startRelay(t, s.addr, ln2)
+	stdout, stderr, err := runCLI(t, "bench", "--cleanup")
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stdout, addr+": unbooked ")
+	assert.Contains(t, stdout, "bookings a killed run left")
+	s.checkRooms(t, s.addr)
+	entries, err = os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries)
+
+	stdout, _, err = runCLI(t, "bench", "--cleanup", "--addr", addr)
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "nothing to clean up")
+}
+
+// startRelay relays ln to upstream until the test ends: a server that can
+// be made to go away (Close) and come back at the same address.
+func startRelay(t *testing.T, upstream string, ln net.Listener) *faults.Proxy {
+	t.Helper()
+	p, err := faults.NewProxy(faults.Config{Upstream: upstream})
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ln) }()
+	t.Cleanup(func() {
+		p.Close()
+		<-served
+	})
+	return p
+}
+
+// TestReadOnly: with --read-only, bench and tune send queries only.
+func TestReadOnly(t *testing.T) {
+	dir := withJournalDir(t)
+	s := startLiveServer(t, 0)
+	before := s.svc.Stats()
+	stdout, stderr, err := runCLI(t, "bench", "--addr", s.addr, "--read-only", "--clients", "2", "--duration", "200ms", "--warmup", "0s")
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stdout, "mix book=0,unbook=0,ondate=1,forroom=1")
+	assert.NotContains(t, stdout, "clean-up")
+	_, stderr, err = runCLI(t, append(append([]string{}, quickTune...), "--addr", s.addr, "--admin", s.admin, "--read-only")...)
+	require.NoError(t, err, stderr)
+	after := s.svc.Stats()
+	assert.Equal(t, before.Book, after.Book, "no BOOK")
+	assert.Equal(t, before.Unbook, after.Unbook, "no UNBOOK")
+	assert.Greater(t, after.BookingsOnDate, before.BookingsOnDate)
+	assert.Greater(t, after.BookingsForRoom, before.BookingsForRoom)
+	s.checkRooms(t, s.addr)
+	_, err = os.Stat(dir)
+	assert.ErrorIs(t, err, os.ErrNotExist, "no journal")
+
+	for _, cmd := range []string{"bench", "tune"} {
+		_, _, err := runCLI(t, cmd, "--read-only", "--mix", "book=1,ondate=1")
+		require.Error(t, err)
+		assert.Equal(t, exitUsage, exitCode(err))
+		assert.Contains(t, err.Error(), "--read-only sends only queries")
+	}
+	stdout, _, err = runCLI(t, "bench", "--help")
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "--read-only")
+	assert.Contains(t, stdout, "poolside bench --cleanup")
+}
+
+// TestBenchCleanupUsage: --cleanup runs no load, so load flags are
+// refused.
+func TestBenchCleanupUsage(t *testing.T) {
+	withJournalDir(t)
+	_, _, err := runCLI(t, "bench", "--cleanup", "--clients", "4")
+	require.Error(t, err)
+	assert.Equal(t, exitUsage, exitCode(err))
+	assert.Contains(t, err.Error(), "--cleanup runs no load, so --clients does not apply")
+}
+
+// TestBenchKilledThenCleanup: a bench killed with SIGKILL in the middle of
+// its load cannot clean up after itself; "bench --cleanup" unbooks what it
+// left, from the journal it kept in the user's cache directory.
+func TestBenchKilledThenCleanup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the poolside binary")
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGKILL")
+	}
+	home := t.TempDir()
+	cache := filepath.Join(home, "cache")
+	dir := filepath.Join(cache, "poolside") // os.UserCacheDir of the child, then poolside
+	if runtime.GOOS == "darwin" {
+		dir = filepath.Join(home, "Library", "Caches", "poolside")
+	}
+	old := journalDir
+	journalDir = func() string { return dir }
+	t.Cleanup(func() { journalDir = old })
+
+	s := startLiveServer(t, 0)
+	booked := make(chan struct{})
+	var once sync.Once
+	s.setOnBook(func(n int64) {
+		if n == 200 {
+			once.Do(func() { close(booked) })
+		}
+	})
+	cmd := exec.Command(poolsideBinary(t), "bench", "--addr", s.addr, "--clients", "4", "--duration", "1m", "--warmup", "0s")
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cache, "HOME="+home)
+	p := startCommand(t, cmd)
+	select {
+	case <-booked:
+	case <-p.exited:
+		t.Fatalf("bench exited before it booked: %v\n%s", p.err, p.stderr.String())
+	case <-time.After(time.Minute):
+		t.Fatal("bench did not book")
+	}
+	require.NoError(t, p.cmd.Process.Kill())
+	p.wait(t, "SIGKILL")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "the killed run's journal")
+
+	stdout, stderr, err := runCLI(t, "bench", "--cleanup", "--addr", s.addr)
+	require.NoError(t, err, stderr)
+	assert.Contains(t, stdout, s.addr+": unbooked ")
+	assert.Contains(t, stdout, "nothing it booked is left")
+	s.checkRooms(t, s.addr)
+	entries, err = os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries)
+}
+
+// TestBenchJournalUnwritable: against --addr a run that cannot keep its
+// journal does not book; it says where and what to do.
+func TestBenchJournalUnwritable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	old := journalDir
+	journalDir = func() string { return filepath.Join(file, "poolside") }
+	t.Cleanup(func() { journalDir = old })
+	s := startLiveServer(t, 0)
+	stdout, _, err := runCLI(t, "bench", "--addr", s.addr, "--clients", "2", "--duration", "200ms", "--warmup", "0s")
+	require.Error(t, err)
+	assert.Equal(t, exitInternal, exitCode(err), err)
+	assert.Empty(t, stdout)
+	assert.Contains(t, err.Error(), "could not keep the journal of the run's bookings in "+filepath.Join(file, "poolside"))
+	assert.Contains(t, err.Error(), "not a directory")
+	assert.Contains(t, err.Error(), "set XDG_CACHE_HOME")
+	assert.NotContains(t, err.Error(), "benchmarks:", "no Go error chain")
+	t.Log(err)
+	assert.Zero(t, s.books.Load(), "nothing was booked")
 }

@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"math"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,6 +31,7 @@ type loadFlags struct {
 	connPerRequest bool
 	timeout        time.Duration
 	mix            string
+	readOnly       bool
 	seed           uint64
 	workDelay      time.Duration
 	workCPU        int
@@ -43,6 +49,7 @@ func (f *loadFlags) register(cmd *cobra.Command, servers string) {
 	fl.BoolVar(&f.connPerRequest, "conn-per-request", false, "dial a connection per request, as the book's client does (default: persistent connections)")
 	fl.DurationVar(&f.timeout, "timeout", benchmarks.DefaultTimeout, "give up on a request after this long (counted as a timeout error)")
 	fl.StringVar(&f.mix, "mix", benchmarks.DefaultMix.String(), "request mix, ACTION=WEIGHT for book, unbook, ondate, forroom")
+	fl.BoolVar(&f.readOnly, "read-only", false, "send only the queries BOOKINGSONDATE and BOOKINGSFORROOM (--mix ondate=1,forroom=1 unless given): the run books nothing and changes nothing on the server")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the request mix")
 	fl.DurationVar(&f.workDelay, "work-delay", 0, servers+": every request waits this long on its worker")
 	fl.IntVar(&f.workCPU, "work-cpu", 0, servers+": every request computes this many SHA-256 blocks (about 0.13 µs each on a current x86 core) on its worker")
@@ -92,6 +99,14 @@ func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []strin
 	if err != nil {
 		return bad("--mix: %v", err)
 	}
+	if f.readOnly {
+		switch {
+		case !cmd.Flags().Changed("mix"):
+			mix = benchmarks.ReadOnlyMix
+		case mix.Book+mix.Unbook > 0:
+			return bad("--read-only sends only queries, and --mix %s books or unbooks: give a mix of ondate and forroom only, such as --mix ondate=1,forroom=1, or leave --mix out", f.mix)
+		}
+	}
 	srv := benchmarks.ServerConfig{
 		Queue:     f.queue,
 		WorkDelay: f.workDelay,
@@ -105,9 +120,120 @@ func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []strin
 		Rate:           f.rate,
 		Timeout:        f.timeout,
 		Mix:            mix,
+		ReadOnly:       f.readOnly,
 		Seed:           f.seed,
 	}
+	if f.addr != "" {
+		load.JournalDir = journalDir()
+	}
 	return srv, load, nil
+}
+
+// journalDir is where bench and tune keep the journal of the bookings a
+// run against --addr may hold, for "poolside bench --cleanup" after a run
+// that was killed: os.UserCacheDir()/poolside (~/.cache/poolside on
+// Linux), or poolside-UID in the temporary directory if there is no cache
+// directory. Tests replace it.
+var journalDir = func() string {
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "poolside")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("poolside-%d", os.Getuid()))
+}
+
+// cleanups collects what the clean-ups of a bench or tune against --addr
+// did (benchmarks.Config.OnCleanup), one per run. Its methods are safe
+// for concurrent use.
+type cleanups struct {
+	mu  sync.Mutex
+	all []benchmarks.Cleanup
+}
+
+func (c *cleanups) add(x benchmarks.Cleanup) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.all = append(c.all, x)
+}
+
+// total sums the clean-ups: what the runs booked and what was unbooked,
+// not booked and left, and the journals that list what was left.
+func (c *cleanups) total() (sum benchmarks.Cleanup, journals []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, x := range c.all {
+		sum.Addr = x.Addr
+		sum.Booked += x.Booked
+		sum.Unbooked += x.Unbooked
+		sum.NotBooked += x.NotBooked
+		sum.Left = append(sum.Left, x.Left...)
+		if x.Journal != "" {
+			journals = append(journals, x.Journal)
+		}
+	}
+	return sum, journals
+}
+
+// write says on w what the clean-ups did, if the runs booked anything:
+// that nothing they booked is left, or which bookings are.
+func (c *cleanups) write(w io.Writer) {
+	sum, journals := c.total()
+	if sum.Booked == 0 && sum.Unbooked == 0 && sum.NotBooked == 0 && len(sum.Left) == 0 {
+		return
+	}
+	unsure := ""
+	if sum.NotBooked > 0 {
+		unsure = fmt.Sprintf("; %d more it could not be sure of (their reply never came) %s not booked", sum.NotBooked, pluralWord(sum.NotBooked, "was", "were"))
+	}
+	made := fmt.Sprintf("the run made %d %s on %s and unbooked the %d it still held before exiting%s",
+		sum.Booked, pluralWord(int(sum.Booked), "booking", "bookings"), sum.Addr, sum.Unbooked, unsure)
+	if len(sum.Left) == 0 {
+		fmt.Fprintf(w, "\nclean-up: %s; nothing it booked is left\n", made)
+		return
+	}
+	fmt.Fprintf(w, "\nclean-up: %s, but could not unbook %d, which may still be there:\n", made, len(sum.Left))
+	for _, b := range sum.Left {
+		fmt.Fprintf(w, "  %s\n", b)
+	}
+	if len(journals) > 0 {
+		fmt.Fprintf(w, "they are listed in %s; once the server answers, run 'poolside bench --cleanup' to unbook them\n", strings.Join(journals, " and "))
+	} else {
+		fmt.Fprintf(w, "once the server answers, unbook them with 'poolside unbook --addr %s ROOM DATE'\n", sum.Addr)
+	}
+}
+
+// err returns the error, exit status 4, of runs whose clean-up left
+// bookings behind (listed by write), or nil.
+func (c *cleanups) err() error {
+	sum, _ := c.total()
+	if len(sum.Left) == 0 {
+		return nil
+	}
+	return &exitError{code: exitInternal, err: fmt.Errorf("the run left %d of its bookings on %s (listed above); run 'poolside bench --cleanup' once the server answers to unbook them", len(sum.Left), sum.Addr)}
+}
+
+// splitCleanup separates, in err from benchmarks.Compare or Tune, the
+// failure of the clean-up (joined at the top, wrapping
+// benchmarks.ErrCleanup), which the cleanups collector reports, from the
+// rest: run is err without it, nil if it was the only failure.
+func splitCleanup(err error) (run error, cleanup bool) {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var keep []error
+		for _, e := range j.Unwrap() {
+			if errors.Is(e, benchmarks.ErrCleanup) {
+				cleanup = true
+				continue
+			}
+			keep = append(keep, e)
+		}
+		if !cleanup {
+			return err, false
+		}
+		return errors.Join(keep...), true
+	}
+	if errors.Is(err, benchmarks.ErrCleanup) {
+		return nil, true
+	}
+	return err, false
 }
 
 // connectFailure is the error, exit status 3, of a bench or tune whose
@@ -193,6 +319,14 @@ func (f loadFlags) failure(ctx context.Context, err error, stopped string, repor
 		err = connectFailure(f.addr, f.timeout, err)
 	case errors.Is(err, benchmarks.ErrNoRequests):
 		err = noReply(f.addr, measured, flag, f.timeout, err)
+	case errors.Is(err, benchmarks.ErrJournal):
+		why := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			why = pe.Op + " " + pe.Path + ": " + pe.Err.Error()
+		}
+		msg := fmt.Sprintf("could not keep the journal of the run's bookings in %s (%s): against --addr the run lists there what it books, so that 'poolside bench --cleanup' can unbook it if the run is killed; make that directory writable, or set XDG_CACHE_HOME to one that is", journalDir(), why)
+		err = &exitError{code: exitInternal, err: &messageError{msg: msg, err: err}}
 	case errors.As(err, &ne):
 		err = &exitError{code: exitNetwork, err: err}
 	}

@@ -77,6 +77,20 @@ in-process server with adaptive sizing (as "poolside serve --workers auto")
 under the same load and reports where its pool settled, against the
 recommendation.
 
+Against --addr, the server's pool is put back to the size it had when the
+search ends, fails or is interrupted with Ctrl-C (--apply leaves it at the
+recommended size instead), and its bookings are left as they were: the load
+books only rooms it read as free, within the server's horizon (learned from
+the answer to a BOOK of 9999-12-31), and before tune exits it unbooks every
+booking it made and did not cancel, a BOOK whose reply never came included if
+it was made, and never one it did not make (see 'poolside bench --help' for
+the one case it cannot tell). The output says how many; those that could not
+be unbooked are listed, and the exit status is 4. If tune is killed before it
+cleans up (SIGKILL, or a second Ctrl-C), 'poolside bench --cleanup' unbooks
+what it left, from its journal in ~/.cache/poolside.
+--read-only tunes for a load of queries only (BOOKINGSONDATE and
+BOOKINGSFORROOM), which books nothing.
+
 Measured on a machine that others share, points differ by a few percent from
 run to run. A progress bar is drawn on standard error when it is a terminal.
 
@@ -86,8 +100,9 @@ recommended; a search that fails or is interrupted writes none, but prints the
 sizes it had measured, recommends nothing, and says where it stopped.
 
 Exit status: 0 a size is recommended; 4 no size met the objective (the report
-is printed and written all the same), interrupted, or any other failure; 3 the
-server or its admin API could not be reached; 2 bad flags (nothing ran).`,
+is printed and written all the same), interrupted, bookings of the run left on
+the server, or any other failure; 3 the server or its admin API could not be
+reached; 2 bad flags (nothing ran).`,
 		Example: `  # an I/O-bound service: 10ms on the worker, 64 clients
   poolside tune --work-delay 10ms --clients 64 --chart tune.png
 
@@ -239,25 +254,31 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 		current = s
 		bar(s)
 	}
+	var cl cleanups
+	cfg.Load.OnCleanup = cl.add
 	rep, err := benchmarks.Tune(ctx, cfg)
 	stopProgress(err == nil)
+	// The clean-up's own failure is reported by cl, after the report.
+	err, _ = splitCleanup(err)
 	if rep != nil {
 		// Complete, or the sizes measured before the search stopped.
 		if werr := writeTuneReport(rep, f, stdout); werr != nil {
-			return errors.Join(err, werr)
+			cl.write(stdout)
+			return errors.Join(err, werr, cl.err())
 		}
 	}
+	cl.write(stdout)
 	if err != nil {
-		return tuneFailure(ctx, f, rep, current, err)
+		return errors.Join(tuneFailure(ctx, f, rep, current, err), cl.err())
 	}
 	werr := writeOutputs(stderr,
 		output{f.jsonFile, rep.WriteJSON},
 		chartOutput(f.chartFile, rep.WriteChart),
 	)
 	if rep.Recommended == 0 {
-		return errors.Join(noRecommendation(rep), werr)
+		return errors.Join(noRecommendation(rep), werr, cl.err())
 	}
-	return werr
+	return errors.Join(werr, cl.err())
 }
 
 // writeTuneReport prints the table and the explanation of rep on stdout,

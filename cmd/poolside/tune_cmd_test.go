@@ -99,18 +99,21 @@ func startAdminServer(t *testing.T, cfg benchmarks.ServerConfig) (ls *benchmarks
 }
 
 func TestTuneRunningServer(t *testing.T) {
+	withJournalDir(t)
 	ls, addr, admin := startAdminServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelPool, Workers: 3}, WorkDelay: 2 * time.Millisecond})
 	args := append(append([]string{}, quickTune...), "--addr", addr, "--admin", admin)
 	stdout, stderr, err := runCLI(t, args...)
 	require.NoError(t, err, stderr)
 	assert.Contains(t, stdout, "against "+addr)
 	assert.Contains(t, stdout, "the pool at "+addr+" was put back to 3 workers")
+	assert.Contains(t, stdout, "nothing it booked is left")
 	n, err := ls.Workers()
 	require.NoError(t, err)
 	assert.Equal(t, 3, n)
 }
 
 func TestTuneErrors(t *testing.T) {
+	withJournalDir(t)
 	_, addr, _ := startAdminServer(t, benchmarks.ServerConfig{})
 	_, serialAddr, serialAdmin := startAdminServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelSerial}})
 	_, connAddr, connAdmin := startAdminServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelConn, Workers: 4}})
@@ -252,6 +255,7 @@ func TestTuneNoRecommendation(t *testing.T) {
 // tune prints the size it had measured and says where it stopped, what
 // was kept and where the running server's pool was left.
 func TestTuneInterruptedKeepsMeasuredSizes(t *testing.T) {
+	withJournalDir(t)
 	ls, err := benchmarks.StartServer(benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelPool, Workers: 3}, WorkDelay: time.Millisecond})
 	require.NoError(t, err)
 	t.Cleanup(func() { ls.Close() })
@@ -283,6 +287,7 @@ func TestTuneInterruptedKeepsMeasuredSizes(t *testing.T) {
 	assert.NotContains(t, stdout.String(), "<- recommended")
 	assert.Contains(t, strings.Join(strings.Fields(stdout.String()), " "), "The search stopped before it finished")
 	assert.Contains(t, stdout.String(), "the pool at "+ls.Addr()+" was put back to 3 workers")
+	assert.Contains(t, stdout.String(), "nothing it booked is left", "the interrupted search cleaned up")
 	n, err := ls.Workers()
 	require.NoError(t, err)
 	assert.Equal(t, 3, n)
