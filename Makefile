@@ -12,7 +12,7 @@ STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 # Native fuzz targets, as package:FuzzName.
 FUZZ_TARGETS := \
 	./wire:FuzzReadFrame ./wire:FuzzReadFrameUint32 ./wire:FuzzDecodeRequest ./wire:FuzzDecodeReply \
-	./faults:FuzzParseSpec ./robustness:FuzzFaultSchedule
+	./wire:FuzzValidRoom ./faults:FuzzParseSpec ./robustness:FuzzFaultSchedule
 
 .PHONY: help build run test race bench fuzz lint check-imports robustness clean
 

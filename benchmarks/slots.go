@@ -3,7 +3,6 @@ package benchmarks
 import (
 	"cmp"
 	"errors"
-	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -29,16 +28,8 @@ const probeWait = 250 * time.Millisecond
 // mix: a server's horizon leaves only so many (room, date) pairs.
 const heldPerClient = 8
 
-// rooms are the building's 340 rooms, floor 0 to 9 and room 01 to 34.
-var rooms = func() []string {
-	rs := make([]string, 0, 340)
-	for floor := 0; floor <= 9; floor++ {
-		for n := 1; n <= 34; n++ {
-			rs = append(rs, fmt.Sprintf("%d%02d", floor, n))
-		}
-	}
-	return rs
-}()
+// rooms are the building's 340 rooms, in ascending order.
+var rooms = wire.Rooms()
 
 // slot is one (room, date) pair.
 type slot struct {

@@ -35,7 +35,7 @@ func TestCandidates(t *testing.T) {
 		require.Len(t, c, perDate)
 		seen := map[string]bool{}
 		for _, r := range c {
-			assert.True(t, booking.ValidRoom(r), r)
+			assert.True(t, wire.ValidRoom(r), r)
 			assert.False(t, seen[r], "room %s twice", r)
 			seen[r] = true
 		}

@@ -195,23 +195,3 @@ func BenchmarkServeFrameBook(b *testing.B) {
 		})
 	})
 }
-
-// BenchmarkValidRoom compares the hand-written room check with the book
-// client's regular expression.
-func BenchmarkValidRoom(b *testing.B) {
-	rooms := []string{"312", "934", "035", "9x9", "1234"}
-	b.Run("hand", func(b *testing.B) {
-		var i int
-		for b.Loop() {
-			booking.ValidRoom(rooms[i%len(rooms)])
-			i++
-		}
-	})
-	b.Run("regexp", func(b *testing.B) {
-		var i int
-		for b.Loop() {
-			roomRE.MatchString(rooms[i%len(rooms)])
-			i++
-		}
-	})
-}

@@ -697,7 +697,7 @@ func (f *boltFile) index(hdr []byte, where string, pairs map[uint64]uint8, bit u
 			}
 		} else {
 			at = "room " + strconv.Quote(string(outer)) + " in " + where
-			if room = string(outer); !ValidRoom(room) {
+			if room = string(outer); !wire.ValidRoom(room) {
 				f.p.add("%s has the room %q, which is not a room (three digits, floor 0-9, room 01-34)", where, room)
 				return
 			}
@@ -710,7 +710,7 @@ func (f *boltFile) index(hdr []byte, where string, pairs map[uint64]uint8, bit u
 		f.bucket(value, at, func(inner, v []byte, bucket bool) {
 			if bit == inDates {
 				room = string(inner)
-				if !ValidRoom(room) {
+				if !wire.ValidRoom(room) {
 					f.p.add("%s has the room %q, which is not a room", at, room)
 					return
 				}

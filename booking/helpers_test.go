@@ -3,10 +3,8 @@ package booking_test
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -78,15 +76,7 @@ func goldenBlock(t testing.TB, name string) []byte {
 }
 
 // validRooms returns the first n valid rooms in ascending order.
-func validRooms(n int) []string {
-	var rooms []string
-	for floor := 0; floor <= 9 && len(rooms) < n; floor++ {
-		for r := 1; r <= 34 && len(rooms) < n; r++ {
-			rooms = append(rooms, fmt.Sprintf("%d%02d", floor, r))
-		}
-	}
-	return rooms
-}
+func validRooms(n int) []string { return wire.Rooms()[:n] }
 
 // failingStore is a Store whose every method fails with err.
 type failingStore struct{ err error }
@@ -98,6 +88,3 @@ func (f failingStore) DatesFor(context.Context, string) ([]wire.Date, error) {
 	return nil, f.err
 }
 func (f failingStore) Close() error { return nil }
-
-// roomRE is the book client's room validator, the reference for ValidRoom.
-var roomRE = regexp.MustCompile(`^[0-9](0[1-9]|[12][0-9]|3[0-4])$`)

@@ -207,7 +207,7 @@ func (s *Service) lastBookable(today wire.Date) wire.Date {
 }
 
 func (s *Service) book(ctx context.Context, req wire.Request) wire.Reply {
-	if !ValidRoom(req.Room) {
+	if !wire.ValidRoom(req.Room) {
 		return s.refuse(MsgInvalidRoom(req.Room))
 	}
 	if req.Date.IsNull() {
@@ -236,7 +236,7 @@ func (s *Service) book(ctx context.Context, req wire.Request) wire.Reply {
 }
 
 func (s *Service) unbook(ctx context.Context, req wire.Request) wire.Reply {
-	if !ValidRoom(req.Room) {
+	if !wire.ValidRoom(req.Room) {
 		return s.refuse(MsgInvalidRoom(req.Room))
 	}
 	if req.Date.IsNull() {
@@ -274,7 +274,7 @@ func (s *Service) bookingsOnDate(ctx context.Context, req wire.Request) wire.Rep
 }
 
 func (s *Service) bookingsForRoom(ctx context.Context, req wire.Request) wire.Reply {
-	if !ValidRoom(req.Room) {
+	if !wire.ValidRoom(req.Room) {
 		return s.refuse(MsgInvalidRoom(req.Room))
 	}
 	var dates []wire.Date
@@ -357,19 +357,4 @@ func (s *Service) Close() error {
 		s.closeErr = s.store.Close()
 	})
 	return s.closeErr
-}
-
-// ValidRoom reports whether room is a room of the building: three ASCII
-// digits, a floor 0-9 then a room 01-34, the same rule as the book client's
-// validator ^[0-9](0[1-9]|[12][0-9]|3[0-4])$.
-func ValidRoom(room string) bool {
-	if len(room) != 3 {
-		return false
-	}
-	f, t, u := room[0], room[1], room[2]
-	if f < '0' || f > '9' || t < '0' || t > '3' || u < '0' || u > '9' {
-		return false
-	}
-	n := (t-'0')*10 + u - '0'
-	return n >= 1 && n <= 34
 }

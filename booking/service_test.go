@@ -580,37 +580,3 @@ func TestServiceConcurrentBookingsOfOneDate(t *testing.T) {
 		assert.Zero(t, st.StoreErrors)
 	})
 }
-
-// TestValidRoomMatchesRegexp checks the hand-written room check against
-// the book client's regular expression on every short string over an
-// alphabet of digits and neighbours.
-func TestValidRoomMatchesRegexp(t *testing.T) {
-	const alphabet = "0123456789/:a \x00"
-	var check func(prefix string)
-	check = func(s string) {
-		if got, want := booking.ValidRoom(s), roomRE.MatchString(s); got != want {
-			t.Errorf("ValidRoom(%q) = %v, regexp says %v", s, got, want)
-		}
-		if len(s) == 4 {
-			return
-		}
-		for i := range len(alphabet) {
-			check(s + alphabet[i:i+1])
-		}
-	}
-	check("")
-	for _, s := range []string{"312", "001", "934", "935", "٣١٢", "312\n", "\n312"} {
-		assert.Equal(t, roomRE.MatchString(s), booking.ValidRoom(s), "%q", s)
-	}
-}
-
-func FuzzValidRoom(f *testing.F) {
-	for _, s := range []string{"312", "000", "034", "035", "9x9", "", "1234", "٣١٢"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := booking.ValidRoom(s), roomRE.MatchString(s); got != want {
-			t.Fatalf("ValidRoom(%q) = %v, regexp says %v", s, got, want)
-		}
-	})
-}

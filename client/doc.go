@@ -34,7 +34,7 @@
 // (and io.ErrUnexpectedEOF). A deadline, from the context or from
 // Config.Timeout, matches os.ErrDeadlineExceeded. A reply that does not
 // parse, or lists what no server can mean (a room that is not a room, see
-// ValidRoom; a null date; a room or date twice), matches
+// wire.ValidRoom; a null date; a room or date twice), matches
 // ErrMalformedReply. The Err variables list the rest, and Config.Retries
 // gives the retry rules: queries are retried after a connection failure,
 // bookings only when not one byte of them was sent.

@@ -49,7 +49,7 @@ var (
 	// block does not parse (the error then also wraps the
 	// *wire.ProtocolError that says where), or it carries a value no
 	// server can mean: a BOOKINGSONDATE room that is not a room of the
-	// building (see ValidRoom), a null date among a BOOKINGSFORROOM's
+	// building (see wire.ValidRoom), a null date among a BOOKINGSFORROOM's
 	// dates, or a room or a date listed twice. The connection is closed,
 	// and the request is not retried. A date QDate can carry is never
 	// malformed, whatever its year: a server may hold bookings past

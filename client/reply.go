@@ -10,24 +10,6 @@ import (
 	"github.com/poolside-dev/poolside/wire"
 )
 
-// ValidRoom reports whether room is a room of the building as the
-// protocol defines it: three ASCII digits, a floor 0-9 then a room 01-34
-// (the book client's validator ^[0-9](0[1-9]|[12][0-9]|3[0-4])$, and the
-// rule poolside's server applies). A BOOKINGSONDATE reply that lists
-// anything else is malformed (ErrMalformedReply); the Client itself sends
-// whatever room it is given.
-func ValidRoom(room string) bool {
-	if len(room) != 3 {
-		return false
-	}
-	f, t, u := room[0], room[1], room[2]
-	if f < '0' || f > '9' || t < '0' || t > '3' || u < '0' || u > '9' {
-		return false
-	}
-	n := (t-'0')*10 + u - '0'
-	return n >= 1 && n <= 34
-}
-
 // checkFields checks the fields of a well-formed reply for values no
 // server can mean, in the lists a query returns: a room that is not a
 // room of the building, a null date, a room or a date listed twice. The
@@ -38,7 +20,7 @@ func checkFields(rep wire.Reply) error {
 	switch rep.Action {
 	case wire.ActionBookingsOnDate:
 		for _, r := range rep.Rooms {
-			if !ValidRoom(r) {
+			if !wire.ValidRoom(r) {
 				return fmt.Errorf("%w to %s: room %s is not a room of the building (three digits: a floor 0-9, then a room 01-34)",
 					ErrMalformedReply, rep.Action, quoteShort(r))
 			}

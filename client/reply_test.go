@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -131,22 +130,6 @@ func TestPossibleFields(t *testing.T) {
 	_, err = c.Do(testCtx(t), wire.Request{Action: wire.ActionBook, Room: "5\n6", Date: day})
 	require.NoError(t, err, "an echo of what was sent is no malformed reply")
 	assert.Equal(t, uint64(0), c.Stats().Discarded)
-}
-
-func TestValidRoom(t *testing.T) {
-	for _, room := range []string{"001", "034", "101", "312", "334", "901", "934"} {
-		assert.True(t, client.ValidRoom(room), room)
-	}
-	for _, room := range []string{"", "1", "31", "000", "035", "300", "335", "3120", "a12", "31a", " 12", "312\n", "३१२", "-12"} {
-		assert.False(t, client.ValidRoom(room), "%q", room)
-	}
-	n := 0
-	for i := range 1000 {
-		if client.ValidRoom(fmt.Sprintf("%03d", i)) {
-			n++
-		}
-	}
-	assert.Equal(t, 340, n, "34 rooms on each of 10 floors")
 }
 
 func TestPrintable(t *testing.T) {

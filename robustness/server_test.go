@@ -135,15 +135,7 @@ func (tg *target) ranBooks() map[slot]int {
 }
 
 // allRooms lists every valid room: floor 0-9, room 01-34.
-var allRooms = func() []string {
-	var rooms []string
-	for floor := range 10 {
-		for r := 1; r <= 34; r++ {
-			rooms = append(rooms, fmt.Sprintf("%d%02d", floor, r))
-		}
-	}
-	return rooms
-}()
+var allRooms = wire.Rooms()
 
 // contents returns every booking in the store.
 func (tg *target) contents(ctx context.Context) (map[slot]bool, error) {

@@ -181,7 +181,7 @@ func (f *clientFlags) jsonOnFailure(stdout io.Writer, describe func(cmd *cobra.C
 // parseRoomArg checks a room against the protocol's rule, the one the
 // client library checks replies with (and the server, requests).
 func parseRoomArg(s string) (string, error) {
-	if !client.ValidRoom(s) {
+	if !wire.ValidRoom(s) {
 		return "", usageError(fmt.Errorf("invalid room %q: want three digits, a floor 0-9 then a room 01-34, for example 312", s))
 	}
 	return s, nil
