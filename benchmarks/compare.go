@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/server"
 )
 
@@ -182,7 +183,7 @@ type Env struct {
 	// Server settings of the LocalServers; zero for a remote server.
 	WorkDelay time.Duration
 	WorkCPU   int
-	Store     Store
+	Store     booking.StoreKind
 	Queue     int
 }
 
@@ -344,7 +345,7 @@ func (cfg CompareConfig) env(remote bool, w Window, rounds int) Env {
 	e.WorkDelay, e.WorkCPU, e.Queue = cfg.Server.WorkDelay, cfg.Server.WorkCPU, cfg.Server.Queue
 	e.Store = cfg.Server.Store
 	if e.Store == "" {
-		e.Store = StoreMemory
+		e.Store = booking.StoreMemory
 	}
 	if e.Queue == 0 {
 		e.Queue = server.DefaultQueue

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/client"
 	"github.com/poolside-dev/poolside/server"
 	"github.com/poolside-dev/poolside/wire"
@@ -160,11 +161,11 @@ func TestCompare(t *testing.T) {
 	assert.False(t, rep.Incomplete)
 	assert.Empty(t, rep.NotMeasured)
 	assert.Zero(t, rep.StoppedRound())
-	assert.Equal(t, benchmarks.StoreMemory, rep.Env.Store)
+	assert.Equal(t, booking.StoreMemory, rep.Env.Store)
 }
 
 func TestCompareRemoteAndBolt(t *testing.T) {
-	ls := startServer(t, benchmarks.ServerConfig{Store: benchmarks.StoreBolt, Dir: t.TempDir()})
+	ls := startServer(t, benchmarks.ServerConfig{Store: booking.StoreBolt, Dir: t.TempDir()})
 	rep := quickCompare(t, func(c *benchmarks.CompareConfig) {
 		c.Load.Addr = ls.Addr()
 		c.Repeat = 1

@@ -18,18 +18,6 @@ import (
 	"github.com/poolside-dev/poolside/wire"
 )
 
-// Store names where a LocalServer keeps its bookings.
-type Store string
-
-// The stores a LocalServer can use.
-const (
-	// StoreMemory keeps bookings in memory (booking.NewMemoryStore).
-	StoreMemory Store = "memory"
-	// StoreBolt keeps them in a bbolt file in a temporary directory,
-	// removed by Close; every booking is fsynced.
-	StoreBolt Store = "bolt"
-)
-
 // ServerConfig configures a LocalServer. The zero value is a pooled server
 // with the default pool size and queue, the Building Services handler on a
 // memory store, and no simulated work.
@@ -46,14 +34,16 @@ type ServerConfig struct {
 	WorkDelay time.Duration
 	WorkCPU   int
 
-	// Store is where bookings are kept. "" means StoreMemory.
-	Store Store
+	// Store is where bookings are kept: booking.StoreMemory, or
+	// booking.StoreBolt for a bbolt file in a temporary directory that
+	// Close removes (every booking fsynced). "" means booking.StoreMemory.
+	Store booking.StoreKind
 
 	// Horizon is how many days ahead the Building Services handler takes
 	// bookings (booking.Config.Horizon). 0 means booking.DefaultHorizon.
 	Horizon int
 
-	// Dir is where StoreBolt creates its temporary directory. "" means
+	// Dir is where booking.StoreBolt creates its temporary directory. "" means
 	// os.TempDir().
 	Dir string
 
@@ -71,9 +61,7 @@ type ServerConfig struct {
 // ErrInvalidConfig.
 func (c ServerConfig) Validate() error {
 	var errs []error
-	switch c.Store {
-	case "", StoreMemory, StoreBolt:
-	default:
+	if c.Store != "" && c.Store != booking.StoreMemory && c.Store != booking.StoreBolt {
 		errs = append(errs, fmt.Errorf("%w: store %q: choose memory or bolt", ErrInvalidConfig, c.Store))
 	}
 	if c.Horizon < 0 {
@@ -85,6 +73,9 @@ func (c ServerConfig) Validate() error {
 	if err := c.serverConfig(placeholder).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 	}
+	if err := (server.Work{Delay: c.WorkDelay, CPU: c.WorkCPU}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -92,18 +83,15 @@ func (c ServerConfig) Validate() error {
 var placeholder = server.HandlerFunc(func(context.Context, []byte) []byte { return nil })
 
 func (c ServerConfig) serverConfig(h server.Handler) server.Config {
-	return server.Config{
-		Handler:            h,
-		Model:              c.Model.Model,
-		Workers:            c.Model.Workers,
-		Queue:              c.Queue,
-		WorkDelay:          c.WorkDelay,
-		WorkCPU:            c.WorkCPU,
-		BusyReply:          wire.ErrorBlock(wire.MsgBusy),
-		ReadTimeoutReply:   wire.ErrorBlock(wire.MsgReadData),
-		InternalErrorReply: wire.ErrorBlock(wire.MsgInternal),
-		Adaptive:           c.Adaptive,
+	cfg := server.Config{
+		Handler:  server.WithWork(h, server.Work{Delay: c.WorkDelay, CPU: c.WorkCPU}),
+		Model:    c.Model.Model,
+		Workers:  c.Model.Workers,
+		Queue:    c.Queue,
+		Adaptive: c.Adaptive,
 	}
+	cfg.BusyReply, cfg.ReadTimeoutReply, cfg.InternalErrorReply = wire.ServerReplies()
+	return cfg
 }
 
 // LocalServer is a poolside server running in this process on an
@@ -172,22 +160,19 @@ func startLocalRunner(ctx context.Context, scfg ServerConfig, load Config) (*Loc
 
 // openService opens the configured store and the booking service on it.
 func (ls *LocalServer) openService() error {
-	var store booking.Store
-	switch ls.cfg.Store {
-	case StoreBolt:
+	sc := booking.StoreConfig{Kind: booking.StoreMemory}
+	if ls.cfg.Store == booking.StoreBolt {
 		dir, err := os.MkdirTemp(ls.cfg.Dir, "poolside-bench-")
 		if err != nil {
 			return fmt.Errorf("benchmarks: cannot make a directory for the bolt store: %w", err)
 		}
 		ls.dir = dir
-		st, err := booking.OpenBolt(filepath.Join(dir, "bench.db"), booking.BoltOptions{})
-		if err != nil {
-			os.RemoveAll(dir)
-			return fmt.Errorf("benchmarks: cannot open the bolt store: %w", err)
-		}
-		store = st
-	default:
-		store = booking.NewMemoryStore()
+		sc = booking.StoreConfig{Kind: booking.StoreBolt, Path: filepath.Join(dir, "bench.db")}
+	}
+	store, err := booking.OpenStore(sc)
+	if err != nil {
+		ls.removeDir()
+		return fmt.Errorf("benchmarks: cannot open the %s store: %w", sc.Kind, err)
 	}
 	svc, err := booking.New(store, booking.Config{Horizon: ls.cfg.Horizon})
 	if err != nil {

@@ -2,6 +2,8 @@ package booking
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/poolside-dev/poolside/wire"
 )
@@ -38,4 +40,69 @@ type Store interface {
 	// Close releases the store. Calls after the first return the first
 	// call's result.
 	Close() error
+}
+
+// StoreKind names a Store implementation: where bookings are kept.
+type StoreKind string
+
+// The kinds of store OpenStore opens.
+const (
+	// StoreBolt keeps bookings in a bbolt file (OpenBolt): committed and
+	// fsynced before a booking is acknowledged.
+	StoreBolt StoreKind = "bolt"
+	// StoreMemory keeps them in memory (NewMemoryStore), until Close.
+	StoreMemory StoreKind = "memory"
+)
+
+// StoreKinds lists every kind, the default first.
+var StoreKinds = []StoreKind{StoreBolt, StoreMemory}
+
+// StoreConfig says which Store OpenStore opens. The zero value is not
+// valid: Kind is required.
+type StoreConfig struct {
+	// Kind is the implementation.
+	Kind StoreKind
+	// Path is the bbolt file of StoreBolt (required there, unused by
+	// StoreMemory).
+	Path string
+	// Bolt tunes StoreBolt; the zero value is OpenBolt's defaults.
+	Bolt BoltOptions
+}
+
+// Validate reports an unknown Kind, or a StoreBolt without a Path, as an
+// error wrapping ErrInvalidConfig.
+func (c StoreConfig) Validate() error {
+	switch c.Kind {
+	case StoreMemory:
+		return nil
+	case StoreBolt:
+		if c.Path == "" {
+			return fmt.Errorf("%w: the bolt store needs a Path, the database file", ErrInvalidConfig)
+		}
+		return c.Bolt.Validate()
+	}
+	return fmt.Errorf("%w: store kind %q: choose %s", ErrInvalidConfig, c.Kind, kindList())
+}
+
+// kindList is "bolt or memory".
+func kindList() string {
+	names := make([]string, len(StoreKinds))
+	for i, k := range StoreKinds {
+		names[i] = string(k)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// OpenStore opens the Store cfg names: the one place every command that
+// keeps bookings (poolside serve, the in-process server of bench and tune)
+// opens its store. The errors are those of Validate and of the kind's
+// opener (OpenBolt's ErrLocked, ErrDamaged, and the file system's).
+func OpenStore(cfg StoreConfig) (Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Kind == StoreMemory {
+		return NewMemoryStore(), nil
+	}
+	return OpenBolt(cfg.Path, cfg.Bolt)
 }

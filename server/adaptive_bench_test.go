@@ -44,7 +44,7 @@ func BenchmarkAdaptiveWorkDelay(b *testing.B) {
 		{server.ModelPool, fmt.Sprint(clients)},
 	} {
 		b.Run(fmt.Sprintf("model=%v/workers=%s/clients=%d/delay=%v", tc.model, tc.workers, clients, delay), func(b *testing.B) {
-			cfg := server.Config{Model: tc.model, WorkDelay: delay}
+			cfg := server.Config{Model: tc.model}
 			if tc.workers == "auto" {
 				cfg.Adaptive = &server.AdaptiveConfig{}
 			} else {
@@ -52,7 +52,7 @@ func BenchmarkAdaptiveWorkDelay(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			s, addr := benchServer(b, cfg)
+			s, addr := benchServer(b, cfg, server.Work{Delay: delay})
 			start := time.Now()
 			rps := drive(b, addr, clients)
 			b.ReportMetric(100*rps/ceiling, "ceiling%")
@@ -135,13 +135,13 @@ func BenchmarkAdaptiveWorkCPU(b *testing.B) {
 	)
 	for _, workers := range []string{"auto", fmt.Sprint(server.DefaultMinWorkers()), fmt.Sprint(clients)} {
 		b.Run(fmt.Sprintf("workers=%s/clients=%d/cpu=%d", workers, clients, units), func(b *testing.B) {
-			cfg := server.Config{WorkCPU: units}
+			cfg := server.Config{}
 			if workers == "auto" {
 				cfg.Adaptive = &server.AdaptiveConfig{}
 			} else if _, err := fmt.Sscan(workers, &cfg.Workers); err != nil {
 				b.Fatal(err)
 			}
-			s, addr := benchServer(b, cfg)
+			s, addr := benchServer(b, cfg, server.Work{CPU: units})
 			start := time.Now()
 			drive(b, addr, clients)
 			if cfg.Adaptive != nil {

@@ -15,7 +15,7 @@ import (
 
 // benchServer starts cfg with a Building Services handler on a memory
 // store holding one booking, and returns the server and its address.
-func benchServer(b *testing.B, cfg server.Config) (*server.Server, string) {
+func benchServer(b *testing.B, cfg server.Config, work server.Work) (*server.Server, string) {
 	b.Helper()
 	svc, err := booking.New(booking.NewMemoryStore(), booking.Config{})
 	if err != nil {
@@ -25,7 +25,7 @@ func benchServer(b *testing.B, cfg server.Config) (*server.Server, string) {
 	if r := svc.Handle(b.Context(), wire.Request{Action: wire.ActionBook, Room: "312", Date: d}); r.IsError() {
 		b.Fatal(r.Message)
 	}
-	cfg.Handler = svc
+	cfg.Handler = server.WithWork(svc, work)
 	s, err := server.New(withReplies(cfg))
 	if err != nil {
 		b.Fatal(err)
@@ -122,7 +122,7 @@ func BenchmarkModelsWorkDelay(b *testing.B) {
 		{server.ModelUnbounded, 0, clients / delay.Seconds()},
 	} {
 		b.Run(fmt.Sprintf("model=%v/workers=%d/clients=%d/delay=%v", tc.model, tc.workers, clients, delay), func(b *testing.B) {
-			_, addr := benchServer(b, server.Config{Model: tc.model, Workers: tc.workers, WorkDelay: delay})
+			_, addr := benchServer(b, server.Config{Model: tc.model, Workers: tc.workers}, server.Work{Delay: delay})
 			rps := drive(b, addr, clients)
 			b.ReportMetric(100*rps/tc.ceiling, "ceiling%")
 		})
@@ -137,7 +137,7 @@ func BenchmarkModelsNoDelay(b *testing.B) {
 	const clients = 16
 	for _, m := range []server.Model{server.ModelSerial, server.ModelPool, server.ModelConn, server.ModelUnbounded} {
 		b.Run(fmt.Sprintf("model=%v/clients=%d", m, clients), func(b *testing.B) {
-			_, addr := benchServer(b, server.Config{Model: m, Workers: clients})
+			_, addr := benchServer(b, server.Config{Model: m, Workers: clients}, server.Work{})
 			drive(b, addr, clients)
 		})
 	}

@@ -38,7 +38,7 @@ type Observer interface {
 	// RequestDone is called after a request's reply was handed to the
 	// connection (written or failed). queueWait is the time from submission
 	// to a worker starting it (0 in ModelConn and ModelUnbounded); service
-	// is the handler's time including WorkDelay and WorkCPU. busy reports a
+	// is the handler's time (a WithWork decorator's work included). busy reports a
 	// request refused with the busy reply; then reply is the busy reply.
 	RequestDone(req, reply []byte, queueWait, service time.Duration, busy bool)
 	// ConnClosed is called once per accepted connection, when it closes.
@@ -84,15 +84,6 @@ type Config struct {
 	// WriteTimeout bounds the writing of one reply. 0 means no limit.
 	WriteTimeout time.Duration
 
-	// WorkDelay is a benchmark aid: each request waits this long on its
-	// worker before the handler runs, as if calling a slow backend.
-	WorkDelay time.Duration
-
-	// WorkCPU is a benchmark aid: each request burns this many units of
-	// CPU on its worker before the handler runs. One unit is one SHA-256
-	// of a 64-byte block (about 0.13 µs on a current x86 core).
-	WorkCPU int
-
 	// BusyReply, ReadTimeoutReply and InternalErrorReply are the reply
 	// blocks the server itself sends when it sheds load, when a request
 	// does not arrive in time, and when the handler panics. nil means the
@@ -127,7 +118,7 @@ func (c Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"workers", c.Workers}, {"queue", c.Queue}, {"max connections", c.MaxConns}, {"work CPU", c.WorkCPU}} {
+	}{{"workers", c.Workers}, {"queue", c.Queue}, {"max connections", c.MaxConns}} {
 		if f.v < 0 {
 			bad("%s is %d, must be 0 or more", f.name, f.v)
 		}
@@ -135,7 +126,7 @@ func (c Config) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    time.Duration
-	}{{"read timeout", c.ReadTimeout}, {"idle timeout", c.IdleTimeout}, {"write timeout", c.WriteTimeout}, {"work delay", c.WorkDelay}} {
+	}{{"read timeout", c.ReadTimeout}, {"idle timeout", c.IdleTimeout}, {"write timeout", c.WriteTimeout}} {
 		if f.v < 0 {
 			bad("%s is %v, must be 0 or more", f.name, f.v)
 		}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/sha256"
 	"errors"
 	"io"
 	"net"
@@ -441,7 +440,7 @@ func (c *conn) runTask() {
 	c.done <- struct{}{}
 }
 
-// run does the simulated work, then calls the handler, turning a panic into
+// run calls the handler, turning a panic into
 // the internal-error reply.
 func (c *conn) run(block []byte) (reply []byte) {
 	defer func() {
@@ -452,28 +451,7 @@ func (c *conn) run(block []byte) (reply []byte) {
 		}
 	}()
 	c.s.requests.Add(1) // counted as the handler starts: panics and nil replies included
-	c.s.work()
 	return c.s.cfg.Handler.ServeFrame(c.s.ctx, block)
-}
-
-// work performs Config.WorkDelay and Config.WorkCPU.
-func (s *Server) work() {
-	if n := s.cfg.WorkCPU; n > 0 {
-		var sum [sha256.Size]byte
-		var blk [64]byte
-		for i := 0; i < n; i++ {
-			copy(blk[:], sum[:])
-			sum = sha256.Sum256(blk[:])
-		}
-	}
-	if d := s.cfg.WorkDelay; d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-s.ctx.Done():
-			t.Stop()
-		}
-	}
 }
 
 // write frames reply and writes it in one Write under the write timeout.

@@ -551,7 +551,7 @@ func TestResize(t *testing.T) {
 
 func TestWorkDelayHoldsTheWorker(t *testing.T) {
 	rec := timing{service: make(chan time.Duration, 1)}
-	_, addr, _ := startServer(t, server.Config{Handler: echo, Workers: 1, WorkDelay: 20 * time.Millisecond, WorkCPU: 10, Observer: rec})
+	_, addr, _ := startServer(t, server.Config{Handler: server.WithWork(echo, server.Work{Delay: 20 * time.Millisecond, CPU: 10}), Workers: 1, Observer: rec})
 	c := dial(t, addr)
 	assert.Equal(t, []byte("x"), c.call([]byte("x")))
 	select {

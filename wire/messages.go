@@ -37,3 +37,11 @@ func ErrorBlock(msg string) []byte {
 	b, _ := ErrorReply(msg).MarshalBinary() // an ERROR reply always encodes
 	return b
 }
+
+// ServerReplies returns the blocks a Building Services server sends on its
+// own: when it sheds load (MsgBusy), when a request does not arrive in
+// time (MsgReadData) and when its handler fails (MsgInternal). Each call
+// returns new slices.
+func ServerReplies() (busy, readTimeout, internal []byte) {
+	return ErrorBlock(MsgBusy), ErrorBlock(MsgReadData), ErrorBlock(MsgInternal)
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/client"
 )
 
@@ -53,7 +54,7 @@ func (f *loadFlags) register(cmd *cobra.Command, servers string) {
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the request mix")
 	fl.DurationVar(&f.workDelay, "work-delay", 0, servers+": every request waits this long on its worker")
 	fl.IntVar(&f.workCPU, "work-cpu", 0, servers+": every request computes this many SHA-256 blocks (about 0.13 µs each on a current x86 core) on its worker")
-	fl.StringVar(&f.store, "store", string(benchmarks.StoreMemory), servers+": memory, or bolt for a temporary bbolt file (fsync per booking)")
+	fl.StringVar(&f.store, "store", string(booking.StoreMemory), servers+": memory, or bolt for a temporary bbolt file (fsync per booking)")
 	fl.IntVar(&f.queue, "queue", 0, servers+": requests that may wait for a worker before clients are told the server is busy (0 = 1024)")
 }
 
@@ -92,7 +93,7 @@ func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []strin
 		return bad("--work-cpu must not be negative, got %d", f.workCPU)
 	case f.queue < 0:
 		return bad("--queue must be 0 (default) or more, got %d", f.queue)
-	case f.store != string(benchmarks.StoreMemory) && f.store != string(benchmarks.StoreBolt):
+	case f.store != string(booking.StoreMemory) && f.store != string(booking.StoreBolt):
 		return bad("--store %q: choose memory or bolt", f.store)
 	}
 	mix, err := benchmarks.ParseMix(f.mix)
@@ -111,7 +112,7 @@ func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []strin
 		Queue:     f.queue,
 		WorkDelay: f.workDelay,
 		WorkCPU:   f.workCPU,
-		Store:     benchmarks.Store(f.store),
+		Store:     booking.StoreKind(f.store),
 	}
 	load := benchmarks.Config{
 		Addr:           f.addr,

@@ -176,10 +176,7 @@ func newLogger(w io.Writer, level, format string) (*logrus.Logger, error) {
 // openStore opens the booking store the flags name; checkStore has
 // accepted them.
 func openStore(kind, path string) (booking.Store, error) {
-	if kind == "memory" {
-		return booking.NewMemoryStore(), nil
-	}
-	st, err := booking.OpenBolt(path, booking.BoltOptions{})
+	st, err := booking.OpenStore(booking.StoreConfig{Kind: booking.StoreKind(kind), Path: path})
 	if err != nil {
 		return nil, storeOpenError(path, err)
 	}
@@ -243,13 +240,13 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		ReadTimeout:        f.readTimeout,
 		IdleTimeout:        f.idleTimeout,
 		WriteTimeout:       f.writeTimeout,
-		WorkDelay:          f.workDelay,
-		WorkCPU:            f.workCPU,
-		BusyReply:          wire.ErrorBlock(wire.MsgBusy),
-		ReadTimeoutReply:   wire.ErrorBlock(wire.MsgReadData),
-		InternalErrorReply: wire.ErrorBlock(wire.MsgInternal),
 		Logger:             log,
 		Handler:            server.HandlerFunc(func(context.Context, []byte) []byte { return nil }),
+	}
+	cfg.BusyReply, cfg.ReadTimeoutReply, cfg.InternalErrorReply = wire.ServerReplies()
+	work := server.Work{Delay: f.workDelay, CPU: f.workCPU}
+	if err := work.Validate(); err != nil {
+		return usageError(fmt.Errorf("bad flag value: %w", err))
 	}
 	if f.workers.auto {
 		cfg.Adaptive = &server.AdaptiveConfig{Limit: pool.Gradient2Config{Min: f.minWorkers, Max: f.maxWorkers}}
@@ -284,7 +281,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	}
 
 	data := ""
-	if f.store == "bolt" {
+	if booking.StoreKind(f.store) == booking.StoreBolt {
 		data = f.data
 	}
 	store, err := openStore(f.store, f.data)
@@ -301,7 +298,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 			log.WithError(err).Error("closing the booking store failed")
 		}
 	}()
-	cfg.Handler = svc
+	cfg.Handler = server.WithWork(svc, work)
 
 	var metrics *serverMetrics
 	if metricsLn != nil {
@@ -315,7 +312,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 
 	fmt.Fprintf(stdout, "poolside: serving on %s\n", ln.Addr())
 	fields := logrus.Fields{"addr": ln.Addr().String(), "model": f.model.String(), "store": f.store}
-	if f.store == "bolt" {
+	if booking.StoreKind(f.store) == booking.StoreBolt {
 		fields["data"] = f.data
 	}
 	if f.model == server.ModelPool || f.model == server.ModelConn {

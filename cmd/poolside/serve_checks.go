@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/server"
 )
 
@@ -14,10 +15,10 @@ import (
 
 // checkStore checks --store and --data.
 func checkStore(kind, path string) error {
-	switch kind {
-	case "memory":
+	switch booking.StoreKind(kind) {
+	case booking.StoreMemory:
 		return nil
-	case "bolt":
+	case booking.StoreBolt:
 		if path == "" {
 			return usageError(errors.New("--data is empty: name the bolt database file, for example --data poolside.db"))
 		}
@@ -87,7 +88,7 @@ func checkIgnored(f serveFlags) error {
 		return usageError(fmt.Errorf("--workers sizes the pool of the pool and conn models; --model %v has none, so the flag would do nothing: drop it, or choose --model pool or conn", f.model))
 	case f.model == server.ModelUnbounded && f.changed("queue"):
 		return usageError(errors.New("--queue bounds the requests waiting for a worker; --model unbounded has no queue, so the flag would do nothing: drop it, or choose another model"))
-	case f.store == "memory" && f.changed("data"):
+	case booking.StoreKind(f.store) == booking.StoreMemory && f.changed("data"):
 		return usageError(errors.New("--data names the bolt file, but --store memory keeps bookings in memory and uses no file: drop --data, or use --store bolt"))
 	}
 	return nil
