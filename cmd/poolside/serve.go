@@ -233,15 +233,15 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		return err
 	}
 	cfg := server.Config{
-		Model:              f.model,
-		Workers:            f.workers.n,
-		Queue:              f.queue,
-		MaxConns:           maxConns,
-		ReadTimeout:        f.readTimeout,
-		IdleTimeout:        f.idleTimeout,
-		WriteTimeout:       f.writeTimeout,
-		Logger:             log,
-		Handler:            server.HandlerFunc(func(context.Context, []byte) []byte { return nil }),
+		Model:        f.model,
+		Workers:      f.workers.n,
+		Queue:        f.queue,
+		MaxConns:     maxConns,
+		ReadTimeout:  f.readTimeout,
+		IdleTimeout:  f.idleTimeout,
+		WriteTimeout: f.writeTimeout,
+		Logger:       log,
+		Handler:      server.HandlerFunc(func(context.Context, []byte) []byte { return nil }),
 	}
 	cfg.BusyReply, cfg.ReadTimeoutReply, cfg.InternalErrorReply = wire.ServerReplies()
 	work := server.Work{Delay: f.workDelay, CPU: f.workCPU}
