@@ -49,7 +49,9 @@ type Observer interface {
 // pooled Building Services server with 4×GOMAXPROCS workers, no timeouts
 // and no connection limit. Fields are read when New is called.
 type Config struct {
-	// Handler serves requests. Required.
+	// Handler serves requests. Required by New; Validate does not ask for
+	// it, so that a configuration can be checked before its handler (a
+	// store to open, say) exists.
 	Handler Handler
 
 	// Framing delimits blocks on the wire. nil means wire.Quint16{}, the
@@ -103,14 +105,12 @@ type Config struct {
 	Adaptive *AdaptiveConfig
 }
 
-// Validate reports whether c can configure a Server.
+// Validate reports whether c, with a Handler, can configure a Server:
+// every field but Handler, which New requires too.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, a...)...))
-	}
-	if c.Handler == nil {
-		bad("no Handler")
 	}
 	if c.Model < ModelPool || c.Model > ModelUnbounded {
 		bad("unknown model %v", c.Model)

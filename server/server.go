@@ -51,6 +51,9 @@ type Server struct {
 
 // New returns a Server for cfg, or an error wrapping ErrInvalidConfig.
 func New(cfg Config) (*Server, error) {
+	if cfg.Handler == nil {
+		return nil, fmt.Errorf("%w: no Handler", ErrInvalidConfig)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

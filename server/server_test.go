@@ -23,8 +23,10 @@ var allModels = []server.Model{server.ModelPool, server.ModelSerial, server.Mode
 
 func TestConfigValidate(t *testing.T) {
 	require.NoError(t, server.Config{Handler: echo}.Validate())
+	require.NoError(t, server.Config{}.Validate(), "Validate does not ask for the Handler")
+	_, err := server.New(server.Config{})
+	require.ErrorIs(t, err, server.ErrInvalidConfig, "New does")
 	for name, cfg := range map[string]server.Config{
-		"no handler":       {},
 		"negative workers": {Handler: echo, Workers: -1},
 		"negative queue":   {Handler: echo, Queue: -1},
 		"bad model":        {Handler: echo, Model: 9},

@@ -15,9 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/poolside-dev/poolside/booking"
-	"github.com/poolside-dev/poolside/pool"
 	"github.com/poolside-dev/poolside/server"
-	"github.com/poolside-dev/poolside/wire"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }
@@ -201,96 +199,29 @@ func storeOpenError(path string, err error) error {
 	return fmt.Errorf("cannot open the booking database: %w (is --data %s a poolside database? choose another --data to start a new one)", err, path)
 }
 
+// runServe is "poolside serve": check every flag, bind every address,
+// open the store, serve until ctx is done, then drain.
 func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	surviveClosedOutput()
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
 	}
-	if err := checkSizing(f); err != nil {
-		return err
-	}
-	if err := checkAddrs(f); err != nil {
-		return err
-	}
-	if err := checkAdminAddr(f); err != nil {
-		return err
-	}
-	if err := checkStore(f.store, f.data); err != nil {
-		return err
-	}
-	if err := checkIgnored(f); err != nil {
-		return err
-	}
-	if f.drainTimeout < 0 {
-		return usageError(fmt.Errorf("--drain-timeout %v: want 0 or more (0 = no limit)", f.drainTimeout))
-	}
-	if f.horizon < 1 {
-		return usageError(fmt.Errorf("--horizon %d: want the number of days ahead a booking may be made, at least 1 (default %d)", f.horizon, booking.DefaultHorizon))
-	}
-	maxConns, err := protocolConnLimit(f, fileLimit())
+	cfg, work, err := serverConfig(f, log)
 	if err != nil {
 		return err
-	}
-	cfg := server.Config{
-		Model:        f.model,
-		Workers:      f.workers.n,
-		Queue:        f.queue,
-		MaxConns:     maxConns,
-		ReadTimeout:  f.readTimeout,
-		IdleTimeout:  f.idleTimeout,
-		WriteTimeout: f.writeTimeout,
-		Logger:       log,
-		Handler:      server.HandlerFunc(func(context.Context, []byte) []byte { return nil }),
-	}
-	cfg.BusyReply, cfg.ReadTimeoutReply, cfg.InternalErrorReply = wire.ServerReplies()
-	work := server.Work{Delay: f.workDelay, CPU: f.workCPU}
-	if err := work.Validate(); err != nil {
-		return usageError(fmt.Errorf("bad flag value: %w", err))
-	}
-	if f.workers.auto {
-		cfg.Adaptive = &server.AdaptiveConfig{Limit: pool.Gradient2Config{Min: f.minWorkers, Max: f.maxWorkers}}
-	}
-	if f.queue < 1 {
-		return usageError(fmt.Errorf("--queue must be at least 1, got %d", f.queue))
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageError(fmt.Errorf("bad flag value: %w", err))
 	}
 
 	// Bind every address, then open the store, before saying the server
 	// is ready. A failure closes what was opened before it (the deferred
 	// Close of a listener the servers have already closed does nothing).
-	ln, err := listen("--addr", f.addr)
+	lns, err := bindAll(f)
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
-	var metricsLn, adminLn net.Listener
-	if f.metricsAddr != "" {
-		if metricsLn, err = listen("--metrics-addr", f.metricsAddr); err != nil {
-			return err
-		}
-		defer metricsLn.Close()
-	}
-	if f.adminAddr != "" {
-		if adminLn, err = listenAdmin(f.adminAddr, f.adminRemote); err != nil {
-			return err
-		}
-		defer adminLn.Close()
-	}
-
-	data := ""
-	if booking.StoreKind(f.store) == booking.StoreBolt {
-		data = f.data
-	}
-	store, err := openStore(f.store, f.data)
+	defer lns.close()
+	svc, err := openService(f, log)
 	if err != nil {
-		return err
-	}
-	svc, err := booking.New(store, booking.Config{Horizon: f.horizon, OnStoreError: newStoreFailures(log, data).hook})
-	if err != nil {
-		store.Close()
 		return err
 	}
 	defer func() {
@@ -298,10 +229,10 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 			log.WithError(err).Error("closing the booking store failed")
 		}
 	}()
-	cfg.Handler = server.WithWork(svc, work)
 
+	cfg.Handler = server.WithWork(svc, work)
 	var metrics *serverMetrics
-	if metricsLn != nil {
+	if lns.metrics != nil {
 		metrics = newServerMetrics(svc)
 		cfg.Observer = metrics
 	}
@@ -309,9 +240,73 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	announce(stdout, log, f, srv, lns.proto.Addr())
+	defer serveAPIs(stdout, log, f, lns, metrics, srv)()
+	return serveUntilDone(ctx, srv, lns.proto, f.drainTimeout, log)
+}
 
-	fmt.Fprintf(stdout, "poolside: serving on %s\n", ln.Addr())
-	fields := logrus.Fields{"addr": ln.Addr().String(), "model": f.model.String(), "store": f.store}
+// listeners are serve's bound addresses; metrics and admin are nil when
+// their flags are not set.
+type listeners struct {
+	proto, metrics, admin net.Listener
+}
+
+// bindAll binds --addr, --metrics-addr and --admin-addr, which the checks
+// have accepted. On a failure it closes what it bound.
+func bindAll(f serveFlags) (lns listeners, err error) {
+	defer func() {
+		if err != nil {
+			lns.close()
+		}
+	}()
+	if lns.proto, err = listen("--addr", f.addr); err != nil {
+		return lns, err
+	}
+	if f.metricsAddr != "" {
+		if lns.metrics, err = listen("--metrics-addr", f.metricsAddr); err != nil {
+			return lns, err
+		}
+	}
+	if f.adminAddr != "" {
+		if lns.admin, err = listenAdmin(f.adminAddr, f.adminRemote); err != nil {
+			return lns, err
+		}
+	}
+	return lns, nil
+}
+
+func (l listeners) close() {
+	for _, ln := range []net.Listener{l.proto, l.metrics, l.admin} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// openService opens the store the flags name and the booking service over
+// it; a store failure is logged through storeFailures.
+func openService(f serveFlags, log logrus.FieldLogger) (*booking.Service, error) {
+	store, err := openStore(f.store, f.data)
+	if err != nil {
+		return nil, err
+	}
+	data := ""
+	if booking.StoreKind(f.store) == booking.StoreBolt {
+		data = f.data
+	}
+	svc, err := booking.New(store, booking.Config{Horizon: f.horizon, OnStoreError: newStoreFailures(log, data).hook})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return svc, nil
+}
+
+// announce prints the ready line, "poolside: serving on ADDR", and logs
+// what is served.
+func announce(stdout io.Writer, log logrus.FieldLogger, f serveFlags, srv *server.Server, addr net.Addr) {
+	fmt.Fprintf(stdout, "poolside: serving on %s\n", addr)
+	fields := logrus.Fields{"addr": addr.String(), "model": f.model.String(), "store": f.store}
 	if booking.StoreKind(f.store) == booking.StoreBolt {
 		fields["data"] = f.data
 	}
@@ -322,21 +317,35 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		fields["adaptive"] = fmt.Sprintf("%d to %d workers", lo, hi)
 	}
 	log.WithFields(fields).Info("serving the Building Services protocol")
+}
 
-	if metricsLn != nil {
-		defer serveMetrics(metricsLn, metrics, srv, f.idleTimeout, log)()
-		addr := metricsLn.Addr()
+// serveAPIs serves the metrics and admin APIs on their listeners, if
+// bound, and prints their lines; the function it returns stops them.
+func serveAPIs(stdout io.Writer, log logrus.FieldLogger, f serveFlags, lns listeners, metrics *serverMetrics, srv *server.Server) (stop func()) {
+	var stops []func()
+	if lns.metrics != nil {
+		stops = append(stops, serveMetrics(lns.metrics, metrics, srv, f.idleTimeout, log))
+		addr := lns.metrics.Addr()
 		if isLoopbackAddr(addr) {
 			fmt.Fprintf(stdout, "poolside: metrics on http://%s/metrics, profiles on http://%s/debug/pprof/\n", addr, addr)
 		} else {
 			fmt.Fprintf(stdout, "poolside: metrics on http://%s/metrics (profiles only on a loopback --metrics-addr)\n", addr)
 		}
 	}
-	if adminLn != nil {
-		defer serveAdmin(adminLn, f.adminRemote, srv, f.idleTimeout, log)()
-		fmt.Fprintf(stdout, "poolside: admin API on %s\n", adminLn.Addr())
+	if lns.admin != nil {
+		stops = append(stops, serveAdmin(lns.admin, f.adminRemote, srv, f.idleTimeout, log))
+		fmt.Fprintf(stdout, "poolside: admin API on %s\n", lns.admin.Addr())
 	}
+	return func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+}
 
+// serveUntilDone serves srv on ln until ctx is done, then drains it for
+// at most drainTimeout (0 = no limit) and closes what is left.
+func serveUntilDone(ctx context.Context, srv *server.Server, ln net.Listener, drainTimeout time.Duration, log logrus.FieldLogger) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -346,12 +355,12 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	case <-ctx.Done():
 	}
 
-	if f.drainTimeout == 0 {
+	if drainTimeout == 0 {
 		log.Info("draining: no new connections; requests in flight may take as long as they need (--drain-timeout 0); a second Ctrl-C or SIGTERM stops at once")
 	} else {
-		log.Infof("draining: no new connections; requests in flight have %v to finish; a second Ctrl-C or SIGTERM stops at once", f.drainTimeout)
+		log.Infof("draining: no new connections; requests in flight have %v to finish; a second Ctrl-C or SIGTERM stops at once", drainTimeout)
 	}
-	dctx, cancel := drainContext(f.drainTimeout)
+	dctx, cancel := drainContext(drainTimeout)
 	defer cancel()
 	if err := srv.Shutdown(dctx); err != nil {
 		log.WithError(err).Warn("drain timed out; closing the remaining connections")

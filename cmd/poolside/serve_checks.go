@@ -7,8 +7,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/pool"
 	"github.com/poolside-dev/poolside/server"
+	"github.com/poolside-dev/poolside/wire"
 )
 
 // The checks of serve's flags, made before anything is bound or opened.
@@ -187,4 +191,51 @@ func protocolConnLimit(f serveFlags, nofile int) (int, error) {
 		return 0, usageError(fmt.Errorf("--max-conns %d needs more files than this process may open: the limit is %d (ulimit -n) and serve keeps %d for itself and its HTTP listeners; choose --max-conns %d or less, or raise the limit", f.maxConns, nofile, reserve, room))
 	}
 	return f.maxConns, nil
+}
+
+// serverConfig checks every flag and returns the server's configuration,
+// without its Handler (the booking service, once the store is open), and
+// the work aids to wrap it in. It binds and opens nothing.
+func serverConfig(f serveFlags, log logrus.FieldLogger) (server.Config, server.Work, error) {
+	var cfg server.Config
+	work := server.Work{Delay: f.workDelay, CPU: f.workCPU}
+	storeFlags := func(f serveFlags) error { return checkStore(f.store, f.data) }
+	for _, check := range []func(serveFlags) error{checkSizing, checkAddrs, checkAdminAddr, storeFlags, checkIgnored} {
+		if err := check(f); err != nil {
+			return cfg, work, err
+		}
+	}
+	switch {
+	case f.drainTimeout < 0:
+		return cfg, work, usageError(fmt.Errorf("--drain-timeout %v: want 0 or more (0 = no limit)", f.drainTimeout))
+	case f.horizon < 1:
+		return cfg, work, usageError(fmt.Errorf("--horizon %d: want the number of days ahead a booking may be made, at least 1 (default %d)", f.horizon, booking.DefaultHorizon))
+	case f.queue < 1:
+		return cfg, work, usageError(fmt.Errorf("--queue must be at least 1, got %d", f.queue))
+	}
+	if err := work.Validate(); err != nil {
+		return cfg, work, usageError(fmt.Errorf("bad flag value: %w", err))
+	}
+	maxConns, err := protocolConnLimit(f, fileLimit())
+	if err != nil {
+		return cfg, work, err
+	}
+	cfg = server.Config{
+		Model:        f.model,
+		Workers:      f.workers.n,
+		Queue:        f.queue,
+		MaxConns:     maxConns,
+		ReadTimeout:  f.readTimeout,
+		IdleTimeout:  f.idleTimeout,
+		WriteTimeout: f.writeTimeout,
+		Logger:       log,
+	}
+	cfg.BusyReply, cfg.ReadTimeoutReply, cfg.InternalErrorReply = wire.ServerReplies()
+	if f.workers.auto {
+		cfg.Adaptive = &server.AdaptiveConfig{Limit: pool.Gradient2Config{Min: f.minWorkers, Max: f.maxWorkers}}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, work, usageError(fmt.Errorf("bad flag value: %w", err))
+	}
+	return cfg, work, nil
 }
