@@ -26,4 +26,6 @@
 //
 // pool does not log; it returns errors and exposes counters. Every method of
 // Pool is safe for concurrent use.
+//
+// pool imports github.com/alitto/pond/v2 and the standard library only.
 package pool

@@ -76,4 +76,7 @@
 // with no faults, in one run, and reports req/s for each:
 //
 //	go test -run '^$' -bench ProxyThroughput -benchtime 3s ./robustness
+//
+// The package holds tests only; they import client, faults, server,
+// booking and wire, as a user's own robustness tests would.
 package robustness

@@ -40,4 +40,8 @@
 // with a child logger per connection; expected endings (EOF, timeouts,
 // resets, closed connections) are not logged as errors. Counters are read
 // with Stats, and an Observer sees every request and connection close.
+//
+// server imports pool, wire, logrus and golang.org/x/time/rate, never
+// booking: the Building Services service reaches it only as a Handler,
+// wired up by the command.
 package server
