@@ -142,19 +142,36 @@ func (c Config) Validate() error {
 func DefaultWorkers() int { return 4 * runtime.GOMAXPROCS(0) }
 
 // withDefaults returns c with its zero values resolved.
+// EffectiveWorkers returns the pool size a Server for c starts with: 1
+// for ModelSerial, 0 (no pool, no limit) for ModelUnbounded, else Workers
+// (0 = DefaultWorkers()), brought within the adaptive bounds when
+// Adaptive is set. It is the one place the defaults meet.
+func (c Config) EffectiveWorkers() int {
+	switch {
+	case c.Model == ModelSerial:
+		return 1
+	case c.Model == ModelUnbounded:
+		return 0
+	case c.Adaptive != nil:
+		return c.Adaptive.withDefaults(c.Workers).Limit.Initial
+	case c.Workers == 0:
+		return DefaultWorkers()
+	}
+	return c.Workers
+}
+
 func (c Config) withDefaults() Config {
 	if c.Framing == nil {
 		c.Framing = wire.Quint16{}
 	}
 	if c.Adaptive != nil {
 		a := c.Adaptive.withDefaults(c.Workers)
-		c.Adaptive, c.Workers = &a, a.Limit.Initial
+		c.Adaptive = &a
 	}
-	if c.Workers == 0 {
+	if c.Model != ModelUnbounded {
+		c.Workers = c.EffectiveWorkers()
+	} else if c.Workers == 0 {
 		c.Workers = DefaultWorkers()
-	}
-	if c.Model == ModelSerial {
-		c.Workers = 1
 	}
 	if c.Queue == 0 {
 		c.Queue = DefaultQueue

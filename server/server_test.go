@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poolside-dev/poolside/pool"
 	"github.com/poolside-dev/poolside/server"
 	"github.com/poolside-dev/poolside/wire"
 )
@@ -609,4 +610,34 @@ func TestAnnouncedSizeDoesNotAllocate(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(conns<<20)/4,
 		"%d connections announcing 1 MiB each must not cost 1 MiB each", conns)
+}
+
+func TestConfigEffectiveWorkers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  server.Config
+		want int
+	}{
+		{"pool default", server.Config{}, server.DefaultWorkers()},
+		{"pool 7", server.Config{Workers: 7}, 7},
+		{"conn 3", server.Config{Model: server.ModelConn, Workers: 3}, 3},
+		{"serial", server.Config{Model: server.ModelSerial, Workers: 9}, 1},
+		{"unbounded", server.Config{Model: server.ModelUnbounded}, 0},
+		{"adaptive, default start", server.Config{Adaptive: &server.AdaptiveConfig{}}, server.DefaultWorkers()},
+		{"adaptive, start 5", server.Config{Workers: 5, Adaptive: &server.AdaptiveConfig{}}, 5},
+		{"adaptive, default above max", server.Config{Adaptive: &server.AdaptiveConfig{Limit: pool.Gradient2Config{Max: 1}}}, 1},
+		{"adaptive, default below min", server.Config{Adaptive: &server.AdaptiveConfig{Limit: pool.Gradient2Config{Min: 300}}}, 300},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, tc.cfg.EffectiveWorkers())
+			if tc.cfg.Model == server.ModelUnbounded {
+				return
+			}
+			tc.cfg.Handler = echo
+			s, err := server.New(tc.cfg)
+			require.NoError(t, err)
+			defer s.Close()
+			assert.Equal(t, tc.want, s.Stats().Pool.Workers, "what a Server starts with")
+		})
+	}
 }
