@@ -296,7 +296,10 @@ func TestBoltDamageChild(t *testing.T) {
 	require.NoError(t, json.Unmarshal(raw, &c))
 	base, err := os.ReadFile(c.Base)
 	require.NoError(t, err)
-	work := t.TempDir()
+	// The copies go under the parent's directory, which its own cleanup
+	// removes even when this process dies of a signal.
+	work, err := os.MkdirTemp(dir, "child-")
+	require.NoError(t, err)
 	for i := start; i < len(c.Damages); i++ {
 		fmt.Printf("begin %d\n", i)
 		path := filepath.Join(work, fmt.Sprintf("damaged-%d.db", i))
