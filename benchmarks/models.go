@@ -32,15 +32,7 @@ func (m ModelSpec) String() string {
 // for serial, 0 (no limit) for unbounded, the default pool size when
 // Workers is 0.
 func (m ModelSpec) EffectiveWorkers() int {
-	switch {
-	case m.Model == server.ModelSerial:
-		return 1
-	case m.Model == server.ModelUnbounded:
-		return 0
-	case m.Workers == 0:
-		return server.DefaultWorkers()
-	}
-	return m.Workers
+	return server.Config{Model: m.Model, Workers: m.Workers}.EffectiveWorkers()
 }
 
 // ParseModelSpec parses "serial", "unbounded", "pool", "conn", or

@@ -52,7 +52,7 @@ func runAdaptive(ctx context.Context, cfg TuneConfig, step int) (*AdaptiveRun, e
 	run := &AdaptiveRun{
 		Duration: cfg.Adaptive,
 		Interval: server.DefaultAdaptiveInterval,
-		Start:    max(lo, min(hi, server.DefaultWorkers())),
+		Start:    ls.srv.Stats().Pool.Workers, // the size it starts from, before the run
 		Min:      lo,
 		Max:      hi,
 	}
