@@ -11,7 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/benchmarks/compare"
+	"github.com/poolside-dev/poolside/benchmarks/load"
 )
 
 func init() { subcommands = append(subcommands, newBenchCmd) }
@@ -163,47 +164,32 @@ server, too many open files for --clients, or any other failure.`,
 	return cmd
 }
 
-// compareConfig checks the flags and turns them into a CompareConfig.
-func (f benchFlags) compareConfig(cmd *cobra.Command) (benchmarks.CompareConfig, error) {
-	bad := func(format string, a ...any) (benchmarks.CompareConfig, error) {
-		return benchmarks.CompareConfig{}, usagef(cmd, format, a...)
-	}
-	srv, load, err := f.config(cmd, benchServers, serverOnlyFlags)
+// compareConfig turns the flags into a compare.Config and checks it (see
+// fieldFlags), with the output files.
+func (f benchFlags) compareConfig(cmd *cobra.Command) (compare.Config, error) {
+	srv, lcfg, err := f.config(cmd, benchServers, serverOnlyFlags)
 	if err != nil {
-		return benchmarks.CompareConfig{}, err
+		return compare.Config{}, err
 	}
-	switch {
-	case f.duration <= 0:
-		return bad("--duration must be positive, got %v", f.duration)
-	case f.warmup < 0:
-		return bad("--warmup must not be negative, got %v", f.warmup)
-	case f.maxRequests < 0:
-		return bad("--max-requests must be 0 (no cap) or more, got %d", f.maxRequests)
-	case f.repeat < 1:
-		return bad("--repeat must be at least 1, got %d", f.repeat)
-	}
-	if err := f.checkRate(cmd, f.duration, "--duration"); err != nil {
-		return benchmarks.CompareConfig{}, err
-	}
-	if err := checkChartFile(cmd, f.chartFile); err != nil {
-		return benchmarks.CompareConfig{}, err
-	}
-	if err := checkOutputs(cmd, outputFlag{"--json", f.jsonFile}, outputFlag{"--csv", f.csvFile}, outputFlag{"--chart", f.chartFile}); err != nil {
-		return benchmarks.CompareConfig{}, err
-	}
-	cfg := benchmarks.CompareConfig{
+	cfg := compare.Config{
 		Server: srv,
-		Load:   load,
-		Window: benchmarks.Window{Warmup: f.warmup, Duration: f.duration, MaxRequests: f.maxRequests},
+		Load:   lcfg,
+		Window: load.Window{Warmup: f.warmup, Duration: f.duration, MaxRequests: f.maxRequests},
 		Repeat: f.repeat,
 	}
 	if f.addr == "" {
-		if cfg.Models, err = benchmarks.ParseModelSpecs(f.models); err != nil {
-			return bad("--models: %v", err)
+		if cfg.Models, err = load.ParseModelSpecs(f.models); err != nil {
+			return compare.Config{}, usagef(cmd, "--models: %v", err)
 		}
 	}
-	if err := cfg.Validate(); err != nil {
-		return bad("%v", err)
+	if err := checkConfig(cmd, cfg.Validate()); err != nil {
+		return compare.Config{}, err
+	}
+	if err := checkChartFile(cmd, f.chartFile, compare.ChartFormat); err != nil {
+		return compare.Config{}, err
+	}
+	if err := checkOutputs(cmd, outputFlag{"--json", f.jsonFile}, outputFlag{"--csv", f.csvFile}, outputFlag{"--chart", f.chartFile}); err != nil {
+		return compare.Config{}, err
 	}
 	return cfg, nil
 }
@@ -225,7 +211,7 @@ func runBench(cmd *cobra.Command, f benchFlags, stdout, stderr io.Writer) error 
 	if showProgress(stderr) {
 		stopProgress = startBenchProgress(ctx, &cfg, stderr)
 	}
-	rep, err := benchmarks.Compare(ctx, cfg)
+	rep, err := compare.Run(ctx, cfg)
 	stopProgress(err == nil)
 	// The clean-up's own failure is reported by cl, after the report.
 	err, _ = splitCleanup(err)
@@ -264,12 +250,15 @@ func runBenchCleanup(cmd *cobra.Command, f benchFlags, stdout io.Writer) error {
 			return err
 		}
 	}
-	if f.timeout <= 0 {
-		return usagef(cmd, "--timeout must be positive, got %v", f.timeout)
+	if err := checkConfig(cmd, nil); err != nil {
+		return err
 	}
 	ctx := cmd.Context()
 	dir := journalDir()
-	done, err := benchmarks.CleanupJournals(ctx, dir, f.addr, f.timeout)
+	done, err := load.CleanupJournals(ctx, dir, f.addr, f.timeout)
+	if errors.Is(err, load.ErrInvalidConfig) { // before any file was touched
+		return checkConfig(cmd, err)
+	}
 	where := ""
 	if f.addr != "" {
 		where = " for " + f.addr
@@ -304,7 +293,7 @@ func runBenchCleanup(cmd *cobra.Command, f benchFlags, stdout io.Writer) error {
 	case ctx.Err() != nil:
 		return &exitError{code: exitInternal, err: &messageError{msg: "interrupted; what was not unbooked yet is still listed in its journal: run 'poolside bench --cleanup' again", err: ctx.Err()}}
 	case err != nil:
-		msg := fmt.Sprintf("could not use every file in %s: %s; move away what is not a journal of poolside's", dir, strings.ReplaceAll(err.Error(), "benchmarks: ", ""))
+		msg := fmt.Sprintf("could not use every file in %s: %s; move away what is not a journal of poolside's", dir, strings.ReplaceAll(err.Error(), "load: ", ""))
 		return &exitError{code: exitInternal, err: &messageError{msg: msg, err: err}}
 	case left > 0:
 		return &exitError{code: exitInternal, err: fmt.Errorf("%d %s could not be unbooked (listed above)", left, pluralWord(left, "booking", "bookings"))}
@@ -316,7 +305,7 @@ func runBenchCleanup(cmd *cobra.Command, f benchFlags, stdout io.Writer) error {
 // rep for which not one request succeeded in any round (all of them
 // failed after connecting: refused, timed out, cut), so that a script
 // sees a failed bench; nil otherwise.
-func nothingSucceeded(rep *benchmarks.Report) error {
+func nothingSucceeded(rep *compare.Report) error {
 	var failed []string
 	for _, mr := range rep.Results {
 		var ok int64
@@ -335,7 +324,7 @@ func nothingSucceeded(rep *benchmarks.Report) error {
 
 // writeBenchReport prints the table and the notes of rep on stdout and
 // writes the files the flags ask for.
-func writeBenchReport(rep *benchmarks.Report, f benchFlags, stdout, stderr io.Writer) error {
+func writeBenchReport(rep *compare.Report, f benchFlags, stdout, stderr io.Writer) error {
 	if err := rep.WriteTable(stdout); err != nil {
 		return err
 	}
@@ -346,14 +335,14 @@ func writeBenchReport(rep *benchmarks.Report, f benchFlags, stdout, stderr io.Wr
 	return writeOutputs(stderr,
 		output{f.jsonFile, rep.WriteJSON},
 		output{f.csvFile, rep.WriteCSV},
-		chartOutput(f.chartFile, rep.WriteChart),
+		chartOutput(f.chartFile, compare.ChartFormat, rep.WriteChart),
 	)
 }
 
-// benchFailure turns err, from Compare, into the command's error and exit
+// benchFailure turns err, from compare.Run, into the command's error and exit
 // status, or returns nil if err is nil. rep is the report Compare returned
 // with it, if any, already printed: the message then says so.
-func benchFailure(ctx context.Context, f benchFlags, rep *benchmarks.Report, err error) error {
+func benchFailure(ctx context.Context, f benchFlags, rep *compare.Report, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -367,14 +356,14 @@ func benchFailure(ctx context.Context, f benchFlags, rep *benchmarks.Report, err
 // startBenchProgress draws a progress bar on w over the expected time of
 // the whole comparison, labelled with the run in progress, and returns
 // the function that removes it (see progress.stop).
-func startBenchProgress(ctx context.Context, cfg *benchmarks.CompareConfig, w io.Writer) (stop func(completed bool)) {
+func startBenchProgress(ctx context.Context, cfg *compare.Config, w io.Writer) (stop func(completed bool)) {
 	runs := max(cfg.Repeat, 1) * max(len(cfg.Models), 1)
 	if cfg.Load.Addr != "" {
 		runs = max(cfg.Repeat, 1)
 	}
 	per := cfg.Window.Warmup + cfg.Window.Duration
 	p := startProgress(ctx, w, time.Duration(runs)*per)
-	cfg.Progress = func(s benchmarks.Step) {
+	cfg.Progress = func(s compare.Progress) {
 		p.step(time.Duration(s.Index-1)*per, per, fmt.Sprintf("run %d/%d %-12s", s.Index, s.Count, s.Label))
 	}
 	return p.stop

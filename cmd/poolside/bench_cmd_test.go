@@ -28,7 +28,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/benchmarks/load"
+	"github.com/poolside-dev/poolside/benchmarks/tune"
 	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/client"
 	"github.com/poolside-dev/poolside/faults"
@@ -119,7 +120,7 @@ func TestBenchWritesReports(t *testing.T) {
 
 func TestBenchOpenLoopAgainstAddr(t *testing.T) {
 	withJournalDir(t)
-	ls, err := benchmarks.StartServer(benchmarks.ServerConfig{})
+	ls, err := load.StartServer(load.ServerConfig{})
 	require.NoError(t, err)
 	t.Cleanup(func() { ls.Close() })
 	args := append(append([]string{}, quickBench...), "--addr", ls.Addr(), "--rate", "200", "--conn-per-request")
@@ -382,7 +383,7 @@ func (l *acceptHook) Accept() (net.Conn, error) {
 // marked incomplete, and exits with the interrupted status.
 func TestBenchInterruptedKeepsFinishedRounds(t *testing.T) {
 	withJournalDir(t)
-	ls, err := benchmarks.StartServer(benchmarks.ServerConfig{})
+	ls, err := load.StartServer(load.ServerConfig{})
 	require.NoError(t, err)
 	t.Cleanup(func() { ls.Close() })
 
@@ -531,7 +532,7 @@ func TestBenchNoReply(t *testing.T) {
 // connecting the clients is this machine's limit, not an unreachable
 // server: the message says to lower --clients or raise ulimit -n.
 func TestTooManyFilesMessage(t *testing.T) {
-	emfile := fmt.Errorf("%w: client 1021 of 100000: %w to 127.0.0.1:1: %w", benchmarks.ErrUnreachable, client.ErrConnect,
+	emfile := fmt.Errorf("%w: client 1021 of 100000: %w to 127.0.0.1:1: %w", load.ErrUnreachable, client.ErrConnect,
 		&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", syscall.EMFILE)})
 	err := benchFailure(context.Background(), benchFlags{loadFlags: loadFlags{clients: 100000}}, nil, emfile)
 	require.Error(t, err)
@@ -565,15 +566,15 @@ func TestProgressFillsAtTheEnd(t *testing.T) {
 // narrows, the bar shortens, so that the last step ends it.
 func TestTuneProgressRescales(t *testing.T) {
 	var buf bytes.Buffer
-	cfg := &benchmarks.TuneConfig{MaxSteps: 12, Step: time.Second, Settle: -1}
+	cfg := &tune.LocalConfig{Config: tune.Config{MaxSteps: 12, StepDuration: time.Second, Settle: tune.NoSettle}}
 	p, step := startTuneProgress(t.Context(), cfg, &buf)
 	defer p.stop(false)
-	for _, s := range []benchmarks.TuneStep{
-		{Index: 1, Left: 11, Workers: 1, Phase: benchmarks.PhaseProbe},
-		{Index: 2, Left: 6, Workers: 8, Phase: benchmarks.PhaseSeed},
-		{Index: 3, Left: 7, Workers: 16, Phase: benchmarks.PhaseUp}, // an estimate that grows does not grow the bar
-		{Index: 4, Left: 1, Workers: 6, Phase: benchmarks.PhaseBisect},
-		{Index: 5, Left: 0, Workers: 7, Phase: benchmarks.PhaseBisect},
+	for _, s := range []tune.Progress{
+		{Index: 1, Left: 11, Workers: 1, Phase: tune.PhaseProbe},
+		{Index: 2, Left: 6, Workers: 8, Phase: tune.PhaseSeed},
+		{Index: 3, Left: 7, Workers: 16, Phase: tune.PhaseUp}, // an estimate that grows does not grow the bar
+		{Index: 4, Left: 1, Workers: 6, Phase: tune.PhaseBisect},
+		{Index: 5, Left: 0, Workers: 7, Phase: tune.PhaseBisect},
 	} {
 		s.MaxSteps, s.Expected = 12, time.Second
 		step(s)
@@ -609,7 +610,7 @@ func withJournalDir(t *testing.T) string {
 // behind a pooled server on loopback. It counts the BOOKs it is sent.
 type liveServer struct {
 	svc         *booking.Service
-	ls          *benchmarks.LocalServer
+	ls          *load.LocalServer
 	addr, admin string
 	real        map[string][]wire.Date // room -> dates, ascending
 	books       atomic.Int64
@@ -653,7 +654,7 @@ func startLiveServer(t *testing.T, horizon int) *liveServer {
 	for _, dates := range s.real {
 		slices.Sort(dates)
 	}
-	s.ls, err = benchmarks.StartServer(benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelPool, Workers: 4}, Handler: s})
+	s.ls, err = load.StartServer(load.ServerConfig{Model: load.ModelSpec{Model: server.ModelPool, Workers: 4}, Handler: s})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.ls.Close() })
 	ts := httptest.NewServer(server.AdminHandler(s.ls.Server()))
@@ -933,7 +934,7 @@ func TestBenchJournalUnwritable(t *testing.T) {
 	assert.Contains(t, err.Error(), "could not keep the journal of the run's bookings in "+filepath.Join(file, "poolside"))
 	assert.Contains(t, err.Error(), "not a directory")
 	assert.Contains(t, err.Error(), "set XDG_CACHE_HOME")
-	assert.NotContains(t, err.Error(), "benchmarks:", "no Go error chain")
+	assert.NotContains(t, err.Error(), "load:", "no Go error chain")
 	t.Log(err)
 	assert.Zero(t, s.books.Load(), "nothing was booked")
 }

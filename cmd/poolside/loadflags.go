@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,7 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/benchmarks/load"
 	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/client"
 )
@@ -45,11 +44,11 @@ type loadFlags struct {
 // configure, "in-process servers" or "in-process server".
 func (f *loadFlags) register(cmd *cobra.Command, servers string) {
 	fl := cmd.Flags()
-	fl.IntVar(&f.clients, "clients", benchmarks.DefaultClients, "concurrent clients (closed loop) or most requests in flight (open loop)")
+	fl.IntVar(&f.clients, "clients", load.DefaultClients, "concurrent clients (closed loop) or most requests in flight (open loop)")
 	fl.Float64Var(&f.rate, "rate", 0, "open loop: requests per second to schedule (0 = closed loop)")
 	fl.BoolVar(&f.connPerRequest, "conn-per-request", false, "dial a connection per request, as the book's client does (default: persistent connections)")
-	fl.DurationVar(&f.timeout, "timeout", benchmarks.DefaultTimeout, "give up on a request after this long (counted as a timeout error)")
-	fl.StringVar(&f.mix, "mix", benchmarks.DefaultMix.String(), "request mix, ACTION=WEIGHT for book, unbook, ondate, forroom")
+	fl.DurationVar(&f.timeout, "timeout", load.DefaultTimeout, "give up on a request after this long (counted as a timeout error)")
+	fl.StringVar(&f.mix, "mix", load.DefaultMix.String(), "request mix, ACTION=WEIGHT for book, unbook, ondate, forroom")
 	fl.BoolVar(&f.readOnly, "read-only", false, "send only the queries BOOKINGSONDATE and BOOKINGSFORROOM (--mix ondate=1,forroom=1 unless given): the run books nothing and changes nothing on the server")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the request mix")
 	fl.DurationVar(&f.workDelay, "work-delay", 0, servers+": every request waits this long on its worker")
@@ -58,63 +57,38 @@ func (f *loadFlags) register(cmd *cobra.Command, servers string) {
 	fl.IntVar(&f.queue, "queue", 0, servers+": requests that may wait for a worker before clients are told the server is busy (0 = 1024)")
 }
 
-// config checks the load flags and turns them into the configurations of
-// the in-process server and of the load. serverOnly are the flags of cmd
-// that configure the in-process server, so that --addr rules them out;
-// servers names it as register does. Errors are usage errors of cmd.
-func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []string) (benchmarks.ServerConfig, benchmarks.Config, error) {
-	bad := func(format string, a ...any) (benchmarks.ServerConfig, benchmarks.Config, error) {
-		return benchmarks.ServerConfig{}, benchmarks.Config{}, usagef(cmd, format, a...)
-	}
+// config turns the load flags into the configurations of the in-process
+// server and of the load; the library's Validate methods check them (see
+// fieldFlags). serverOnly are the flags of cmd that configure the
+// in-process server, so that --addr rules them out; servers names it as
+// register does. Errors are usage errors of cmd.
+func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []string) (load.ServerConfig, load.Config, error) {
 	if f.addr != "" {
 		if err := checkAddr("--addr", f.addr, "127.0.0.1:9407", dialling); err != nil {
-			return benchmarks.ServerConfig{}, benchmarks.Config{}, err
+			return load.ServerConfig{}, load.Config{}, err
 		}
 		for _, name := range serverOnly {
 			if cmd.Flags().Changed(name) {
-				return bad("--%s configures the %s; it cannot be used with --addr", name, servers)
+				return load.ServerConfig{}, load.Config{}, usagef(cmd, "--%s configures the %s; it cannot be used with --addr", name, servers)
 			}
 		}
 	}
-	switch {
-	case f.clients < 1:
-		return bad("--clients must be at least 1, got %d", f.clients)
-	case f.rate < 0 || math.IsNaN(f.rate):
-		return bad("--rate must be 0 (closed loop) or more, got %v", f.rate)
-	case f.rate > benchmarks.MaxRate:
-		return bad("--rate %v is more than 1,000,000 requests per second, the most an open loop schedules (one every microsecond)", f.rate)
-	case benchmarks.IntervalOverflows(f.rate):
-		return bad("--rate %v schedules one request every %s, longer than any run; give at least one request per measured time, such as --rate 1", f.rate, benchmarks.FormatInterval(f.rate))
-	case f.timeout <= 0:
-		return bad("--timeout must be positive, got %v", f.timeout)
-	case f.workDelay < 0:
-		return bad("--work-delay must not be negative, got %v", f.workDelay)
-	case f.workCPU < 0:
-		return bad("--work-cpu must not be negative, got %d", f.workCPU)
-	case f.queue < 0:
-		return bad("--queue must be 0 (default) or more, got %d", f.queue)
-	case f.store != string(booking.StoreMemory) && f.store != string(booking.StoreBolt):
-		return bad("--store %q: choose memory or bolt", f.store)
-	}
-	mix, err := benchmarks.ParseMix(f.mix)
-	if err != nil {
-		return bad("--mix: %v", err)
-	}
-	if f.readOnly {
-		switch {
-		case !cmd.Flags().Changed("mix"):
-			mix = benchmarks.ReadOnlyMix
-		case mix.Book+mix.Unbook > 0:
-			return bad("--read-only sends only queries, and --mix %s books or unbooks: give a mix of ondate and forroom only, such as --mix ondate=1,forroom=1, or leave --mix out", f.mix)
+	// Left out, --mix is the library's default: DefaultMix, or the two
+	// queries with --read-only.
+	var mix load.Mix
+	if cmd.Flags().Changed("mix") {
+		var err error
+		if mix, err = load.ParseMix(f.mix); err != nil {
+			return load.ServerConfig{}, load.Config{}, usagef(cmd, "--mix: %v", err)
 		}
 	}
-	srv := benchmarks.ServerConfig{
+	srv := load.ServerConfig{
 		Queue:     f.queue,
 		WorkDelay: f.workDelay,
 		WorkCPU:   f.workCPU,
 		Store:     booking.StoreKind(f.store),
 	}
-	load := benchmarks.Config{
+	cfg := load.Config{
 		Addr:           f.addr,
 		Clients:        f.clients,
 		ConnPerRequest: f.connPerRequest,
@@ -125,9 +99,119 @@ func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []strin
 		Seed:           f.seed,
 	}
 	if f.addr != "" {
-		load.JournalDir = journalDir()
+		cfg.JournalDir = journalDir()
 	}
-	return srv, load, nil
+	return srv, cfg, nil
+}
+
+// fieldFlag maps a field of the library's configurations, by the path
+// its load.FieldErrors give, to the flag that sets it.
+type fieldFlag struct {
+	field, flag string
+	// rule, if not empty, says what the flag must be where the field's own
+	// rule speaks of what the flag does not mean: the field's zero is its
+	// default, and the flag's is refused (refuseZero) or means none.
+	rule       string
+	refuseZero bool
+}
+
+// fieldFlags is the one table of the fields that bench and tune set from
+// their flags. The library checks every range (its Validate methods);
+// the command checks only what the library cannot see: a zero given to a
+// flag whose field reads zero as its default.
+var fieldFlags = []fieldFlag{
+	{field: "Load.Addr", flag: "--addr"},
+	{field: "Load.Clients", flag: "--clients", rule: "must be at least 1", refuseZero: true},
+	{field: "Load.Rate", flag: "--rate", rule: "must be 0 (closed loop) or more"},
+	{field: "Load.Timeout", flag: "--timeout", rule: "must be positive", refuseZero: true},
+	{field: "Timeout", flag: "--timeout", rule: "must be positive", refuseZero: true}, // bench --cleanup
+	{field: "Load.Mix", flag: "--mix"},
+	{field: "Load.ReadOnly", flag: "--read-only"},
+	{field: "Server.WorkDelay", flag: "--work-delay", rule: "must not be negative"},
+	{field: "Server.WorkCPU", flag: "--work-cpu", rule: "must not be negative"},
+	{field: "Server.Store", flag: "--store"},
+	{field: "Server.Queue", flag: "--queue"},
+	{field: "Models", flag: "--models"},
+	{field: "Window.Duration", flag: "--duration", rule: "must be positive", refuseZero: true},
+	{field: "Window.Warmup", flag: "--warmup", rule: "must not be negative"},
+	{field: "Window.MaxRequests", flag: "--max-requests"},
+	{field: "Repeat", flag: "--repeat", rule: "must be at least 1", refuseZero: true},
+	{field: "Settle", flag: "--settle", rule: "must be 0 (none) or more"},
+	{field: "StepDuration", flag: "--step", rule: "must be positive", refuseZero: true},
+	{field: "MinWorkers", flag: "--min-workers", rule: "must be at least 1", refuseZero: true},
+	{field: "MaxWorkers", flag: "--max-workers", rule: "must be 0 (= --clients) or more"},
+	{field: "MaxSteps", flag: "--max-steps", rule: "must be at least 2 (the probe and the seed)", refuseZero: true},
+	{field: "SLOP99", flag: "--slo-p99"},
+	{field: "MinGain", flag: "--min-gain", rule: "must be below 1 (0.05 is 5%; negative = never stop)"},
+	{field: "Adaptive", flag: "--adaptive-duration", rule: "must be positive", refuseZero: true},
+}
+
+// flagOf returns the entry of fieldFlags for the field at path, or one
+// that names the field itself.
+func flagOf(path string) fieldFlag {
+	for _, ff := range fieldFlags {
+		if ff.field == path {
+			return ff
+		}
+	}
+	return fieldFlag{field: path, flag: path}
+}
+
+// checkConfig returns nil if err, from a Validate method of the library,
+// is nil and no flag of cmd that fieldFlags says refuses zero is zero;
+// otherwise the usage error of cmd that says, for each, what is wrong in
+// terms of its flag, such as "--clients is 0, must be at least 1".
+func checkConfig(cmd *cobra.Command, err error) error {
+	var problems []string
+	seen := map[string]bool{}
+	for _, ff := range fieldFlags {
+		fl := cmd.Flags().Lookup(strings.TrimPrefix(ff.flag, "--"))
+		if ff.refuseZero && fl != nil && !seen[ff.flag] && isZero(fl.Value.String()) {
+			seen[ff.flag] = true
+			problems = append(problems, fmt.Sprintf("%s is %s, %s", ff.flag, fl.Value, ff.rule))
+		}
+	}
+	for _, e := range flatten(err) {
+		var fe *load.FieldError
+		switch {
+		case !errors.As(e, &fe):
+			problems = append(problems, e.Error())
+		case fe.Detail == "" && flagOf(fe.Field).rule != "":
+			ff := flagOf(fe.Field)
+			problems = append(problems, fmt.Sprintf("%s is %v, %s", ff.flag, fe.Value, ff.rule))
+		default:
+			problems = append(problems, fe.Text(func(path string) string { return flagOf(path).flag }))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return usagef(cmd, "%s", strings.Join(problems, "; "))
+}
+
+// flatten lists the errors joined in err (none for nil).
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var all []error
+		for _, e := range j.Unwrap() {
+			all = append(all, flatten(e)...)
+		}
+		return all
+	}
+	return []error{err}
+}
+
+// isZero reports whether a flag's value, as pflag prints it, is zero: "0",
+// "0s".
+func isZero(v string) bool {
+	if d, err := time.ParseDuration(v); err == nil {
+		return d == 0
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	return err == nil && f == 0
 }
 
 // journalDir is where bench and tune keep the journal of the bookings a
@@ -143,14 +227,14 @@ var journalDir = func() string {
 }
 
 // cleanups collects what the clean-ups of a bench or tune against --addr
-// did (benchmarks.Config.OnCleanup), one per run. Its methods are safe
+// did (load.Config.OnCleanup), one per run. Its methods are safe
 // for concurrent use.
 type cleanups struct {
 	mu  sync.Mutex
-	all []benchmarks.Cleanup
+	all []load.Cleanup
 }
 
-func (c *cleanups) add(x benchmarks.Cleanup) {
+func (c *cleanups) add(x load.Cleanup) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.all = append(c.all, x)
@@ -158,7 +242,7 @@ func (c *cleanups) add(x benchmarks.Cleanup) {
 
 // total sums the clean-ups: what the runs booked and what was unbooked,
 // not booked and left, and the journals that list what was left.
-func (c *cleanups) total() (sum benchmarks.Cleanup, journals []string) {
+func (c *cleanups) total() (sum load.Cleanup, journals []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, x := range c.all {
@@ -212,15 +296,15 @@ func (c *cleanups) err() error {
 	return &exitError{code: exitInternal, err: fmt.Errorf("the run left %d of its bookings on %s (listed above); run 'poolside bench --cleanup' once the server answers to unbook them", len(sum.Left), sum.Addr)}
 }
 
-// splitCleanup separates, in err from benchmarks.Compare or Tune, the
+// splitCleanup separates, in err from compare.Run or a tune search, the
 // failure of the clean-up (joined at the top, wrapping
-// benchmarks.ErrCleanup), which the cleanups collector reports, from the
+// load.ErrCleanup), which the cleanups collector reports, from the
 // rest: run is err without it, nil if it was the only failure.
 func splitCleanup(err error) (run error, cleanup bool) {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var keep []error
 		for _, e := range j.Unwrap() {
-			if errors.Is(e, benchmarks.ErrCleanup) {
+			if errors.Is(e, load.ErrCleanup) {
 				cleanup = true
 				continue
 			}
@@ -231,7 +315,7 @@ func splitCleanup(err error) (run error, cleanup bool) {
 		}
 		return errors.Join(keep...), true
 	}
-	if errors.Is(err, benchmarks.ErrCleanup) {
+	if errors.Is(err, load.ErrCleanup) {
 		return nil, true
 	}
 	return err, false
@@ -250,19 +334,6 @@ func connectFailure(addr string, timeout time.Duration, err error) error {
 		msg = fmt.Sprintf("could not connect to %s within %v (--timeout) — is the server running, and is the address right?", addr, timeout)
 	}
 	return &exitError{code: exitNetwork, err: &messageError{msg: msg, err: err}}
-}
-
-// checkRate returns a usage error of cmd if the open loop of --rate would
-// send its requests further apart than measured, the measured time of
-// each run, given by flag ("--duration"): at most one request would be
-// measured.
-func (f loadFlags) checkRate(cmd *cobra.Command, measured time.Duration, flag string) error {
-	if !benchmarks.RateTooSlow(f.rate, measured) {
-		return nil
-	}
-	every := time.Duration(float64(time.Second) / f.rate).Round(time.Millisecond)
-	return usagef(cmd, "--rate %v sends one request every %v, longer than the %v measured (%s), so at most one request would be measured; raise --rate to at least %s, or %s to at least %v",
-		f.rate, every, measured, flag, strconv.FormatFloat(1/measured.Seconds(), 'g', 3, 64), flag, every)
 }
 
 // tooManyFiles is the error, exit status 4, of a bench or tune that hit
@@ -290,7 +361,7 @@ func isTooManyFiles(err error) bool {
 }
 
 // noReply is the error of a bench or tune in which no request completed
-// in a measured window (err wraps benchmarks.ErrNoRequests): measured is
+// in a measured window (err wraps load.ErrNoRequests): measured is
 // that window, given by flag. Against --addr (exit status 3) the likely
 // cause is a server that does not speak the protocol; in process (exit
 // status 4), requests slower than the window.
@@ -318,9 +389,9 @@ func (f loadFlags) failure(ctx context.Context, err error, stopped string, repor
 		err = tooManyFiles(f.clients, f.addr == "", err)
 	case errors.Is(err, client.ErrConnect):
 		err = connectFailure(f.addr, f.timeout, err)
-	case errors.Is(err, benchmarks.ErrNoRequests):
+	case errors.Is(err, load.ErrNoRequests):
 		err = noReply(f.addr, measured, flag, f.timeout, err)
-	case errors.Is(err, benchmarks.ErrJournal):
+	case errors.Is(err, load.ErrJournal):
 		why := err.Error()
 		var pe *fs.PathError
 		if errors.As(err, &pe) {

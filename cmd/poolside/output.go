@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-
-	"github.com/poolside-dev/poolside/benchmarks"
 )
 
 // output is a report file a command writes when a flag (--json, --csv,
@@ -21,25 +19,29 @@ type output struct {
 	write func(io.Writer) error
 }
 
+// chartFormat returns the chart format a file name asks for, as
+// compare.ChartFormat and tune.ChartFormat do.
+type chartFormat func(name string) (string, error)
+
 // chartOutput is the output that draws a chart to name with writeChart,
-// in the format name's extension asks for (see benchmarks.ChartFormat).
-func chartOutput(name string, writeChart func(w io.Writer, format string) error) output {
+// in the format name's extension asks for (see chartFormat).
+func chartOutput(name string, format chartFormat, writeChart func(w io.Writer, format string) error) output {
 	return output{name, func(w io.Writer) error {
-		format, err := benchmarks.ChartFormat(name)
+		kind, err := format(name)
 		if err != nil {
 			return err
 		}
-		return writeChart(w, format)
+		return writeChart(w, kind)
 	}}
 }
 
 // checkChartFile returns a usage error of cmd if name, its --chart file,
 // is neither empty nor a .png or .svg file name.
-func checkChartFile(cmd *cobra.Command, name string) error {
+func checkChartFile(cmd *cobra.Command, name string, format chartFormat) error {
 	if name == "" {
 		return nil
 	}
-	if _, err := benchmarks.ChartFormat(name); err != nil {
+	if _, err := format(name); err != nil {
 		return usagef(cmd, "--chart %q: the file name must end in .png or .svg", name)
 	}
 	return nil

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/benchmarks/tune"
 )
 
 func init() { subcommands = append(subcommands, newTuneCmd) }
@@ -123,11 +122,11 @@ reached; 2 bad flags (nothing ran).`,
 	fl.BoolVar(&f.apply, "apply", false, "with --addr, leave the pool at the recommended size (default: put back the size it had)")
 	fl.IntVar(&f.minWorkers, "min-workers", 1, "smallest pool searched; the probe measures the service time there")
 	fl.IntVar(&f.maxWorkers, "max-workers", 0, "largest pool searched (0 = --clients, the most requests in flight)")
-	fl.IntVar(&f.maxSteps, "max-steps", benchmarks.DefaultTuneMaxSteps, "most pool sizes measured")
-	fl.DurationVar(&f.settle, "settle", benchmarks.DefaultTuneSettle, "load after each resize that is not measured")
-	fl.DurationVar(&f.step, "step", benchmarks.DefaultTuneStep, "measured time at each pool size")
+	fl.IntVar(&f.maxSteps, "max-steps", tune.DefaultMaxSteps, "most pool sizes measured")
+	fl.DurationVar(&f.settle, "settle", tune.DefaultSettle, "load after each resize that is not measured")
+	fl.DurationVar(&f.step, "step", tune.DefaultStepDuration, "measured time at each pool size")
 	fl.DurationVar(&f.sloP99, "slo-p99", 0, "latency objective: never recommend a size whose p99 is above this (0 = none)")
-	fl.Float64Var(&f.minGain, "min-gain", benchmarks.DefaultTuneMinGain, "stop doubling the pool when throughput gains less than this share (0.05 = 5%; negative = never)")
+	fl.Float64Var(&f.minGain, "min-gain", tune.DefaultMinGain, "stop doubling the pool when throughput gains less than this share (0.05 = 5%; negative = never)")
 	fl.BoolVar(&f.compareAdaptive, "compare-adaptive", false, "after the search, run an in-process server with adaptive sizing under the same load and compare")
 	fl.DurationVar(&f.adaptiveDuration, "adaptive-duration", 10*time.Second, "with --compare-adaptive, how long to measure the adaptive server")
 	fl.StringVar(&f.jsonFile, "json", "", "also write every point and the recommendation as JSON to this file")
@@ -142,10 +141,12 @@ const tuneServers = "in-process server"
 // with --addr.
 var tuneServerFlags = []string{"work-delay", "work-cpu", "store", "queue", "compare-adaptive", "adaptive-duration"}
 
-// tuneConfig checks the flags and turns them into a TuneConfig.
-func (f tuneFlags) tuneConfig(cmd *cobra.Command) (benchmarks.TuneConfig, error) {
-	bad := func(format string, a ...any) (benchmarks.TuneConfig, error) {
-		return benchmarks.TuneConfig{}, usagef(cmd, format, a...)
+// tuneConfig turns the flags into a tune.LocalConfig and checks it (see
+// fieldFlags), with the output files: all of it for an in-process
+// server, its Config for the running server of --addr.
+func (f tuneFlags) tuneConfig(cmd *cobra.Command) (tune.LocalConfig, error) {
+	bad := func(format string, a ...any) (tune.LocalConfig, error) {
+		return tune.LocalConfig{}, usagef(cmd, format, a...)
 	}
 	switch {
 	case f.addr != "" && f.admin == "":
@@ -155,83 +156,66 @@ func (f tuneFlags) tuneConfig(cmd *cobra.Command) (benchmarks.TuneConfig, error)
 	case f.addr == "" && f.apply:
 		return bad("--apply leaves a running server at the recommended size; it needs --addr and --admin")
 	}
-	srv, load, err := f.config(cmd, tuneServers, tuneServerFlags)
+	srv, lcfg, err := f.config(cmd, tuneServers, tuneServerFlags)
 	if err != nil {
-		return benchmarks.TuneConfig{}, err
+		return tune.LocalConfig{}, err
 	}
 	if f.addr != "" {
 		if err := checkAddr("--admin", f.admin, "127.0.0.1:9409", dialling); err != nil {
-			return benchmarks.TuneConfig{}, err
+			return tune.LocalConfig{}, err
 		}
 	}
 	if cmd.Flags().Changed("adaptive-duration") && !f.compareAdaptive {
 		return bad("--adaptive-duration needs --compare-adaptive")
 	}
-	switch {
-	case f.minWorkers < 1:
-		return bad("--min-workers must be at least 1, got %d", f.minWorkers)
-	case f.maxWorkers < 0:
-		return bad("--max-workers must be 0 (= --clients) or more, got %d", f.maxWorkers)
-	case f.maxWorkers > 0 && f.maxWorkers < f.minWorkers:
-		return bad("--max-workers %d is below --min-workers %d", f.maxWorkers, f.minWorkers)
-	case f.maxSteps < 2:
-		return bad("--max-steps must be at least 2 (the probe and the seed), got %d", f.maxSteps)
-	case f.settle < 0:
-		return bad("--settle must not be negative, got %v", f.settle)
-	case f.step <= 0:
-		return bad("--step must be positive, got %v", f.step)
-	case f.sloP99 < 0:
-		return bad("--slo-p99 must be 0 (none) or more, got %v", f.sloP99)
-	case f.minGain != f.minGain || f.minGain >= 1:
-		return bad("--min-gain must be below 1 (0.05 is 5%%), got %v", f.minGain)
-	case f.compareAdaptive && f.adaptiveDuration <= 0:
-		return bad("--adaptive-duration must be positive, got %v", f.adaptiveDuration)
-	}
-	if err := f.checkRate(cmd, f.step, "--step"); err != nil {
-		return benchmarks.TuneConfig{}, err
-	}
-	if f.compareAdaptive {
-		if err := f.checkRate(cmd, f.adaptiveDuration, "--adaptive-duration"); err != nil {
-			return benchmarks.TuneConfig{}, err
-		}
-	}
-	if err := checkChartFile(cmd, f.chartFile); err != nil {
-		return benchmarks.TuneConfig{}, err
-	}
-	if err := checkOutputs(cmd, outputFlag{"--json", f.jsonFile}, outputFlag{"--chart", f.chartFile}); err != nil {
-		return benchmarks.TuneConfig{}, err
-	}
-	// TuneConfig's zeros mean its defaults; the flags' zeros mean zero.
-	minGain := f.minGain
-	if minGain == 0 {
-		minGain = math.SmallestNonzeroFloat64 // stop when a doubling gains nothing
-	}
-	settle := f.settle
+	// The flags' zeros mean zero where the Config's mean its defaults.
+	settle, minGain := f.settle, f.minGain
 	if settle == 0 {
-		settle = -1 // none
+		settle = tune.NoSettle
 	}
-	cfg := benchmarks.TuneConfig{
-		Server:     srv,
-		Load:       load,
-		Settle:     settle,
-		Step:       f.step,
-		MinWorkers: f.minWorkers,
-		MaxWorkers: f.maxWorkers,
-		MaxSteps:   f.maxSteps,
-		SLOP99:     f.sloP99,
-		MinGain:    minGain,
-		Apply:      f.apply,
+	if minGain == 0 {
+		minGain = tune.ZeroGain // stop when a doubling gains nothing
 	}
-	if f.addr != "" {
-		cfg.Sizer = &benchmarks.AdminSizer{Addr: f.admin}
+	cfg := tune.LocalConfig{
+		Config: tune.Config{
+			Load:         lcfg,
+			Settle:       settle,
+			StepDuration: f.step,
+			MinWorkers:   f.minWorkers,
+			MaxWorkers:   f.maxWorkers,
+			MaxSteps:     f.maxSteps,
+			SLOP99:       f.sloP99,
+			MinGain:      minGain,
+			Apply:        f.apply,
+		},
+		Server: srv,
 	}
 	if f.compareAdaptive {
 		cfg.Adaptive = f.adaptiveDuration
 	}
-	if err := cfg.Validate(); err != nil {
-		return bad("%v", err)
+	verr := cfg.Validate()
+	if f.addr != "" {
+		verr = cfg.Config.Validate()
+	}
+	if err := checkConfig(cmd, verr); err != nil {
+		return tune.LocalConfig{}, err
+	}
+	if err := checkChartFile(cmd, f.chartFile, tune.ChartFormat); err != nil {
+		return tune.LocalConfig{}, err
+	}
+	if err := checkOutputs(cmd, outputFlag{"--json", f.jsonFile}, outputFlag{"--chart", f.chartFile}); err != nil {
+		return tune.LocalConfig{}, err
 	}
 	return cfg, nil
+}
+
+// search runs the search of cfg: on the running server of --addr,
+// resized through the admin API of --admin, or on an in-process server.
+func (f tuneFlags) search(ctx context.Context, cfg tune.LocalConfig) (*tune.Report, error) {
+	if f.addr != "" {
+		return tune.Running(ctx, cfg.Config, &tune.AdminSizer{Addr: f.admin})
+	}
+	return tune.InProcess(ctx, cfg)
 }
 
 func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
@@ -241,8 +225,8 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 	}
 	ctx := cmd.Context()
 	// The step in progress, for the message if the search stops.
-	var current benchmarks.TuneStep
-	bar, stopProgress := func(benchmarks.TuneStep) {}, func(bool) {}
+	var current tune.Progress
+	bar, stopProgress := func(tune.Progress) {}, func(bool) {}
 	// The bar goes before anything else is written, on success or not,
 	// so that nothing lands on its line.
 	if showProgress(stderr) {
@@ -250,13 +234,13 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 		p, bar = startTuneProgress(ctx, &cfg, stderr)
 		stopProgress = p.stop
 	}
-	cfg.Progress = func(s benchmarks.TuneStep) {
+	cfg.Progress = func(s tune.Progress) {
 		current = s
 		bar(s)
 	}
 	var cl cleanups
 	cfg.Load.OnCleanup = cl.add
-	rep, err := benchmarks.Tune(ctx, cfg)
+	rep, err := f.search(ctx, cfg)
 	stopProgress(err == nil)
 	// The clean-up's own failure is reported by cl, after the report.
 	err, _ = splitCleanup(err)
@@ -273,7 +257,7 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 	}
 	werr := writeOutputs(stderr,
 		output{f.jsonFile, rep.WriteJSON},
-		chartOutput(f.chartFile, rep.WriteChart),
+		chartOutput(f.chartFile, tune.ChartFormat, rep.WriteChart),
 	)
 	if rep.Recommended == 0 {
 		return errors.Join(noRecommendation(rep), werr, cl.err())
@@ -283,7 +267,7 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 
 // writeTuneReport prints the table and the explanation of rep on stdout,
 // and, for a running server, where its pool was left.
-func writeTuneReport(rep *benchmarks.TuneReport, f tuneFlags, stdout io.Writer) error {
+func writeTuneReport(rep *tune.Report, f tuneFlags, stdout io.Writer) error {
 	if err := rep.WriteTable(stdout); err != nil {
 		return err
 	}
@@ -296,30 +280,26 @@ func writeTuneReport(rep *benchmarks.TuneReport, f tuneFlags, stdout io.Writer) 
 		if f.apply && rep.FinalWorkers == rep.Recommended {
 			what = "left at the recommended"
 		}
-		unit := "workers"
-		if rep.FinalWorkers == 1 {
-			unit = "worker"
-		}
-		fmt.Fprintf(stdout, "\nthe pool at %s was %s %d %s\n", f.addr, what, rep.FinalWorkers, unit)
+		fmt.Fprintf(stdout, "\nthe pool at %s was %s %s\n", f.addr, what, workerCount(rep.FinalWorkers))
 	}
 	return nil
 }
 
-// tuneFailure turns err, from Tune, into the command's error and exit
-// status. rep is the report Tune returned with it, if any, already
+// tuneFailure turns err, from the search, into the command's error and exit
+// status. rep is the report the search returned with it, if any, already
 // printed; current is the step in progress when the search stopped (zero
 // before the first).
-func tuneFailure(ctx context.Context, f tuneFlags, rep *benchmarks.TuneReport, current benchmarks.TuneStep, err error) error {
+func tuneFailure(ctx context.Context, f tuneFlags, rep *tune.Report, current tune.Progress, err error) error {
 	measured, flag := f.step, "--step"
-	if current.Phase == benchmarks.PhaseAdaptive {
+	if current.Phase == tune.PhaseAdaptive {
 		measured, flag = f.adaptiveDuration, "--adaptive-duration"
 	}
 	return f.failure(ctx, err, tuneStopped(f, rep, current), rep != nil, measured, flag)
 }
 
 // tuneStopped says where the search stopped and what was kept: rep is
-// the report Tune returned, if any, and current the step in progress.
-func tuneStopped(f tuneFlags, rep *benchmarks.TuneReport, current benchmarks.TuneStep) string {
+// the report the search returned, if any, and current the step in progress.
+func tuneStopped(f tuneFlags, rep *tune.Report, current tune.Progress) string {
 	pool := ""
 	if f.addr != "" && rep == nil {
 		pool = fmt.Sprintf("; the pool at %s was put back to the size it had", f.addr)
@@ -327,7 +307,7 @@ func tuneStopped(f tuneFlags, rep *benchmarks.TuneReport, current benchmarks.Tun
 	switch {
 	case current.Index == 0:
 		return "before the first step; nothing was measured" + pool
-	case current.Phase == benchmarks.PhaseAdaptive:
+	case current.Phase == tune.PhaseAdaptive:
 		return "during the adaptive comparison, after the search had finished: its report is above, but no file was written"
 	case rep == nil:
 		return fmt.Sprintf("during the first step (the probe at %s); nothing was measured%s", workerCount(current.Workers), pool)
@@ -350,7 +330,7 @@ func pluralWord(n int, one, many string) string {
 // noRecommendation is the error, exit status 4, of a search in which no
 // size met the objective: the report, printed already, says why, and the
 // exit status lets a script tell.
-func noRecommendation(rep *benchmarks.TuneReport) error {
+func noRecommendation(rep *tune.Report) error {
 	objective := "at most 1% of the requests failing"
 	if rep.SLOP99 > 0 {
 		objective = fmt.Sprintf("p99 within --slo-p99 %v and %s", rep.SLOP99, objective)
@@ -362,14 +342,14 @@ func noRecommendation(rep *benchmarks.TuneReport) error {
 // expected to take, then the adaptive run, labelled with the step in
 // progress. It returns the bar, to stop when the search ends, and the
 // function to call with each step, which rescales the bar as the search
-// narrows (see TuneStep.Left) so that the last step ends it.
-func startTuneProgress(ctx context.Context, cfg *benchmarks.TuneConfig, w io.Writer) (p *progress, step func(benchmarks.TuneStep)) {
-	per := max(cfg.Settle, 0) + cfg.Step
+// narrows (see tune.Progress.Left) so that the last step ends it.
+func startTuneProgress(ctx context.Context, cfg *tune.LocalConfig, w io.Writer) (p *progress, step func(tune.Progress)) {
+	per := max(cfg.Settle, 0) + cfg.StepDuration
 	total := time.Duration(cfg.MaxSteps)*per + cfg.Adaptive
 	p = startProgress(ctx, w, total)
-	return p, func(s benchmarks.TuneStep) {
+	return p, func(s tune.Progress) {
 		done := time.Duration(s.Index-1) * per
-		if s.Phase == benchmarks.PhaseAdaptive {
+		if s.Phase == tune.PhaseAdaptive {
 			total = done + s.Expected
 			p.rescale(total)
 			p.step(done, s.Expected, fmt.Sprintf("adaptive sizing, %v", cfg.Adaptive))

@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/poolside-dev/poolside/benchmarks"
+	"github.com/poolside-dev/poolside/benchmarks/load"
 	"github.com/poolside-dev/poolside/server"
 )
 
@@ -88,9 +88,9 @@ func TestTuneCompareAdaptive(t *testing.T) {
 
 // startAdminServer starts an in-process server with the admin API on
 // loopback and returns the server and the two addresses.
-func startAdminServer(t *testing.T, cfg benchmarks.ServerConfig) (ls *benchmarks.LocalServer, addr, admin string) {
+func startAdminServer(t *testing.T, cfg load.ServerConfig) (ls *load.LocalServer, addr, admin string) {
 	t.Helper()
-	ls, err := benchmarks.StartServer(cfg)
+	ls, err := load.StartServer(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { ls.Close() })
 	ts := httptest.NewServer(server.AdminHandler(ls.Server()))
@@ -100,7 +100,7 @@ func startAdminServer(t *testing.T, cfg benchmarks.ServerConfig) (ls *benchmarks
 
 func TestTuneRunningServer(t *testing.T) {
 	withJournalDir(t)
-	ls, addr, admin := startAdminServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelPool, Workers: 3}, WorkDelay: 2 * time.Millisecond})
+	ls, addr, admin := startAdminServer(t, load.ServerConfig{Model: load.ModelSpec{Model: server.ModelPool, Workers: 3}, WorkDelay: 2 * time.Millisecond})
 	args := append(append([]string{}, quickTune...), "--addr", addr, "--admin", admin)
 	stdout, stderr, err := runCLI(t, args...)
 	require.NoError(t, err, stderr)
@@ -114,9 +114,9 @@ func TestTuneRunningServer(t *testing.T) {
 
 func TestTuneErrors(t *testing.T) {
 	withJournalDir(t)
-	_, addr, _ := startAdminServer(t, benchmarks.ServerConfig{})
-	_, serialAddr, serialAdmin := startAdminServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelSerial}})
-	_, connAddr, connAdmin := startAdminServer(t, benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelConn, Workers: 4}})
+	_, addr, _ := startAdminServer(t, load.ServerConfig{})
+	_, serialAddr, serialAdmin := startAdminServer(t, load.ServerConfig{Model: load.ModelSpec{Model: server.ModelSerial}})
+	_, connAddr, connAdmin := startAdminServer(t, load.ServerConfig{Model: load.ModelSpec{Model: server.ModelConn, Workers: 4}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	closed := ln.Addr().String()
@@ -256,7 +256,7 @@ func TestTuneNoRecommendation(t *testing.T) {
 // was kept and where the running server's pool was left.
 func TestTuneInterruptedKeepsMeasuredSizes(t *testing.T) {
 	withJournalDir(t)
-	ls, err := benchmarks.StartServer(benchmarks.ServerConfig{Model: benchmarks.ModelSpec{Model: server.ModelPool, Workers: 3}, WorkDelay: time.Millisecond})
+	ls, err := load.StartServer(load.ServerConfig{Model: load.ModelSpec{Model: server.ModelPool, Workers: 3}, WorkDelay: time.Millisecond})
 	require.NoError(t, err)
 	t.Cleanup(func() { ls.Close() })
 	// The admin API's resizes: the check that the pool can be resized

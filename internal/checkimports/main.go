@@ -19,7 +19,8 @@ const module = "github.com/poolside-dev/poolside"
 // allowed maps a package (relative to the module) to the module packages
 // and the outside modules it may import ("*": any outside module). The
 // standard library is always allowed. Only commands (cmd/...) may import
-// benchmarks; nothing imports cmd. A package not listed here fails the check, so a new package
+// benchmarks/... (its packages import one another as listed); nothing
+// imports cmd. A package not listed here fails the check, so a new package
 // has to be given its place on purpose.
 var allowed = map[string][]string{
 	"wire":                  {},
@@ -28,11 +29,18 @@ var allowed = map[string][]string{
 	"client":                {"wire"},
 	"booking":               {"wire", "go.etcd.io/bbolt"},
 	"server":                {"pool", "wire", "github.com/sirupsen/logrus", "golang.org/x/time/rate"},
-	"benchmarks":            {"client", "faults", "server", "pool", "wire", "booking", "*"},
-	"cmd/poolside":          {"benchmarks", "booking", "client", "faults", "pool", "server", "wire", "*"},
 	"robustness":            {}, // tests only: doc.go imports nothing
 	"internal/checkimports": {},
 	"internal/wiretest":     {"wire"}, // shared by tests only
+
+	// benchmarks/*: load knows the protocol's server and client; compare
+	// and tune sit above it and never import each other.
+	"benchmarks/load":             {"benchmarks/internal/textfmt", "booking", "client", "server", "wire", "github.com/HdrHistogram/hdrhistogram-go"},
+	"benchmarks/compare":          {"benchmarks/load", "benchmarks/internal/render", "benchmarks/internal/textfmt", "gonum.org/v1/plot"},
+	"benchmarks/tune":             {"benchmarks/load", "benchmarks/internal/render", "benchmarks/internal/textfmt", "server", "gonum.org/v1/plot"},
+	"benchmarks/internal/render":  {"benchmarks/load", "benchmarks/internal/textfmt", "gonum.org/v1/plot"},
+	"benchmarks/internal/textfmt": {},
+	"cmd/poolside":                {"benchmarks/compare", "benchmarks/load", "benchmarks/tune", "booking", "client", "faults", "pool", "server", "wire", "*"},
 }
 
 type pkg struct {
@@ -82,7 +90,7 @@ func check(p pkg) []string {
 		if !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
 			continue // standard library
 		}
-		if r := strings.TrimPrefix(imp, module+"/"); r != imp && !strings.HasPrefix(rel, "cmd/") && (r == "benchmarks" || strings.HasPrefix(r, "cmd/")) {
+		if r := strings.TrimPrefix(imp, module+"/"); r != imp && !strings.HasPrefix(rel, "cmd/") && !strings.HasPrefix(rel, "benchmarks/") && (strings.HasPrefix(r, "benchmarks/") || strings.HasPrefix(r, "cmd/")) {
 			bad = append(bad, fmt.Sprintf("%s imports %s: nothing may import benchmarks or cmd", rel, r))
 			continue
 		}

@@ -1,0 +1,190 @@
+package tune
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/poolside-dev/poolside/benchmarks/load"
+)
+
+// Point is one measured pool size.
+type Point struct {
+	// Workers is the pool size; Step the 1-based order in which it was
+	// measured, and Phase the part of the search that chose it.
+	Workers int
+	Step    int
+	Phase   Phase
+	// RPS is the throughput of successful requests; P50 and P99 their
+	// latency at the clients (in an open loop, from the intended send
+	// time).
+	RPS      float64
+	P50, P99 time.Duration
+	// QueueWait and Service are the server's mean time a request waited
+	// for a worker and spent on one; 0 when the server is not in process.
+	QueueWait, Service time.Duration
+	// CPUPerRequest and CPUUtilisation are as in load.Result.CPU.
+	CPUPerRequest  time.Duration
+	CPUUtilisation float64
+	// Errors counts failed requests; Requests successful ones.
+	Errors, Requests int64
+	// OtherCPU is the share of the machine's CPU time that other
+	// processes used during the step, settle time included (in process,
+	// on Linux; 0 otherwise). Above a few percent they competed with the
+	// server and the load generator, and the step's figures are noisy.
+	OtherCPU float64
+	// Eligible reports that the p99 met the SLO (if any) and at most 1%
+	// of the requests failed: the size may be recommended.
+	Eligible bool
+	// WorkerCeiling is N/D, the most N workers can serve if each request
+	// holds one for the low-load service time D. LoadCeiling is the most
+	// the load can ask for: C/(D+RTT) for a closed loop of C clients,
+	// the rate (or less, if C clients cannot carry it) for an open loop.
+	// In requests per second.
+	WorkerCeiling, LoadCeiling float64
+	// Result is the step's full measurement.
+	Result load.Result
+}
+
+// Report is the outcome of a search.
+type Report struct {
+	// Points are the sizes measured, in order of size.
+	Points []Point
+
+	// ServiceTime is D, the mean time a request spent on a worker at
+	// MinWorkers (from the server in process; MinWorkers over the
+	// throughput otherwise).
+	ServiceTime time.Duration
+	// RTT is the rest of a request's time at the client (connection,
+	// protocol, scheduling), measured in process at the size where
+	// requests queued least; RTTMeasured is false, and RTT 0, otherwise.
+	RTT         time.Duration
+	RTTMeasured bool
+	// CPUCeiling is the most requests per second the cores could serve
+	// at the least CPU time per request measured (cores / CPU per
+	// request); 0 when the server is not in process.
+	CPUCeiling float64
+	// Seed is the size Little's law gave, N = X × D, with X = SeedRate,
+	// what SeedBy allowed: "clients" (C/(D+RTT), RTT counted only if the
+	// probe measured it without queueing), "rate" (an open loop's rate),
+	// or "cpu" (the cores at the CPU per request of the probe, when the
+	// probe kept at least half a core busy), bounded by MinWorkers and
+	// MaxWorkers; SeedUnbounded is the size before that bound.
+	Seed          int
+	SeedUnbounded int
+	SeedRate      float64
+	SeedBy        string
+	// LoadCeilingBy says what sets the points' LoadCeiling: "clients"
+	// (C/(D+RTT), a closed loop, or an open loop whose clients cannot
+	// carry its rate) or "rate" (an open loop's rate).
+	LoadCeilingBy string
+	// Stop says why the climb from the seed ended, and ClimbFrom and
+	// ClimbTo are the sizes of its last step (both the size it ended at
+	// when it ended at MaxWorkers).
+	Stop               Stop
+	ClimbFrom, ClimbTo int
+	// Best is the size with the highest throughput among eligible points
+	// (0 if none).
+	Best int
+	// Recommended is the smallest eligible size with at least 95% of
+	// Best's throughput; 0 if no size met the SLO, and in an incomplete
+	// report.
+	Recommended int
+	// Incomplete reports that the search stopped before it finished (ctx
+	// ended or a step failed; see Search): Points are the sizes measured
+	// until then, and nothing is recommended.
+	Incomplete bool
+	// Explanation says in one paragraph what was measured and why the
+	// recommendation is what it is.
+	Explanation string
+	// FinalWorkers is the pool size the search left the server at (Running
+	// and Search: the size before, or Recommended with Apply; 0 for
+	// InProcess).
+	FinalWorkers int
+
+	// Adaptive is the adaptive server's run; nil unless
+	// LocalConfig.Adaptive was set.
+	Adaptive *AdaptiveRun
+
+	// Env describes the machine and the load (Warmup is the settle time
+	// and Duration the step).
+	Env load.Env
+	// SLOP99, MinGain, MinWorkers, MaxWorkers and MaxSteps are the
+	// search's settings, defaults resolved.
+	SLOP99                           time.Duration
+	MinGain                          float64
+	MinWorkers, MaxWorkers, MaxSteps int
+}
+
+// Point returns the point measured at workers, or nil.
+func (rep *Report) Point(workers int) *Point {
+	for i := range rep.Points {
+		if rep.Points[i].Workers == workers {
+			return &rep.Points[i]
+		}
+	}
+	return nil
+}
+
+// report assembles the Report from the points measured so far.
+func (t *search) report() *Report {
+	c := t.cfg
+	rep := &Report{
+		ServiceTime:   t.d,
+		Seed:          t.seed,
+		SeedUnbounded: t.seedUnbounded,
+		SeedRate:      t.seedRate,
+		SeedBy:        t.seedBy,
+		Stop:          t.stop,
+		ClimbFrom:     t.climbFrom,
+		ClimbTo:       t.top,
+		SLOP99:        c.SLOP99,
+		MinGain:       c.MinGain,
+		MinWorkers:    c.MinWorkers,
+		MaxWorkers:    c.MaxWorkers,
+		MaxSteps:      c.MaxSteps,
+	}
+	rep.Env = t.env(c, t.pointsInOrder())
+	// The RTT where requests queued least, and the least CPU per request.
+	var calm *Point
+	for _, p := range t.points {
+		if v := p.Result.Server; v != nil && v.Service.Mean > 0 && (calm == nil || v.QueueWait.Mean < calm.QueueWait) {
+			calm = p
+		}
+		if cpu := p.Result.CPU; cpu.Scope == load.CPUScopeProcess && cpu.PerRequest > 0 {
+			rep.CPUCeiling = max(rep.CPUCeiling, float64(cores(cpu))/cpu.PerRequest.Seconds())
+		}
+	}
+	if calm != nil {
+		rep.RTT, rep.RTTMeasured = rttOf(calm.Result), true
+	}
+	load := t.loadCeiling(rep.RTT)
+	rep.LoadCeilingBy = t.loadCeilingBy(rep.RTT)
+	for _, p := range t.points {
+		q := *p
+		if t.d > 0 {
+			q.WorkerCeiling = float64(q.Workers) / t.d.Seconds()
+		}
+		if !math.IsInf(load, 0) {
+			q.LoadCeiling = load
+		}
+		rep.Points = append(rep.Points, q)
+	}
+	slices.SortFunc(rep.Points, func(a, b Point) int { return a.Workers - b.Workers })
+	if b := t.best(); b != nil {
+		rep.Best = b.Workers
+	}
+	if rec, _ := t.bracket(); rec != nil {
+		rep.Recommended = rec.Workers
+	}
+	return rep
+}
+
+// pointsInOrder returns the points measured, in the order measured.
+func (t *search) pointsInOrder() []Point {
+	ps := make([]Point, len(t.points))
+	for i, p := range t.points {
+		ps[i] = *p
+	}
+	return ps
+}
