@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/poolside-dev/poolside/benchmarks/internal/render"
-	"github.com/poolside-dev/poolside/benchmarks/internal/textfmt"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
 // ms and us convert a duration to milliseconds and microseconds.

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/poolside-dev/poolside/benchmarks/internal/textfmt"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/client"
 	"github.com/poolside-dev/poolside/wire"
 )

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/poolside-dev/poolside/benchmarks/internal/textfmt"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
 // Defaults used for zero Config and Window fields.

@@ -92,6 +92,6 @@
 // field to its flag.
 //
 // The package does not log or print: it returns results and errors. It
-// may import client, server, booking, wire, benchmarks/internal/textfmt,
+// may import client, server, booking, wire, internal/textfmt,
 // HdrHistogram and the standard library; never compare or tune.
 package load

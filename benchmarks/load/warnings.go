@@ -3,7 +3,7 @@ package load
 import (
 	"fmt"
 
-	"github.com/poolside-dev/poolside/benchmarks/internal/textfmt"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
 // warnings explains figures that say more about the load generator or

@@ -14,7 +14,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/poolside-dev/poolside/benchmarks/internal/render"
-	"github.com/poolside-dev/poolside/benchmarks/internal/textfmt"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/benchmarks/load"
 )
 

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/poolside-dev/poolside/benchmarks/internal/textfmt"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/benchmarks/load"
 )
 

@@ -6,7 +6,7 @@ import (
 	"math"
 
 	"github.com/poolside-dev/poolside/benchmarks/internal/render"
-	"github.com/poolside-dev/poolside/benchmarks/internal/textfmt"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
 // finite returns x, or 0 if it is infinite or not a number, which JSON

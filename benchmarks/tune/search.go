@@ -8,7 +8,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/poolside-dev/poolside/benchmarks/internal/textfmt"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/benchmarks/load"
 )
 

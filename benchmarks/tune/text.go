@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/poolside-dev/poolside/benchmarks/internal/render"
-	"github.com/poolside-dev/poolside/benchmarks/internal/textfmt"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
 // loadCeilingName names Point.LoadCeiling for the report's load:

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/poolside-dev/poolside/benchmarks/internal/textfmt"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/benchmarks/load"
 	"github.com/poolside-dev/poolside/server"
 )

@@ -13,6 +13,7 @@ import (
 
 	"github.com/poolside-dev/poolside/benchmarks/compare"
 	"github.com/poolside-dev/poolside/benchmarks/load"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
 func init() { subcommands = append(subcommands, newBenchCmd) }
@@ -274,9 +275,9 @@ func runBenchCleanup(cmd *cobra.Command, f benchFlags, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "%s: skipped %s: its run is still going, and cleans up after itself when it ends\n", jc.Addr, jc.Journal)
 			continue
 		case len(jc.Left) == 0:
-			fmt.Fprintf(stdout, "%s: unbooked %d %s a killed run left", jc.Addr, jc.Unbooked, pluralWord(jc.Unbooked, "booking", "bookings"))
+			fmt.Fprintf(stdout, "%s: unbooked %d %s a killed run left", jc.Addr, jc.Unbooked, textfmt.PluralWord(jc.Unbooked, "booking", "bookings"))
 			if jc.NotBooked > 0 {
-				fmt.Fprintf(stdout, " (%d more it listed %s not booked)", jc.NotBooked, pluralWord(jc.NotBooked, "was", "were"))
+				fmt.Fprintf(stdout, " (%d more it listed %s not booked)", jc.NotBooked, textfmt.PluralWord(jc.NotBooked, "was", "were"))
 			}
 			fmt.Fprintln(stdout, "; nothing it booked is left")
 			continue
@@ -296,7 +297,7 @@ func runBenchCleanup(cmd *cobra.Command, f benchFlags, stdout io.Writer) error {
 		msg := fmt.Sprintf("could not use every file in %s: %s; move away what is not a journal of poolside's", dir, strings.ReplaceAll(err.Error(), "load: ", ""))
 		return &exitError{code: exitInternal, err: &messageError{msg: msg, err: err}}
 	case left > 0:
-		return &exitError{code: exitInternal, err: fmt.Errorf("%d %s could not be unbooked (listed above)", left, pluralWord(left, "booking", "bookings"))}
+		return &exitError{code: exitInternal, err: fmt.Errorf("%d %s could not be unbooked (listed above)", left, textfmt.PluralWord(left, "booking", "bookings"))}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
 func init() { subcommands = append(subcommands, newDBCmd) }
@@ -88,8 +89,8 @@ func runDBCheck(stdout io.Writer, path string) error {
 		fmt.Fprintf(stdout, "%s is sound: no bookings yet\n", path)
 	default:
 		fmt.Fprintf(stdout, "%s is sound: %d %s of %d %s on %d %s, from %s to %s (at most %d on one date)\n",
-			path, r.Bookings, pluralWord(r.Bookings, "booking", "bookings"), r.Rooms, pluralWord(r.Rooms, "room", "rooms"),
-			r.Dates, pluralWord(r.Dates, "date", "dates"), r.First, r.Last, r.MostOnOneDate)
+			path, r.Bookings, textfmt.PluralWord(r.Bookings, "booking", "bookings"), r.Rooms, textfmt.PluralWord(r.Rooms, "room", "rooms"),
+			r.Dates, textfmt.PluralWord(r.Dates, "date", "dates"), r.First, r.Last, r.MostOnOneDate)
 	}
 	fmt.Fprintf(stdout, "  %d bytes: %d pages of %d bytes in use, %d of them free; last commit %d\n", r.Size, r.Pages, r.PageSize, r.FreePages, r.Commit)
 	if r.MostOnOneDate > booking.MaxBookingsPerDay {
@@ -98,7 +99,7 @@ func runDBCheck(stdout io.Writer, path string) error {
 	}
 	if r.AfterLastDate > 0 {
 		fmt.Fprintf(stdout, "note: %d %s after %s, which poolside no longer takes (an older version did): clients that read such a date may fail; find them with 'poolside bookings --room ROOM' and cancel them with 'poolside unbook ROOM DATE'\n",
-			r.AfterLastDate, pluralWord(r.AfterLastDate, "booking is", "bookings are"), booking.LastDate)
+			r.AfterLastDate, textfmt.PluralWord(r.AfterLastDate, "booking is", "bookings are"), booking.LastDate)
 	}
 	return nil
 }
@@ -156,14 +157,14 @@ func runDBSalvage(stdout io.Writer, path, out string, previous bool) error {
 		return dbFileError("salvage", path, err)
 	}
 	if r.Sound {
-		fmt.Fprintf(stdout, "%s is sound: copied all %d %s to %s\n", path, r.Copied, pluralWord(r.Copied, "booking", "bookings"), out)
+		fmt.Fprintf(stdout, "%s is sound: copied all %d %s to %s\n", path, r.Copied, textfmt.PluralWord(r.Copied, "booking", "bookings"), out)
 		return nil
 	}
 	printProblems(stdout, path, r.Problems, r.Omitted)
-	fmt.Fprintf(stdout, "copied %d %s to %s\n", r.Copied, pluralWord(r.Copied, "booking", "bookings"), out)
+	fmt.Fprintf(stdout, "copied %d %s to %s\n", r.Copied, textfmt.PluralWord(r.Copied, "booking", "bookings"), out)
 	if len(r.Dropped) > 0 {
 		fmt.Fprintf(stdout, "not copied: %d %s that only one index lists (if real, book them again with 'poolside book ROOM DATE'):\n",
-			len(r.Dropped), pluralWord(len(r.Dropped), "booking", "bookings"))
+			len(r.Dropped), textfmt.PluralWord(len(r.Dropped), "booking", "bookings"))
 		for _, b := range r.Dropped {
 			fmt.Fprintf(stdout, "  %s %s (only in the %s index)\n", b.Room, b.Date, b.Index)
 		}
@@ -182,7 +183,7 @@ func printProblems(w io.Writer, path string, problems []string, omitted int) {
 		fmt.Fprintf(w, "  - %s\n", p)
 	}
 	if omitted > 0 {
-		fmt.Fprintf(w, "  (and %d more %s)\n", omitted, pluralWord(omitted, "problem", "problems"))
+		fmt.Fprintf(w, "  (and %d more %s)\n", omitted, textfmt.PluralWord(omitted, "problem", "problems"))
 	}
 }
 
@@ -221,7 +222,7 @@ func damagedError(path string, err error) error {
 	if ok && len(de.Problems) > 0 {
 		what = de.Problems[0]
 		if n := len(de.Problems) - 1 + de.Omitted; n > 0 {
-			what += fmt.Sprintf(" (and %d more %s)", n, pluralWord(n, "problem", "problems"))
+			what += fmt.Sprintf(" (and %d more %s)", n, textfmt.PluralWord(n, "problem", "problems"))
 		}
 	}
 	return &exitError{code: exitDamaged, err: &messageError{

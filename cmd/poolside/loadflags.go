@@ -20,6 +20,7 @@ import (
 	"github.com/poolside-dev/poolside/benchmarks/load"
 	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/client"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
 // loadFlags are the flags that shape the load and the in-process server,
@@ -267,10 +268,10 @@ func (c *cleanups) write(w io.Writer) {
 	}
 	unsure := ""
 	if sum.NotBooked > 0 {
-		unsure = fmt.Sprintf("; %d more it could not be sure of (their reply never came) %s not booked", sum.NotBooked, pluralWord(sum.NotBooked, "was", "were"))
+		unsure = fmt.Sprintf("; %d more it could not be sure of (their reply never came) %s not booked", sum.NotBooked, textfmt.PluralWord(sum.NotBooked, "was", "were"))
 	}
 	made := fmt.Sprintf("the run made %d %s on %s and unbooked the %d it still held before exiting%s",
-		sum.Booked, pluralWord(int(sum.Booked), "booking", "bookings"), sum.Addr, sum.Unbooked, unsure)
+		sum.Booked, textfmt.PluralWord(int(sum.Booked), "booking", "bookings"), sum.Addr, sum.Unbooked, unsure)
 	if len(sum.Left) == 0 {
 		fmt.Fprintf(w, "\nclean-up: %s; nothing it booked is left\n", made)
 		return

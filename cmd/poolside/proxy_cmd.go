@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/poolside-dev/poolside/faults"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
 func init() { subcommands = append(subcommands, newProxyCmd) }
@@ -222,14 +223,6 @@ func listenError(flag, addr string, err error) error {
 	return fmt.Errorf("cannot listen on %s %s: %w (%s)", flag, addr, reason, hint)
 }
 
-// plural returns "1 thing" or "n things".
-func plural[N int64 | uint64](n N, thing string) string {
-	if n == 1 {
-		return "1 " + thing
-	}
-	return fmt.Sprintf("%d %ss", n, thing)
-}
-
 func runProxy(ctx context.Context, f proxyFlags, stdout, stderr io.Writer) error {
 	cfg, apiAddr, err := proxyConfig(f, stderr)
 	if err != nil {
@@ -273,11 +266,11 @@ func runProxy(ctx context.Context, f proxyFlags, stdout, stderr io.Writer) error
 		if open == 1 {
 			them = "it"
 		}
-		fmt.Fprintf(stderr, "poolside: %s still open after %v; closing %s\n", plural(open, "connection"), f.drainTimeout, them)
+		fmt.Fprintf(stderr, "poolside: %s still open after %v; closing %s\n", textfmt.Count(int(open), "connection"), f.drainTimeout, them)
 		err = p.Close()
 	}
 	st := p.Stats()
-	fmt.Fprintf(stderr, "poolside: proxy stopped: %s accepted, %s failed\n", plural(st.Accepted, "connection"), plural(st.DialErrors, "upstream dial"))
+	fmt.Fprintf(stderr, "poolside: proxy stopped: %s accepted, %s failed\n", textfmt.Count(int(st.Accepted), "connection"), textfmt.Count(int(st.DialErrors), "upstream dial"))
 	if err != nil {
 		return fmt.Errorf("the proxy stopped: %w", err)
 	}

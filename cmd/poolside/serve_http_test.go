@@ -15,12 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/poolside-dev/poolside/internal/wiretest"
-	"github.com/poolside-dev/poolside/wire"
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/poolside-dev/poolside/internal/wiretest"
+	"github.com/poolside-dev/poolside/wire"
 )
 
 // The profiles of /debug/pprof/ (heap contents, a CPU profile that loads

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/poolside-dev/poolside/benchmarks/tune"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
 func init() { subcommands = append(subcommands, newTuneCmd) }
@@ -313,18 +314,12 @@ func tuneStopped(f tuneFlags, rep *tune.Report, current tune.Progress) string {
 		return fmt.Sprintf("during the first step (the probe at %s); nothing was measured%s", workerCount(current.Workers), pool)
 	}
 	return fmt.Sprintf("during step %d (%s at %s), before the search finished: the %d %s measured before it %s above, but nothing is recommended and no file was written",
-		current.Index, current.Phase, workerCount(current.Workers), len(rep.Points), pluralWord(len(rep.Points), "size", "sizes"), pluralWord(len(rep.Points), "is", "are"))
+		current.Index, current.Phase, workerCount(current.Workers), len(rep.Points), textfmt.PluralWord(len(rep.Points), "size", "sizes"), textfmt.PluralWord(len(rep.Points), "is", "are"))
 }
 
 // workerCount returns "1 worker" or "n workers".
-func workerCount(n int) string { return fmt.Sprintf("%d %s", n, pluralWord(n, "worker", "workers")) }
-
-// pluralWord returns one if n is 1 and many otherwise.
-func pluralWord(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
+func workerCount(n int) string {
+	return fmt.Sprintf("%d %s", n, textfmt.PluralWord(n, "worker", "workers"))
 }
 
 // noRecommendation is the error, exit status 4, of a search in which no

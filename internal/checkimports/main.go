@@ -32,15 +32,15 @@ var allowed = map[string][]string{
 	"robustness":            {}, // tests only: doc.go imports nothing
 	"internal/checkimports": {},
 	"internal/wiretest":     {"wire"}, // shared by tests only
+	"internal/textfmt":      {},       // text helpers of the reports and the CLI
 
 	// benchmarks/*: load knows the protocol's server and client; compare
 	// and tune sit above it and never import each other.
-	"benchmarks/load":             {"benchmarks/internal/textfmt", "booking", "client", "server", "wire", "github.com/HdrHistogram/hdrhistogram-go"},
-	"benchmarks/compare":          {"benchmarks/load", "benchmarks/internal/render", "benchmarks/internal/textfmt", "gonum.org/v1/plot"},
-	"benchmarks/tune":             {"benchmarks/load", "benchmarks/internal/render", "benchmarks/internal/textfmt", "server", "gonum.org/v1/plot"},
-	"benchmarks/internal/render":  {"benchmarks/load", "benchmarks/internal/textfmt", "gonum.org/v1/plot"},
-	"benchmarks/internal/textfmt": {},
-	"cmd/poolside":                {"benchmarks/compare", "benchmarks/load", "benchmarks/tune", "booking", "client", "faults", "pool", "server", "wire", "*"},
+	"benchmarks/load":            {"internal/textfmt", "booking", "client", "server", "wire", "github.com/HdrHistogram/hdrhistogram-go"},
+	"benchmarks/compare":         {"benchmarks/load", "benchmarks/internal/render", "internal/textfmt", "gonum.org/v1/plot"},
+	"benchmarks/tune":            {"benchmarks/load", "benchmarks/internal/render", "internal/textfmt", "server", "gonum.org/v1/plot"},
+	"benchmarks/internal/render": {"benchmarks/load", "internal/textfmt", "gonum.org/v1/plot"},
+	"cmd/poolside":               {"benchmarks/compare", "benchmarks/load", "benchmarks/tune", "internal/textfmt", "booking", "client", "faults", "pool", "server", "wire", "*"},
 }
 
 type pkg struct {

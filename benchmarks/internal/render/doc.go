@@ -3,6 +3,6 @@
 // colours and reference lines, and the load's environment (load.Env) as a
 // chart heading and in JSON.
 //
-// It may import benchmarks/load, benchmarks/internal/textfmt, gonum's plot
+// It may import benchmarks/load, internal/textfmt, gonum's plot
 // packages and the standard library; only compare and tune import it.
 package render

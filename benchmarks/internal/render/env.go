@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/poolside-dev/poolside/benchmarks/internal/textfmt"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/benchmarks/load"
 )
 
