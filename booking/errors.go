@@ -35,6 +35,33 @@ var (
 	// never serves from such a file.
 	ErrDamaged = errors.New("booking: database damaged")
 
+	// ErrUnavailable is wrapped by the errors of a PostgresStore's
+	// methods when the database could not be asked (no connection, the
+	// database is down, the deadline passed before the statement went
+	// out): nothing was done, and the request is safe to retry.
+	ErrUnavailable = errors.New("booking: database unavailable")
+
+	// ErrInDoubt is wrapped by the error of a PostgresStore's Book or
+	// Unbook whose statement reached the database but whose answer was
+	// lost (the connection broke, or the deadline passed, during the
+	// commit): it may or may not have taken effect, and a query settles
+	// it.
+	ErrInDoubt = errors.New("booking: outcome in doubt")
+
+	// ErrDatabaseUnreachable is wrapped by the error of OpenPostgres when
+	// the database does not answer, refuses the connection, does not
+	// exist, or fails while the schema is checked.
+	ErrDatabaseUnreachable = errors.New("booking: database unreachable")
+
+	// ErrDatabaseAuth is wrapped by the error of OpenPostgres when the
+	// database refuses the credentials.
+	ErrDatabaseAuth = errors.New("booking: database refused the credentials")
+
+	// ErrSchemaVersion is wrapped by the error of OpenPostgres when the
+	// database holds a poolside schema of another version than
+	// SchemaVersion.
+	ErrSchemaVersion = errors.New("booking: database schema of another version")
+
 	// ErrInvalidConfig is wrapped by the errors Config.Validate,
 	// BoltOptions.Validate, New and OpenBolt return for a field out of
 	// range; the message names the field and its value.

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/internal/pgtest"
 	"github.com/poolside-dev/poolside/wire"
 )
 
@@ -35,6 +36,22 @@ type storeKind struct {
 var storeKinds = []storeKind{
 	{"memory", func(*testing.T) booking.Store { return booking.NewMemoryStore() }},
 	{"bolt", func(t *testing.T) booking.Store { return openBolt(t, filepath.Join(t.TempDir(), "bookings.db")) }},
+	{"postgres", func(t *testing.T) booking.Store {
+		return openPostgres(t, pgtest.NewDB(t).URL, booking.PostgresOptions{})
+	}},
+}
+
+// openPostgres opens a PostgresStore on url with opts (URL set from url),
+// closed at the end of the test.
+func openPostgres(t testing.TB, url string, opts booking.PostgresOptions) *booking.PostgresStore {
+	t.Helper()
+	opts.URL = url
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := booking.OpenPostgres(ctx, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 // openBolt opens a BoltStore at path, closed at the end of the test.

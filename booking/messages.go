@@ -57,22 +57,38 @@ func MsgBeyondHorizon(date, last wire.Date) string {
 // MsgStoreError is the reply when the store failed with err, so the
 // request may not have been carried out; it never claims success. For
 // BOOK it reads "Booking not saved: storage error on the server; try
-// again later", or "Booking not saved: the server is shutting down; try
-// again later" when err wraps ErrClosed. It says nothing more of err,
-// which may name the server's files: the operator hears of it through
-// Config.OnStoreError.
+// again later"; "Booking not saved: the server is shutting down; try
+// again later" when err wraps ErrClosed; "Booking not saved: the database
+// is unavailable; try again later" when it wraps ErrUnavailable (nothing
+// was sent: safe to retry); and "Booking in doubt: the database
+// connection was lost while it was being saved; ask BOOKINGSONDATE
+// whether it was" when it wraps ErrInDoubt. It says nothing more of err,
+// which may name the server's files or database: the operator hears of
+// it through Config.OnStoreError.
 func MsgStoreError(action string, err error) string {
-	what := "Bookings not read"
+	what, doubt := "Bookings not read", ""
 	switch action {
 	case wire.ActionBook:
-		what = "Booking not saved"
+		what, doubt = "Booking not saved", "Booking in doubt: the database connection was lost while it was being saved; ask BOOKINGSONDATE whether it was"
 	case wire.ActionUnbook:
-		what = "Booking not cancelled"
+		what, doubt = "Booking not cancelled", "Cancellation in doubt: the database connection was lost while it was being made; ask BOOKINGSONDATE whether the booking is still there"
 	}
-	if errors.Is(err, ErrClosed) {
+	switch {
+	case errors.Is(err, ErrClosed):
 		return what + ": the server is shutting down; try again later"
+	case errors.Is(err, ErrInDoubt) && doubt != "":
+		return doubt
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrInDoubt):
+		return what + ": the database is unavailable; try again later"
 	}
 	return what + ": storage error on the server; try again later"
+}
+
+// IsInDoubt reports whether msg, the text of an ERROR reply, is one of
+// MsgStoreError's in-doubt replies: the request may or may not have taken
+// effect.
+func IsInDoubt(msg string) bool {
+	return msg == MsgStoreError(wire.ActionBook, ErrInDoubt) || msg == MsgStoreError(wire.ActionUnbook, ErrInDoubt)
 }
 
 // MsgMalformed is the reply to a block that does not parse as a request,

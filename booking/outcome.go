@@ -79,7 +79,7 @@ func IsStoreError(msg string) bool { return storeErrorMsgs[msg] }
 var storeErrorMsgs = func() map[string]bool {
 	m := map[string]bool{}
 	for _, action := range []string{wire.ActionBook, wire.ActionUnbook, wire.ActionBookingsOnDate, wire.ActionBookingsForRoom} {
-		for _, err := range []error{nil, ErrClosed} {
+		for _, err := range []error{nil, ErrClosed, ErrUnavailable, ErrInDoubt} {
 			m[MsgStoreError(action, err)] = true
 		}
 	}

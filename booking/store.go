@@ -52,10 +52,14 @@ const (
 	StoreBolt StoreKind = "bolt"
 	// StoreMemory keeps them in memory (NewMemoryStore), until Close.
 	StoreMemory StoreKind = "memory"
+	// StorePostgres keeps them in a PostgreSQL database (OpenPostgres),
+	// which several servers may share: committed before a booking is
+	// acknowledged.
+	StorePostgres StoreKind = "postgres"
 )
 
 // StoreKinds lists every kind, the default first.
-var StoreKinds = []StoreKind{StoreBolt, StoreMemory}
+var StoreKinds = []StoreKind{StoreBolt, StoreMemory, StorePostgres}
 
 // StoreConfig says which Store OpenStore opens. The zero value is not
 // valid: Kind is required.
@@ -67,14 +71,18 @@ type StoreConfig struct {
 	Path string
 	// Bolt tunes StoreBolt; the zero value is OpenBolt's defaults.
 	Bolt BoltOptions
+	// Postgres is StorePostgres's database (its URL is required there).
+	Postgres PostgresOptions
 }
 
-// Validate reports an unknown Kind, or a StoreBolt without a Path, as an
-// error wrapping ErrInvalidConfig.
+// Validate reports an unknown Kind, a StoreBolt without a Path or a
+// StorePostgres without a URL, as an error wrapping ErrInvalidConfig.
 func (c StoreConfig) Validate() error {
 	switch c.Kind {
 	case StoreMemory:
 		return nil
+	case StorePostgres:
+		return c.Postgres.Validate()
 	case StoreBolt:
 		if c.Path == "" {
 			return fmt.Errorf("%w: the bolt store needs a Path, the database file", ErrInvalidConfig)
@@ -96,13 +104,19 @@ func kindList() string {
 // OpenStore opens the Store cfg names: the one place every command that
 // keeps bookings (poolside serve, the in-process server of bench and tune)
 // opens its store. The errors are those of Validate and of the kind's
-// opener (OpenBolt's ErrLocked, ErrDamaged, and the file system's).
-func OpenStore(cfg StoreConfig) (Store, error) {
+// opener (OpenBolt's ErrLocked, ErrDamaged, and the file system's;
+// OpenPostgres's ErrDatabaseUnreachable, ErrDatabaseAuth and
+// ErrSchemaVersion). ctx bounds the opening of a database, not the
+// store's life.
+func OpenStore(ctx context.Context, cfg StoreConfig) (Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Kind == StoreMemory {
+	switch cfg.Kind {
+	case StoreMemory:
 		return NewMemoryStore(), nil
+	case StorePostgres:
+		return OpenPostgres(ctx, cfg.Postgres)
 	}
 	return OpenBolt(cfg.Path, cfg.Bolt)
 }

@@ -378,22 +378,22 @@ func TestBoltStoreErrorIsReturned(t *testing.T) {
 }
 
 func TestOpenStore(t *testing.T) {
-	mem, err := booking.OpenStore(booking.StoreConfig{Kind: booking.StoreMemory})
+	mem, err := booking.OpenStore(context.Background(), booking.StoreConfig{Kind: booking.StoreMemory})
 	require.NoError(t, err)
 	assert.IsType(t, &booking.MemoryStore{}, mem)
 	require.NoError(t, mem.Close())
 
 	path := filepath.Join(t.TempDir(), "b.db")
-	bolt, err := booking.OpenStore(booking.StoreConfig{Kind: booking.StoreBolt, Path: path})
+	bolt, err := booking.OpenStore(context.Background(), booking.StoreConfig{Kind: booking.StoreBolt, Path: path})
 	require.NoError(t, err)
 	assert.IsType(t, &booking.BoltStore{}, bolt)
 	require.NoError(t, bolt.Close())
 	assert.FileExists(t, path)
 
 	for _, cfg := range []booking.StoreConfig{{}, {Kind: "sqlite"}, {Kind: booking.StoreBolt}} {
-		_, err := booking.OpenStore(cfg)
+		_, err := booking.OpenStore(context.Background(), cfg)
 		require.ErrorIs(t, err, booking.ErrInvalidConfig, "%+v", cfg)
 	}
-	_, err = booking.OpenStore(booking.StoreConfig{Kind: "sqlite"})
-	assert.EqualError(t, err, `booking: invalid config: store kind "sqlite": choose bolt or memory`)
+	_, err = booking.OpenStore(context.Background(), booking.StoreConfig{Kind: "sqlite"})
+	assert.EqualError(t, err, `booking: invalid config: store kind "sqlite": choose bolt, memory or postgres`)
 }

@@ -171,7 +171,7 @@ func (ls *LocalServer) openService() error {
 		ls.dir = dir
 		sc = booking.StoreConfig{Kind: booking.StoreBolt, Path: filepath.Join(dir, "bench.db")}
 	}
-	store, err := booking.OpenStore(sc)
+	store, err := booking.OpenStore(context.Background(), sc)
 	if err != nil {
 		ls.removeDir()
 		return fmt.Errorf("load: cannot open the %s store: %w", sc.Kind, err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"os"
 	"syscall"
@@ -30,6 +29,9 @@ type serveFlags struct {
 	queue        int
 	store        string
 	data         string
+	dbURL        string
+	dbConns      int
+	dbTimeout    time.Duration
 	horizon      int
 	readTimeout  time.Duration
 	idleTimeout  time.Duration
@@ -76,6 +78,20 @@ If the disk fills up, bookings that need more room are refused with a storage
 error (logged at most every 10s) and succeed again once space is freed.
 The file is checked when serve starts; a damaged one is refused (exit status
 5) with what to do: see 'poolside db --help'.
+
+--store postgres keeps bookings in a PostgreSQL database (--db-url, or the
+POOLSIDE_DB_URL environment variable), which several poolside serve instances
+may share behind a TCP load balancer: the database itself keeps the rules
+(no room twice on a date, at most 5 bookings a date) across all of them. The
+tables are created on first start. A booking is acknowledged once committed.
+Each request's statement has --db-timeout; a client whose request could not
+reach the database is told "not saved ... try again later", and one whose
+connection to the database broke while its booking was being committed is
+told the booking is "in doubt" (a BOOKINGSONDATE settles it). While the
+database is down every request is answered at once with that error, and the
+server books again by itself, without a restart, once it is back. Each
+instance holds up to --db-conns connections: N instances need N × --db-conns
+under the database's max_connections.
 SIGINT (Ctrl-C), SIGTERM or SIGHUP drains: no new connections, requests in
 flight finish and get their replies, then the store is closed; --drain-timeout
 bounds the wait. A second signal stops the server at once, cutting the
@@ -133,8 +149,11 @@ appears; if one of them fails, serve exits without printing it. Then, with
 	fl.IntVar(&f.minWorkers, "min-workers", 0, "with --workers auto, the fewest workers (0 = GOMAXPROCS, or --max-workers if that is lower)")
 	fl.IntVar(&f.maxWorkers, "max-workers", 0, "with --workers auto, the most workers (0 = 64 × GOMAXPROCS, at least 256)")
 	fl.IntVar(&f.queue, "queue", server.DefaultQueue, "requests (pool, serial) or connections (conn) that may wait for a worker before clients are told the server is busy (at least 1)")
-	fl.StringVar(&f.store, "store", "bolt", "where bookings are kept: bolt (a durable file, see --data) or memory")
+	fl.StringVar(&f.store, "store", "bolt", "where bookings are kept: bolt (a durable file, see --data), memory, or postgres (a database several servers may share, see --db-url)")
 	fl.StringVar(&f.data, "data", "poolside.db", "the bolt database file")
+	fl.StringVar(&f.dbURL, "db-url", "", "with --store postgres, the database: postgres://USER[:PASSWORD]@HOST:PORT/DBNAME (default $"+dbURLEnv+")")
+	fl.IntVar(&f.dbConns, "db-conns", 0, "with --store postgres, the most database connections this server holds (0 = one per worker, at most a quarter of the database's max_connections)")
+	fl.DurationVar(&f.dbTimeout, "db-timeout", booking.DefaultPostgresTimeout, "with --store postgres, how long one request may wait for the database (connection and statement) before its client is told it was not saved or is in doubt")
 	fl.IntVar(&f.horizon, "horizon", booking.DefaultHorizon, "how many days ahead a booking may be made (at least 1; never past 9999-12-31 whatever this says)")
 	fl.DurationVar(&f.readTimeout, "read-timeout", 10*time.Second, "time a request may take to arrive once it has started; then the client is told \"Cannot read client data\" and disconnected (0 = no limit)")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 60*time.Second, "close connections on which no request starts for this long (0 = never)")
@@ -171,34 +190,6 @@ func newLogger(w io.Writer, level, format string) (*logrus.Logger, error) {
 	return l, nil
 }
 
-// openStore opens the booking store the flags name; checkStore has
-// accepted them.
-func openStore(kind, path string) (booking.Store, error) {
-	st, err := booking.OpenStore(booking.StoreConfig{Kind: booking.StoreKind(kind), Path: path})
-	if err != nil {
-		return nil, storeOpenError(path, err)
-	}
-	return st, nil
-}
-
-// storeOpenError describes err, the failure to open the bolt database at
-// path, naming the file once and saying what to do. A damaged file is
-// exit status 5 (see damagedError); the other failures are 4.
-func storeOpenError(path string, err error) error {
-	var pe *fs.PathError
-	switch {
-	case errors.Is(err, booking.ErrDamaged):
-		return damagedError(path, err)
-	case errors.Is(err, booking.ErrLocked):
-		return &messageError{msg: fmt.Sprintf("cannot open the booking database %s: another process has it open (a server already running on it?); stop that one, or choose another --data", path), err: err}
-	case errors.As(err, &pe):
-		// The booking package and the file system both name the file;
-		// keep the system's reason, which wraps the errno.
-		return fmt.Errorf("cannot open the booking database %s: %w (check that its directory exists and that you may write there, or choose another --data)", path, pe.Err)
-	}
-	return fmt.Errorf("cannot open the booking database: %w (is --data %s a poolside database? choose another --data to start a new one)", err, path)
-}
-
 // runServe is "poolside serve": check every flag, bind every address,
 // open the store, serve until ctx is done, then drain.
 func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
@@ -220,7 +211,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		return err
 	}
 	defer lns.close()
-	svc, err := openService(f, log)
+	svc, store, err := openService(ctx, f, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -233,14 +224,14 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	cfg.Handler = server.WithWork(svc, work)
 	var metrics *serverMetrics
 	if lns.metrics != nil {
-		metrics = newServerMetrics(svc)
+		metrics = newServerMetrics(svc, store)
 		cfg.Observer = metrics
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
 	}
-	announce(stdout, log, f, srv, lns.proto.Addr())
+	announce(stdout, log, f, srv, store, lns.proto.Addr())
 	defer serveAPIs(stdout, log, f, lns, metrics, srv)()
 	return serveUntilDone(ctx, srv, lns.proto, f.drainTimeout, log)
 }
@@ -283,32 +274,17 @@ func (l listeners) close() {
 	}
 }
 
-// openService opens the store the flags name and the booking service over
-// it; a store failure is logged through storeFailures.
-func openService(f serveFlags, log logrus.FieldLogger) (*booking.Service, error) {
-	store, err := openStore(f.store, f.data)
-	if err != nil {
-		return nil, err
-	}
-	data := ""
-	if booking.StoreKind(f.store) == booking.StoreBolt {
-		data = f.data
-	}
-	svc, err := booking.New(store, booking.Config{Horizon: f.horizon, OnStoreError: newStoreFailures(log, data).hook})
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	return svc, nil
-}
-
 // announce prints the ready line, "poolside: serving on ADDR", and logs
 // what is served.
-func announce(stdout io.Writer, log logrus.FieldLogger, f serveFlags, srv *server.Server, addr net.Addr) {
+func announce(stdout io.Writer, log logrus.FieldLogger, f serveFlags, srv *server.Server, store booking.Store, addr net.Addr) {
 	fmt.Fprintf(stdout, "poolside: serving on %s\n", addr)
 	fields := logrus.Fields{"addr": addr.String(), "model": f.model.String(), "store": f.store}
-	if booking.StoreKind(f.store) == booking.StoreBolt {
+	switch st := store.(type) {
+	case *booking.BoltStore:
 		fields["data"] = f.data
+	case *booking.PostgresStore:
+		fields["db"] = st.Target()
+		fields["db_conns"] = st.MaxConns()
 	}
 	if f.model == server.ModelPool || f.model == server.ModelConn {
 		fields["workers"] = srv.Stats().Pool.Workers

@@ -17,18 +17,28 @@ import (
 
 // The checks of serve's flags, made before anything is bound or opened.
 
-// checkStore checks --store and --data.
-func checkStore(kind, path string) error {
-	switch booking.StoreKind(kind) {
+// checkStore checks --store, --data and the --db flags.
+func checkStore(f serveFlags) error {
+	switch booking.StoreKind(f.store) {
 	case booking.StoreMemory:
 		return nil
 	case booking.StoreBolt:
-		if path == "" {
+		if f.data == "" {
 			return usageError(errors.New("--data is empty: name the bolt database file, for example --data poolside.db"))
 		}
 		return nil
+	case booking.StorePostgres:
+		switch {
+		case f.dbURLValue() == "":
+			return usageError(errors.New("--store postgres needs the database: give --db-url postgres://USER[:PASSWORD]@HOST:PORT/DBNAME, or set " + dbURLEnv))
+		case f.dbConns < 0:
+			return usageError(fmt.Errorf("--db-conns is %d: give 1 or more, or 0 to size it from the workers", f.dbConns))
+		case f.dbTimeout <= 0:
+			return usageError(fmt.Errorf("--db-timeout is %v: give a duration above 0, such as 2s: a request must never wait for the database without limit", f.dbTimeout))
+		}
+		return nil
 	}
-	return usageError(fmt.Errorf("--store %q: choose bolt or memory", kind))
+	return usageError(fmt.Errorf("--store %q: choose bolt, memory or postgres", f.store))
 }
 
 // workersFlag is the value of --workers: a number of workers, or auto.
@@ -94,6 +104,10 @@ func checkIgnored(f serveFlags) error {
 		return usageError(errors.New("--queue bounds the requests waiting for a worker; --model unbounded has no queue, so the flag would do nothing: drop it, or choose another model"))
 	case booking.StoreKind(f.store) == booking.StoreMemory && f.changed("data"):
 		return usageError(errors.New("--data names the bolt file, but --store memory keeps bookings in memory and uses no file: drop --data, or use --store bolt"))
+	case booking.StoreKind(f.store) == booking.StorePostgres && f.changed("data"):
+		return usageError(errors.New("--data names the bolt file, but --store postgres keeps bookings in the database --db-url names: drop --data, or use --store bolt"))
+	case booking.StoreKind(f.store) != booking.StorePostgres && (f.changed("db-url") || f.changed("db-conns") || f.changed("db-timeout")):
+		return usageError(fmt.Errorf("the --db flags are for --store postgres, but --store is %s: drop them, or use --store postgres", f.store))
 	}
 	return nil
 }
@@ -199,8 +213,7 @@ func protocolConnLimit(f serveFlags, nofile int) (int, error) {
 func serverConfig(f serveFlags, log logrus.FieldLogger) (server.Config, server.Work, error) {
 	var cfg server.Config
 	work := server.Work{Delay: f.workDelay, CPU: f.workCPU}
-	storeFlags := func(f serveFlags) error { return checkStore(f.store, f.data) }
-	for _, check := range []func(serveFlags) error{checkSizing, checkAddrs, checkAdminAddr, storeFlags, checkIgnored} {
+	for _, check := range []func(serveFlags) error{checkSizing, checkAddrs, checkAdminAddr, checkStore, checkIgnored} {
 		if err := check(f); err != nil {
 			return cfg, work, err
 		}

@@ -49,10 +49,12 @@ type serverMetrics struct {
 	queueWait prometheus.Histogram
 	service   prometheus.Histogram
 	closed    *prometheus.CounterVec
-	svc       *booking.Service // for its counters
+	svc       *booking.Service       // for its counters
+	db        *booking.PostgresStore // for its pool, or nil
 }
 
-func newServerMetrics(svc *booking.Service) *serverMetrics {
+func newServerMetrics(svc *booking.Service, store booking.Store) *serverMetrics {
+	db, _ := store.(*booking.PostgresStore)
 	buckets := prometheus.ExponentialBuckets(25e-6, 2, 18) // 25 µs to about 3 s
 	return &serverMetrics{
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -68,6 +70,7 @@ func newServerMetrics(svc *booking.Service) *serverMetrics {
 			Name: "poolside_connections_closed_total", Help: "Connections closed, by reason.",
 		}, []string{"reason"}),
 		svc: svc,
+		db:  db,
 	}
 }
 
@@ -113,4 +116,30 @@ func (m *serverMetrics) register(reg *prometheus.Registry, srv *server.Server) {
 		Help: "Requests that failed because the booking store did (a full disk, an I/O error); each client was told its request was not done.",
 	}, func() float64 { return float64(m.svc.Stats().StoreErrors) }))
 	counter("poolside_handler_panics_total", "Handler panics recovered.", func(s server.Stats) float64 { return float64(s.Panics) })
+	if m.db != nil {
+		m.registerDB(reg)
+	}
+}
+
+// registerDB adds the database pool of --store postgres to reg.
+func (m *serverMetrics) registerDB(reg *prometheus.Registry) {
+	gauge := func(name, help string, f func(booking.PostgresPoolStats) float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(m.db.PoolStats()) }))
+	}
+	counter := func(name, help string, f func(booking.PostgresPoolStats) float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(m.db.PoolStats()) }))
+	}
+	gauge("poolside_db_conns_max", "Most database connections this server may hold (--db-conns).", func(s booking.PostgresPoolStats) float64 { return float64(s.MaxConns) })
+	gauge("poolside_db_conns_open", "Database connections open now.", func(s booking.PostgresPoolStats) float64 { return float64(s.Total) })
+	gauge("poolside_db_conns_acquired", "Database connections in use by requests now.", func(s booking.PostgresPoolStats) float64 { return float64(s.Acquired) })
+	gauge("poolside_db_conns_idle", "Database connections open and idle now.", func(s booking.PostgresPoolStats) float64 { return float64(s.Idle) })
+	gauge("poolside_db_up", "1 while the database answers, 0 while it cannot be reached (requests are then refused at once).", func(s booking.PostgresPoolStats) float64 {
+		if s.Down {
+			return 0
+		}
+		return 1
+	})
+	counter("poolside_db_acquires_total", "Database connections handed to requests.", func(s booking.PostgresPoolStats) float64 { return float64(s.Acquires) })
+	counter("poolside_db_acquire_waits_total", "Requests that found no idle database connection and had to wait for one (or for a new one to open).", func(s booking.PostgresPoolStats) float64 { return float64(s.EmptyAcquires) })
+	counter("poolside_db_acquire_wait_seconds_total", "Time requests spent waiting for a database connection.", func(s booking.PostgresPoolStats) float64 { return s.AcquireWait.Seconds() })
 }

@@ -55,6 +55,13 @@ func (s *storeFailures) hook(action string, err error) {
 func storeFailureMessage(err error, data string) string {
 	const after = "clients are told their requests were not done, and nothing acknowledged is lost; " +
 		"bookings succeed again, with no restart, once the cause is gone (logged at most every %s)"
+	switch {
+	case errors.Is(err, booking.ErrInDoubt):
+		return fmt.Sprintf("the database connection broke, or --db-timeout passed, while a request was being committed: its client was told the outcome is in doubt and that a query settles it (logged at most every %s)", storeLogInterval)
+	case errors.Is(err, booking.ErrUnavailable):
+		return fmt.Sprintf("the database cannot be reached or did not answer within --db-timeout: clients are told their requests were not done and may retry; "+
+			"the server tries the database every 250ms and books again by itself once it answers (logged at most every %s)", storeLogInterval)
+	}
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return fmt.Sprintf("the disk holding %s is full: free some space; "+after, data, storeLogInterval)
 	}

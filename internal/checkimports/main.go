@@ -27,12 +27,13 @@ var allowed = map[string][]string{
 	"faults":                {},
 	"pool":                  {"github.com/alitto/pond/v2"},
 	"client":                {"wire"},
-	"booking":               {"wire", "go.etcd.io/bbolt"},
+	"booking":               {"wire", "go.etcd.io/bbolt", "github.com/jackc/pgx/v5"},
 	"server":                {"pool", "wire", "github.com/sirupsen/logrus", "golang.org/x/time/rate"},
 	"robustness":            {}, // tests only: doc.go imports nothing
 	"internal/checkimports": {},
-	"internal/wiretest":     {"wire"}, // shared by tests only
-	"internal/textfmt":      {},       // text helpers of the reports and the CLI
+	"internal/wiretest":     {"wire"},                    // shared by tests only
+	"internal/textfmt":      {},                          // text helpers of the reports and the CLI
+	"internal/pgtest":       {"github.com/jackc/pgx/v5"}, // the tests' throwaway PostgreSQL
 
 	// benchmarks/*: load knows the protocol's server and client; compare
 	// and tune sit above it and never import each other.
