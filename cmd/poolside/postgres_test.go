@@ -1,0 +1,302 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/internal/pgtest"
+	"github.com/poolside-dev/poolside/internal/wiretest"
+	"github.com/poolside-dev/poolside/wire"
+)
+
+// The multi-instance tests: several "poolside serve --store postgres"
+// processes on one database, loaded by clients spread over them.
+
+// pgDBTimeout is the instances' --db-timeout.
+const pgDBTimeout = time.Second
+
+// replyDeadline bounds each request of the load: well past --db-timeout,
+// so that a request still unanswered then has hung.
+const replyDeadline = pgDBTimeout + 9*time.Second
+
+// startInstances starts n servers on the database at url.
+func startInstances(t *testing.T, n int, url string, args ...string) []*serveProcess {
+	t.Helper()
+	ps := make([]*serveProcess, n)
+	for i := range ps {
+		ps[i] = startServe(t, append([]string{"--store", "postgres", "--db-url", url, "--db-timeout", pgDBTimeout.String()}, args...)...)
+	}
+	return ps
+}
+
+// pgLedger is what the clients of a load saw.
+type pgLedger struct {
+	mu       sync.Mutex
+	acked    map[slot]int  // acknowledged BOOKs
+	inDoubt  map[slot]bool // told in doubt, or no reply
+	refused  int           // refused by a rule
+	notSaved int           // told the booking was not saved
+	errs     map[string]int
+	hung     int // requests with no answer by replyDeadline
+}
+
+func newPGLedger() *pgLedger {
+	return &pgLedger{acked: map[slot]int{}, inDoubt: map[slot]bool{}, errs: map[string]int{}}
+}
+
+// pgLoad is a bounded booking load: clients spread over the servers, each
+// booking random rooms (of 40) on dates, until stop is closed or each has
+// made perClient requests (or 90 s have passed). A client whose server goes away moves to the
+// next one.
+type pgLoad struct {
+	addrs     []string
+	dates     []wire.Date
+	clients   int
+	perClient int
+	stop      chan struct{}
+	ledger    *pgLedger
+	acks      atomic.Int64
+	wg        sync.WaitGroup
+}
+
+func (l *pgLoad) start(t *testing.T) {
+	for c := range l.clients {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			l.client(t, c)
+		}()
+	}
+}
+
+func (l *pgLoad) client(t *testing.T, c int) {
+	rng := rand.New(rand.NewPCG(uint64(c), 42))
+	rooms := wire.Rooms()[:40]
+	server := c % len(l.addrs)
+	var nc net.Conn
+	defer func() {
+		if nc != nil {
+			nc.Close()
+		}
+	}()
+	deadline := time.Now().Add(90 * time.Second) // bounded in time as in count
+	for i := 0; i < l.perClient && time.Now().Before(deadline); i++ {
+		select {
+		case <-l.stop:
+			return
+		default:
+		}
+		if nc == nil {
+			var err error
+			if nc, err = net.DialTimeout("tcp", l.addrs[server], 5*time.Second); err != nil {
+				nc = nil
+				server = (server + 1) % len(l.addrs)
+				continue
+			}
+		}
+		s := slot{room: rooms[rng.IntN(len(rooms))], date: l.dates[rng.IntN(len(l.dates))]}
+		_ = nc.SetDeadline(time.Now().Add(replyDeadline))
+		reply, err := book(nc, s)
+		l.ledger.mu.Lock()
+		switch {
+		case err != nil:
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				l.ledger.hung++
+			}
+			l.ledger.inDoubt[s] = true // the request may have gone out
+			nc.Close()
+			nc = nil
+			server = (server + 1) % len(l.addrs)
+		case !reply.IsError():
+			l.ledger.acked[s]++
+			l.acks.Add(1)
+		case reply.Message == wire.MsgDuplicate || reply.Message == wire.MsgFullyBooked(s.date):
+			l.ledger.refused++
+		case booking.IsInDoubt(reply.Message):
+			l.ledger.inDoubt[s] = true
+			l.ledger.errs[reply.Message]++
+		case booking.IsStoreError(reply.Message):
+			l.ledger.notSaved++
+			l.ledger.errs[reply.Message]++
+		default:
+			t.Errorf("unexpected reply to BOOK %v: %q", s, reply.Message)
+		}
+		l.ledger.mu.Unlock()
+	}
+}
+
+// waitAcks waits until the load has n acknowledgements.
+func (l *pgLoad) waitAcks(t *testing.T, n int64) {
+	t.Helper()
+	require.Eventually(t, func() bool { return l.acks.Load() >= n }, 60*time.Second, 5*time.Millisecond,
+		"the load did not get %d acknowledgements in 60 s", n)
+}
+
+// finish stops the load and waits for its clients.
+func (l *pgLoad) finish() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+// futureDates returns n dates from tomorrow on, inside any horizon.
+func futureDates(n int) []wire.Date {
+	today := wire.FromTime(time.Now())
+	ds := make([]wire.Date, n)
+	for i := range ds {
+		ds[i] = today + 1 + wire.Date(i)
+	}
+	return ds
+}
+
+// roomsOn asks the server at addr for the rooms booked on d.
+func roomsOn(t *testing.T, addr string, d wire.Date) []string {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	defer nc.Close()
+	require.NoError(t, nc.SetDeadline(time.Now().Add(30*time.Second)))
+	r, err := wiretest.Exchange(nc, wire.Request{Action: wire.ActionBookingsOnDate, Date: d})
+	require.NoError(t, err)
+	if r.IsError() {
+		require.Equal(t, wire.MsgNoRoomsOn(d), r.Message)
+		return nil
+	}
+	sort.Strings(r.Rooms)
+	return r.Rooms
+}
+
+// checkLedger checks what every server in addrs says of each date against
+// the ledger: at most 5 bookings, each acknowledged one there (once), and
+// no room there that was neither acknowledged nor in doubt. With exact,
+// nothing was in doubt and the lists must equal the acknowledged sets.
+func checkLedger(t *testing.T, addrs []string, dates []wire.Date, lg *pgLedger, exact bool) {
+	t.Helper()
+	lg.mu.Lock()
+	defer lg.mu.Unlock()
+	for s, n := range lg.acked {
+		assert.Equal(t, 1, n, "booking %v acknowledged %d times", s, n)
+	}
+	for _, d := range dates {
+		var want []string
+		for s := range lg.acked {
+			if s.date == d {
+				want = append(want, s.room)
+			}
+		}
+		sort.Strings(want)
+		for _, addr := range addrs {
+			got := roomsOn(t, addr, d)
+			assert.LessOrEqual(t, len(got), 5, "%s on %s", addr, d)
+			if exact {
+				assert.Equal(t, want, got, "%s on %s: the acknowledged set", addr, d)
+				continue
+			}
+			for _, room := range want {
+				assert.Contains(t, got, room, "%s on %s: acknowledged booking lost", addr, d)
+			}
+			for _, room := range got {
+				s := slot{room, d}
+				assert.True(t, lg.acked[s] > 0 || lg.inDoubt[s], "%s on %s: room %s neither acknowledged nor in doubt", addr, d, room)
+			}
+		}
+	}
+}
+
+// TestInstancesShareTheRules: 3 instances, 48 clients spread over them,
+// all booking random rooms on 10 dates at once. No date ever holds more
+// than 5 bookings, no room is booked twice, and every instance answers
+// BOOKINGSONDATE for every date with exactly the acknowledged set.
+func TestInstancesShareTheRules(t *testing.T) {
+	db := pgtest.NewDB(t)
+	ps := startInstances(t, 3, db.URL)
+	addrs := []string{ps[0].addr, ps[1].addr, ps[2].addr}
+	l := &pgLoad{addrs: addrs, dates: futureDates(10), clients: 48, perClient: 25, stop: make(chan struct{}), ledger: newPGLedger()}
+	l.start(t)
+	l.wg.Wait()
+	assert.Empty(t, l.ledger.inDoubt, "no faults: nothing in doubt")
+	assert.Zero(t, l.ledger.notSaved, "no faults: every booking saved or refused by a rule: %v", l.ledger.errs)
+	assert.Equal(t, int64(50), l.acks.Load(), "48 × 25 attempts fill all 10 dates, 5 each")
+	checkLedger(t, addrs, l.dates, l.ledger, true)
+}
+
+// TestInstanceKilledMidLoad: one of 3 instances is killed with SIGKILL in
+// the middle of the load. The others keep serving, and every booking a
+// client saw acknowledged is there afterwards.
+func TestInstanceKilledMidLoad(t *testing.T) {
+	db := pgtest.NewDB(t)
+	ps := startInstances(t, 3, db.URL)
+	addrs := []string{ps[0].addr, ps[1].addr, ps[2].addr}
+	// 200 dates, so the load does not run out of free places.
+	l := &pgLoad{addrs: addrs, dates: futureDates(200), clients: 24, perClient: 200, stop: make(chan struct{}), ledger: newPGLedger()}
+	l.start(t)
+	l.waitAcks(t, 100)
+	err := ps[0].stop(t, syscall.SIGKILL)
+	var ee interface{ Sys() any }
+	require.True(t, errors.As(err, &ee), "killed, not exited: %v", err)
+	before := l.acks.Load()
+	l.waitAcks(t, before+100) // the survivors keep serving
+	l.finish()
+	t.Logf("%d acknowledged (%d after the kill), %d in doubt, %d refused", l.acks.Load(), l.acks.Load()-before, len(l.ledger.inDoubt), l.ledger.refused)
+	checkLedger(t, addrs[1:], l.dates, l.ledger, false)
+}
+
+// TestDatabaseRestartMidLoad: PostgreSQL stops (immediate shutdown, as in
+// a crash) under 3 loaded instances and starts again. While it is down the
+// clients get clear errors and no request hangs past its deadline; within
+// 5 s of it being back every instance books again, without a restart; no
+// acknowledged booking is lost.
+func TestDatabaseRestartMidLoad(t *testing.T) {
+	cluster := pgtest.Server(t)
+	db := pgtest.NewDB(t)
+	ps := startInstances(t, 3, db.URL)
+	addrs := []string{ps[0].addr, ps[1].addr, ps[2].addr}
+	l := &pgLoad{addrs: addrs, dates: futureDates(300), clients: 12, perClient: 100000, stop: make(chan struct{}), ledger: newPGLedger()}
+	l.start(t)
+	l.waitAcks(t, 100)
+
+	cluster.Stop(t, "immediate")
+	// Requests go on while it is down: wait until each instance has told
+	// a client so.
+	require.Eventually(t, func() bool {
+		l.ledger.mu.Lock()
+		defer l.ledger.mu.Unlock()
+		return l.ledger.notSaved >= 30
+	}, 30*time.Second, 5*time.Millisecond, "clients are told the database is unavailable")
+	cluster.Start(t)
+	back := time.Now()
+
+	for i, addr := range addrs {
+		nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		require.NoError(t, err)
+		s := slot{room: fmt.Sprintf("9%02d", i+1), date: futureDates(301)[300]}
+		require.Eventually(t, func() bool {
+			_ = nc.SetDeadline(time.Now().Add(replyDeadline))
+			r, err := book(nc, s)
+			return err == nil && !r.IsError()
+		}, 5*time.Second-time.Since(back), 20*time.Millisecond, "instance %d books again within 5 s of the database being back", i)
+		nc.Close()
+	}
+	t.Logf("every instance booked again %v after the database was back", time.Since(back).Round(time.Millisecond))
+	l.waitAcks(t, l.acks.Load()+50)
+	l.finish()
+
+	l.ledger.mu.Lock()
+	assert.Zero(t, l.ledger.hung, "no request hung past its deadline")
+	assert.Contains(t, l.ledger.errs, "Booking not saved: the database is unavailable; try again later")
+	t.Logf("%d acknowledged, %d not saved, %d in doubt: %v", l.acks.Load(), l.ledger.notSaved, len(l.ledger.inDoubt), l.ledger.errs)
+	l.ledger.mu.Unlock()
+	checkLedger(t, addrs, l.dates, l.ledger, false)
+}
