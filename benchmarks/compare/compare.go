@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/poolside-dev/poolside/benchmarks/load"
@@ -27,6 +29,15 @@ type Config struct {
 	// Load configures the Runner of each run. Set Addr to measure a
 	// running server instead of LocalServers; Load.Server is ignored.
 	Load load.Config
+
+	// Addrs, when it names more than one server, measures them together
+	// instead of Load.Addr: each round runs one window on all of them at
+	// once, with Load.Clients (and Load.Rate, and Window.MaxRequests)
+	// shared out among them, the first ones taking one more client when
+	// they do not divide; the Report has a result for each, in order, and
+	// their sum last (see load.Sum). For servers behind one load balancer
+	// or on one database, so that what they serve together is measured.
+	Addrs []string
 
 	// Window is each run's warm-up and measured duration.
 	Window load.Window
@@ -55,8 +66,11 @@ type Progress struct {
 // (those of Load, Window and Server under their names, "Load.Rate").
 func (c Config) Validate() error {
 	var errs []error
-	if c.Load.Addr == "" && len(c.Models) == 0 {
+	if !c.remote() && len(c.Models) == 0 {
 		errs = append(errs, &load.FieldError{Field: "Models", Detail: "no {Models} to compare and no {Load.Addr} to measure"})
+	}
+	if n := len(c.Addrs); n > 1 && c.Load.Clients != 0 && c.Load.Clients < n {
+		errs = append(errs, &load.FieldError{Field: "Load.Clients", Value: c.Load.Clients, Rule: fmt.Sprintf("must be at least one per server of Addrs (%d)", n)})
 	}
 	if c.Repeat < 0 {
 		errs = append(errs, &load.FieldError{Field: "Repeat", Value: c.Repeat, Rule: "must be 0 (once) or more"})
@@ -67,11 +81,17 @@ func (c Config) Validate() error {
 	if loadErr == nil && windowErr == nil {
 		errs = append(errs, load.CheckRate(c.Load.Rate, "Load.Rate", c.Window.WithDefaults().Duration, "Window.Duration"))
 	}
-	if c.Load.Addr == "" {
+	if !c.remote() {
 		errs = append(errs, load.PrefixFields("Server", c.Server.Validate()))
 	}
 	return errors.Join(errs...)
 }
+
+// remote reports whether c measures running servers.
+func (c Config) remote() bool { return c.Load.Addr != "" || len(c.Addrs) > 0 }
+
+// multi reports whether c measures several running servers together.
+func (c Config) multi() bool { return len(c.Addrs) > 1 }
 
 // Report is the outcome of Run.
 type Report struct {
@@ -90,6 +110,11 @@ type Report struct {
 	// incomplete. The zero value, false, is a complete report.
 	Incomplete  bool
 	NotMeasured []string
+
+	// Servers is how many running servers were measured together (see
+	// Config.Addrs): then Results holds each and, last, their sum. 0 or
+	// 1 otherwise.
+	Servers int
 }
 
 // StoppedRound returns the round (1-based) in which Run stopped an
@@ -110,7 +135,11 @@ func (rep *Report) StoppedRound() int {
 
 // HasSpeedUp reports whether the speed-ups mean anything: false when
 // the first model served no request, leaving nothing to compare with.
-func (rep *Report) HasSpeedUp() bool { return len(rep.Results) > 0 && rep.Results[0].RPS > 0 }
+// It is false too for several servers measured together, which share
+// one load: none is a base for the others.
+func (rep *Report) HasSpeedUp() bool {
+	return len(rep.Results) > 0 && rep.Results[0].RPS > 0 && rep.Servers < 2
+}
 
 // ModelResult is the median of a model's rounds.
 type ModelResult struct {
@@ -167,13 +196,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rounds := max(cfg.Repeat, 1)
-	remote := cfg.Load.Addr != ""
+	remote := cfg.remote()
 	labels := make([]string, 0, len(cfg.Models))
 	specs := cfg.Models
-	if remote {
+	switch {
+	case cfg.multi():
+		labels = append(labels, cfg.Addrs...)
+		labels = append(labels, fmt.Sprintf("sum of %d", len(cfg.Addrs)))
+		specs = make([]load.ModelSpec, len(labels))
+	case remote:
 		specs = []load.ModelSpec{{}}
 		labels = append(labels, cfg.Load.Addr)
-	} else {
+	default:
 		for _, s := range specs {
 			labels = append(labels, s.String())
 		}
@@ -181,6 +215,25 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	w := cfg.Window.WithDefaults()
 	runs := make([][]load.Result, len(specs))
 	for round := 1; round <= rounds; round++ {
+		if cfg.multi() {
+			if cfg.Progress != nil {
+				cfg.Progress(Progress{Round: round, Rounds: rounds, Index: round, Count: rounds, Label: labels[len(labels)-1], Expected: w.Warmup + w.Duration})
+			}
+			res, err := runTogether(ctx, cfg, w, round)
+			if res != nil {
+				for i := range res {
+					res[i].Label = labels[i]
+					runs[i] = append(runs[i], res[i])
+				}
+			}
+			if err != nil {
+				if round == 1 && res == nil {
+					return nil, err
+				}
+				return cfg.report(remote, w, rounds, specs, labels, runs), err
+			}
+			continue
+		}
 		for i, spec := range specs {
 			if cfg.Progress != nil {
 				cfg.Progress(Progress{Round: round, Rounds: rounds, Index: (round-1)*len(specs) + i + 1, Count: rounds * len(specs), Label: labels[i], Expected: w.Warmup + w.Duration})
@@ -220,6 +273,10 @@ func (cfg Config) report(remote bool, w load.Window, rounds int, specs []load.Mo
 		srv = &cfg.Server
 	}
 	rep := &Report{Env: load.NewEnv(cfg.Load, w, rounds, srv)}
+	if cfg.multi() {
+		rep.Servers = len(cfg.Addrs)
+		rep.Env.Addr = strings.Join(cfg.Addrs, ",")
+	}
 	for i, spec := range specs {
 		if len(runs[i]) < rounds {
 			rep.Incomplete = true
@@ -260,6 +317,49 @@ func runRemote(ctx context.Context, cfg load.Config, w load.Window, what string)
 		err = fmt.Errorf("compare: %s: %w", what, err)
 	}
 	return res, measured, errors.Join(err, r.Close())
+}
+
+// runTogether runs one window on every server of cfg.Addrs at once, each
+// with a Runner of its own and its share of the clients, and returns each
+// result and, last, their sum; or nil and the error when one of them
+// measured nothing. The clean-ups' errors are joined to the error, as in
+// runRemote.
+func runTogether(ctx context.Context, cfg Config, w load.Window, round int) ([]load.Result, error) {
+	n := len(cfg.Addrs)
+	lc := cfg.Load.WithDefaults()
+	results := make([]load.Result, n)
+	measured := make([]bool, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, addr := range cfg.Addrs {
+		c := lc
+		c.Addr = addr
+		c.Clients = lc.Clients / n
+		if i < lc.Clients%n {
+			c.Clients++
+		}
+		share := float64(c.Clients) / float64(lc.Clients)
+		c.Rate = lc.Rate * share
+		wi := w
+		if w.MaxRequests > 0 {
+			wi.MaxRequests = max(1, int64(math.Round(float64(w.MaxRequests)*share)))
+		}
+		wg.Go(func() {
+			results[i], measured[i], errs[i] = runRemote(ctx, c, wi, fmt.Sprintf("%s, round %d", addr, round))
+		})
+	}
+	wg.Wait()
+	err := errors.Join(errs...)
+	if slices.Contains(measured, false) {
+		return nil, err
+	}
+	sum := load.Sum(fmt.Sprintf("sum of %d", n), results)
+	for i := range results {
+		// Each Runner measured the CPU of the whole process, which they
+		// share: only the sum's figure means anything.
+		results[i].CPU = load.CPU{}
+	}
+	return append(results, sum), err
 }
 
 // runLocal runs one window against a fresh LocalServer for spec.

@@ -420,3 +420,58 @@ func TestNotesRate(t *testing.T) {
 	assert.Contains(t, out.String(), "open loop at 0.25 req/s")
 	assert.Contains(t, out.String(), "1 client on")
 }
+
+// TestCompareSeveralServers: two servers on one store (as two instances
+// on one database) measured together: the clients are shared out, each
+// server has its row and the sum is last, with the counts added and the
+// latencies of every request of both (never an average of percentiles);
+// no speed-up, since neither is a base for the other; and the store is
+// left as it was.
+func TestCompareSeveralServers(t *testing.T) {
+	store := booking.NewMemoryStore()
+	svc, err := booking.New(store, booking.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { svc.Close() })
+	a := startServer(t, load.ServerConfig{Handler: svc})
+	b := startServer(t, load.ServerConfig{Handler: svc, WorkDelay: 2 * time.Millisecond})
+	var steps []compare.Progress
+	rep, err := compare.Run(t.Context(), compare.Config{
+		Addrs:    []string{a.Addr(), b.Addr()},
+		Load:     load.Config{Clients: 5, JournalDir: t.TempDir()},
+		Window:   load.Window{Warmup: 20 * time.Millisecond, Duration: 200 * time.Millisecond},
+		Progress: func(s compare.Progress) { steps = append(steps, s) },
+	})
+	require.NoError(t, err)
+	require.Len(t, steps, 1, "one window a round, on both at once")
+	require.Len(t, rep.Results, 3)
+	ra, rb, sum := rep.Results[0], rep.Results[1], rep.Results[2]
+	assert.Equal(t, a.Addr(), ra.Label)
+	assert.Equal(t, b.Addr(), rb.Label)
+	assert.Equal(t, "sum of 2", sum.Label)
+	assert.Equal(t, 2, rep.Servers)
+	assert.False(t, rep.HasSpeedUp())
+	assert.Equal(t, a.Addr()+","+b.Addr(), rep.Env.Addr)
+
+	ga, gb, gs := ra.Rounds[0], rb.Rounds[0], sum.Rounds[0]
+	assert.Equal(t, 3, ga.Clients, "the first server takes the odd client")
+	assert.Equal(t, 2, gb.Clients)
+	assert.Equal(t, 5, gs.Clients)
+	assert.Equal(t, ga.Requests+gb.Requests, gs.Requests)
+	assert.InDelta(t, ga.RPS+gb.RPS, gs.RPS, 1e-6)
+	assert.Equal(t, ga.Latency.Count+gb.Latency.Count, gs.Latency.Count)
+	assert.Greater(t, ga.RPS, gb.RPS, "b's work delay slows it")
+	// b's requests all take 2 ms or more and a's far less; b serves
+	// fewer, so the median of all is a's side and the 99th b's.
+	assert.Less(t, gs.Latency.P50, 2*time.Millisecond)
+	assert.GreaterOrEqual(t, gs.Latency.P99, 2*time.Millisecond)
+	assert.Zero(t, ga.CPU.PerRequest, "one process's CPU: only the sum has it")
+	for _, room := range wire.Rooms() {
+		dates, err := store.DatesFor(t.Context(), room)
+		require.NoError(t, err)
+		assert.Empty(t, dates, "room %s: the runs' bookings are all unbooked", room)
+	}
+
+	err = compare.Config{Addrs: []string{a.Addr(), b.Addr(), "127.0.0.1:1"}, Load: load.Config{Clients: 2}}.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "at least one per server")
+}

@@ -72,7 +72,11 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		if open {
 			cols = append(cols, textfmt.Duration(mr.ServiceP99))
 		}
-		cols = append(cols, strconv.FormatInt(mr.Errors.Total(), 10), strconv.FormatFloat(us(mr.CPUPerRequest), 'f', 0, 64))
+		cpu := strconv.FormatFloat(us(mr.CPUPerRequest), 'f', 0, 64)
+		if rep.sharesCPU(mr) {
+			cpu = "-" // see the sum's
+		}
+		cols = append(cols, strconv.FormatInt(mr.Errors.Total(), 10), cpu)
 		if rep.Incomplete {
 			cols = append(cols, fmt.Sprintf("%d/%d", len(mr.Rounds), rep.Env.Repeat))
 		}
@@ -123,7 +127,11 @@ func (rep *Report) WriteNotes(w io.Writer) error {
 		if e.MaxRequests > 0 {
 			line += fmt.Sprintf("measured %s; ", textfmt.Seconds(mr.Window))
 		}
-		line += fmt.Sprintf("CPU %.0f%% of %d cores; clients X·W = %.1f of %d", 100*mr.CPUUtilisation, e.NumCPU, mr.ClientL, e.Clients)
+		if rep.sharesCPU(mr) {
+			line += fmt.Sprintf("clients X·W = %.1f of %d", mr.ClientL, mr.Rounds[0].Clients)
+		} else {
+			line += fmt.Sprintf("CPU %.0f%% of %d cores; clients X·W = %.1f of %d", 100*mr.CPUUtilisation, e.NumCPU, mr.ClientL, e.Clients)
+		}
 		if mr.Starved > 0 {
 			line += fmt.Sprintf(" (%d got no reply)", mr.Starved)
 		}
@@ -328,4 +336,10 @@ func rounds(n int) string {
 		return "one round"
 	}
 	return fmt.Sprintf("median of %d rounds", n)
+}
+
+// sharesCPU reports whether mr is one of several servers measured
+// together, whose CPU figures are the sum's: one process ran them all.
+func (rep *Report) sharesCPU(mr ModelResult) bool {
+	return rep.Servers > 1 && len(mr.Rounds) > 0 && mr.Rounds[0].CPU.Scope == ""
 }

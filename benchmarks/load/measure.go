@@ -174,6 +174,7 @@ func (r *Runner) result(st *window, m *measuring) (Result, error) {
 	res.RPS = float64(res.Requests) / res.Window.Seconds()
 	res.Latency = latencyOf(latency)
 	res.ServiceTime = latencyOf(service)
+	res.latencyHist, res.serviceHist = latency, service
 
 	if m.cpuOK {
 		cores := runtime.NumCPU()

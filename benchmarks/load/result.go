@@ -272,4 +272,46 @@ type Result struct {
 	// Warnings explain figures that measure the load generator or the
 	// machine rather than the server.
 	Warnings []string
+
+	// latencyHist and serviceHist hold Latency's and ServiceTime's
+	// requests, for Sum.
+	latencyHist, serviceHist *hdrhistogram.Histogram
+}
+
+// Sum adds up rs, the results of windows run at the same time against
+// several servers by Runners of this process, into one Result labelled
+// label: the counts and the rates add, the latencies are those of every
+// request of rs together (their histograms merged, never percentiles
+// averaged), the window is the longest. CPU is that of rs[0], which, like
+// each of rs, measured the whole process, so that its per-request cost is
+// over the requests of all of them.
+func Sum(label string, rs []Result) Result {
+	if len(rs) == 0 {
+		return Result{Label: label}
+	}
+	sum := Result{Label: label, OpenLoop: rs[0].OpenLoop, ConnPerRequest: rs[0].ConnPerRequest, CPU: rs[0].CPU}
+	latency, service := newHistogram(), newHistogram()
+	for _, r := range rs {
+		sum.TargetRate += r.TargetRate
+		sum.Clients += r.Clients
+		sum.Window = max(sum.Window, r.Window)
+		sum.Requests += r.Requests
+		sum.RPS += r.RPS
+		sum.Unavailable += r.Unavailable
+		sum.Errors.Merge(r.Errors)
+		sum.Starved += r.Starved
+		sum.NotSent += r.NotSent
+		if r.latencyHist != nil {
+			latency.Merge(r.latencyHist)
+			service.Merge(r.serviceHist)
+		}
+	}
+	sum.latencyHist, sum.serviceHist = latency, service
+	sum.Latency, sum.ServiceTime = latencyOf(latency), latencyOf(service)
+	if n := sum.Requests + sum.Errors.Total(); n > 0 && sum.CPU.Scope != "" {
+		sum.CPU.PerRequest = (sum.CPU.User + sum.CPU.System) / time.Duration(n)
+	}
+	sum.Little = Little{ClientL: sum.RPS * sum.ServiceTime.Mean.Seconds(), Clients: sum.Clients}
+	sum.Warnings = warnings(sum, false)
+	return sum
 }

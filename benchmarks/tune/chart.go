@@ -14,8 +14,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/poolside-dev/poolside/benchmarks/internal/render"
-	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/benchmarks/load"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
 // ChartFormat returns the chart format for a file name: "png" or "svg"

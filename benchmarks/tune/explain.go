@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/benchmarks/load"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
 // explain writes the explanation paragraph: what was measured, the seed,

@@ -8,8 +8,8 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/benchmarks/load"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
 // workers returns "1 worker" or "n workers".

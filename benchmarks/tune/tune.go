@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/benchmarks/load"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/server"
 )
 

@@ -153,7 +153,7 @@ server, too many open files for --clients, or any other failure.`,
 	f.register(cmd, benchServers)
 	fl := cmd.Flags()
 	fl.StringVar(&f.models, "models", "serial,pool:16", "comma-separated models to compare: serial, pool[:N], conn[:N], unbounded")
-	fl.StringVar(&f.addr, "addr", "", "measure the server at this host:port instead of in-process servers")
+	fl.StringVar(&f.addr, "addr", "", "measure the server at this host:port instead of in-process servers; several, separated by commas, are measured together (--clients shared out), each reported and their sum")
 	fl.DurationVar(&f.duration, "duration", 5*time.Second, "measured time of each run")
 	fl.DurationVar(&f.warmup, "warmup", time.Second, "load before measuring starts, not measured")
 	fl.Int64Var(&f.maxRequests, "max-requests", 0, "end each run after this many measured requests (0 = no cap)")
@@ -177,6 +177,9 @@ func (f benchFlags) compareConfig(cmd *cobra.Command) (compare.Config, error) {
 		Load:   lcfg,
 		Window: load.Window{Warmup: f.warmup, Duration: f.duration, MaxRequests: f.maxRequests},
 		Repeat: f.repeat,
+	}
+	if addrs := f.addrs(); len(addrs) > 1 {
+		cfg.Addrs = addrs
 	}
 	if f.addr == "" {
 		if cfg.Models, err = load.ParseModelSpecs(f.models); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,8 +66,10 @@ func (f *loadFlags) register(cmd *cobra.Command, servers string) {
 // register does. Errors are usage errors of cmd.
 func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []string) (load.ServerConfig, load.Config, error) {
 	if f.addr != "" {
-		if err := checkAddr("--addr", f.addr, "127.0.0.1:9407", dialling); err != nil {
-			return load.ServerConfig{}, load.Config{}, err
+		for _, addr := range f.addrs() {
+			if err := checkAddr("--addr", addr, "127.0.0.1:9407", dialling); err != nil {
+				return load.ServerConfig{}, load.Config{}, err
+			}
 		}
 		for _, name := range serverOnly {
 			if cmd.Flags().Changed(name) {
@@ -90,7 +93,7 @@ func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []strin
 		Store:     booking.StoreKind(f.store),
 	}
 	cfg := load.Config{
-		Addr:           f.addr,
+		Addr:           f.addrs()[0],
 		Clients:        f.clients,
 		ConnPerRequest: f.connPerRequest,
 		Rate:           f.rate,
@@ -103,6 +106,16 @@ func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []strin
 		cfg.JournalDir = journalDir()
 	}
 	return srv, cfg, nil
+}
+
+// addrs returns the servers --addr names: one, or several separated by
+// commas (bench measures them together); [""] when it is not set.
+func (f loadFlags) addrs() []string {
+	parts := strings.Split(f.addr, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
 }
 
 // fieldFlag maps a field of the library's configurations, by the path
@@ -246,8 +259,12 @@ func (c *cleanups) add(x load.Cleanup) {
 func (c *cleanups) total() (sum load.Cleanup, journals []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var addrs []string
+	defer func() { sum.Addr = strings.Join(addrs, ", ") }()
 	for _, x := range c.all {
-		sum.Addr = x.Addr
+		if !slices.Contains(addrs, x.Addr) {
+			addrs = append(addrs, x.Addr)
+		}
 		sum.Booked += x.Booked
 		sum.Unbooked += x.Unbooked
 		sum.NotBooked += x.NotBooked

@@ -156,6 +156,8 @@ func (f tuneFlags) tuneConfig(cmd *cobra.Command) (tune.LocalConfig, error) {
 		return bad("--admin needs --addr, the server's own address, to send the load to")
 	case f.addr == "" && f.apply:
 		return bad("--apply leaves a running server at the recommended size; it needs --addr and --admin")
+	case len(f.addrs()) > 1:
+		return bad("--addr %s names several servers; tune sizes the pool of one server, through its --admin: tune each in turn (poolside bench --addr measures several together)", f.addr)
 	}
 	srv, lcfg, err := f.config(cmd, tuneServers, tuneServerFlags)
 	if err != nil {

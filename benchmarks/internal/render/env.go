@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/benchmarks/load"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
 // LoadParts describes e's load for a chart's heading: the clients, the
