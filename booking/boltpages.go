@@ -441,41 +441,63 @@ func (f *boltFile) elements(p []byte, inline bool, where string, lo, hi []byte, 
 // freelist checks the free-page list and that every page of the data is
 // either used or free.
 func (f *boltFile) freelist() (free int) {
-	hwm := f.meta.hwm
-	if f.meta.freelist != noFreelist {
-		p := f.page(f.meta.freelist, "the free-page list")
-		if p == nil {
-			return 0
-		}
-		if flags := order.Uint16(p[8:]); flags != freelistPageFlag {
-			f.p.add("the free-page list: page %d is not a free-page list (flags %#x)", f.meta.freelist, flags)
-			return 0
-		}
-		first, count := uint64(0), uint64(order.Uint16(p[10:]))
-		if count == 0xFFFF {
-			count, first = order.Uint64(p[pageHeaderSize:]), 1
-		}
-		if count > uint64(len(p)) || pageHeaderSize+(first+count)*8 > uint64(len(p)) {
-			f.p.add("the free-page list (page %d) says it lists %d pages, more than fit in it", f.meta.freelist, count)
-			return 0
-		}
-		for i := range count {
-			id := order.Uint64(p[pageHeaderSize+(first+i)*8:])
-			switch {
-			case id < 2 || id >= hwm:
-				f.p.add("the free-page list lists page %d, outside the data (pages 2 to %d)", id, hwm-1)
-				return 0
-			case f.state[id] == pageFree:
-				f.p.add("the free-page list lists page %d twice", id)
-				return 0
-			case f.state[id] == pageUsed:
-				f.p.add("page %d is in use but listed as free (the next write would overwrite it)", id)
-				return 0
-			}
-			f.state[id] = pageFree
-			free++
-		}
+	free, ok := f.readFreelist()
+	if !ok {
+		return 0
 	}
+	return free + f.unreachable()
+}
+
+// readFreelist reads the free-page list, if the file has one, and marks
+// the pages it lists free: once the list has been read whole (ok), every
+// other page below the high-water mark is one the commit uses. ok is
+// false when the list cannot be read, or contradicts what was read
+// before.
+func (f *boltFile) readFreelist() (free int, ok bool) {
+	if f.meta.freelist == noFreelist {
+		return 0, true
+	}
+	hwm := f.meta.hwm
+	p := f.page(f.meta.freelist, "the free-page list")
+	if p == nil {
+		return 0, false
+	}
+	if flags := order.Uint16(p[8:]); flags != freelistPageFlag {
+		f.p.add("the free-page list: page %d is not a free-page list (flags %#x)", f.meta.freelist, flags)
+		return 0, false
+	}
+	first, count := uint64(0), uint64(order.Uint16(p[10:]))
+	if count == 0xFFFF {
+		count, first = order.Uint64(p[pageHeaderSize:]), 1
+	}
+	if count > uint64(len(p)) || pageHeaderSize+(first+count)*8 > uint64(len(p)) {
+		f.p.add("the free-page list (page %d) says it lists %d pages, more than fit in it", f.meta.freelist, count)
+		return 0, false
+	}
+	for i := range count {
+		id := order.Uint64(p[pageHeaderSize+(first+i)*8:])
+		switch {
+		case id < 2 || id >= hwm:
+			f.p.add("the free-page list lists page %d, outside the data (pages 2 to %d)", id, hwm-1)
+			return 0, false
+		case f.state[id] == pageFree:
+			f.p.add("the free-page list lists page %d twice", id)
+			return 0, false
+		case f.state[id] == pageUsed:
+			f.p.add("page %d is in use but listed as free (the next write would overwrite it)", id)
+			return 0, false
+		}
+		f.state[id] = pageFree
+		free++
+	}
+	return free, true
+}
+
+// unreachable reports the pages of the data neither used nor free, once
+// the free-page list has been read: with no list (bbolt's NoFreelistSync)
+// they are free, and counted in free.
+func (f *boltFile) unreachable() (free int) {
+	hwm := f.meta.hwm
 	var lost []string
 	n := 0
 	for id := uint64(2); id < hwm; id++ {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/wire"
 )
 
@@ -73,9 +75,19 @@ type DroppedBooking struct {
 // error wrapping fs.ErrExist if dst exists), and makes dst as OpenBolt
 // makes a new file: complete, or not at all. The report says what was
 // copied and what was dropped; so.Previous reads the commit before the
-// last instead. When nothing can be read from src (both
-// of its header pages are damaged, say) it returns a *DamageError and
-// makes no file.
+// last instead.
+//
+// When the root page of src, or a branch page of an index, is damaged,
+// the index pages below it are found by reading every page of the file:
+// those that bbolt's list of free pages does not list are in use, so what
+// they hold is current, not an old copy (when that list is damaged too,
+// they cannot be told apart, and are not read).
+//
+// When src is damaged and no booking can be read from it (both of its
+// header pages are damaged, say, or its root page and its free-page list
+// are lost) it returns a *DamageError and makes no file; the report still
+// says what is wrong and what was dropped, and whether the commit before
+// the last can be read.
 func SalvageBolt(src, dst string, so SalvageOptions) (SalvageReport, error) {
 	if err := so.Validate(); err != nil {
 		return SalvageReport{}, err
@@ -106,6 +118,7 @@ func SalvageBolt(src, dst string, so SalvageOptions) (SalvageReport, error) {
 	var r SalvageReport
 	_, cerr := checkFile(src)
 	r.Sound = cerr == nil
+	damaged := !r.Sound
 	f, err := os.Open(src)
 	if err != nil {
 		return r, fmt.Errorf("booking: %w", err)
@@ -121,7 +134,11 @@ func SalvageBolt(src, dst string, so SalvageOptions) (SalvageReport, error) {
 		mode, r.Sound = previous, false
 	}
 	s, ok := scanFile(f, fi.Size(), &p, mode)
-	r.Problems, r.Omitted, r.PreviousReadable = p.list, p.omitted, s.bothMetas
+	r.PreviousReadable = s.bothMetas
+	if ok && !r.Sound {
+		recoverOrphans(f, fi.Size(), s, mode, &p)
+	}
+	r.Problems, r.Omitted = p.list, p.omitted
 	if !ok {
 		return r, p.err(src)
 	}
@@ -143,6 +160,18 @@ func SalvageBolt(src, dst string, so SalvageOptions) (SalvageReport, error) {
 	slices.SortFunc(r.Dropped, func(a, b DroppedBooking) int {
 		return cmp.Or(cmp.Compare(a.Date, b.Date), strings.Compare(a.Room, b.Room))
 	})
+	if damaged && len(keep) == 0 {
+		// An empty copy of a damaged file would look like a salvage that
+		// worked, and serving it would lose every booking quietly.
+		if err := p.err(src); err != nil {
+			return r, err
+		}
+		// Only the strict check found the damage.
+		if de, ok := errors.AsType[*DamageError](cerr); ok {
+			r.Problems, r.Omitted = de.Problems, de.Omitted
+		}
+		return r, cerr
+	}
 	err = createBolt(dst, opts, func(tx *bolt.Tx) error {
 		dates, rooms := tx.Bucket(byDate), tx.Bucket(byRoom)
 		for _, k := range keep {
@@ -176,4 +205,95 @@ func SalvageBolt(src, dst string, so SalvageOptions) (SalvageReport, error) {
 		err = fmt.Errorf("booking: salvage: %s holds %d bookings, not the %d copied", dst, got.Bookings, r.Copied)
 	}
 	return r, err
+}
+
+// recoverOrphans reads into s.pairs the bookings on index pages of the
+// file r (size bytes) that nothing in it refers to any more, because the
+// root page or a branch page above them is damaged, so that scanFile (in
+// mode, which made s) did not reach them. It walks the file again as
+// scanFile did, quietly (what is wrong has been said), and reads the
+// free-page list. Every page below the high-water mark that neither the
+// walk reached nor the list lists is then in use by the commit read, not
+// an old copy of a page; a leaf page among them whose keys are buckets
+// named by dates is a page of the dates index, by rooms one of the rooms
+// index, and is read as the index would be. Without a whole free-page
+// list no such page is read: an old copy could bring back cancelled
+// bookings or hide later ones. What it finds goes to p.
+func recoverOrphans(r io.ReaderAt, size int64, s scan, mode readMode, p *problems) {
+	f := &boltFile{r: r, size: size, meta: s.meta, p: &problems{}}
+	if !f.checkLayout(mode) {
+		return
+	}
+	f.p = &problems{}          // the walk's alone: what checkLayout found has been said
+	seen := map[uint64]uint8{} // the bookings are in s.pairs already
+	f.tree(s.meta.root, "the root", nil, nil, func(key, value []byte, bucket bool) {
+		switch {
+		case !bucket:
+		case string(key) == string(byDate):
+			f.index(value, "the dates index", seen, inDates)
+		case string(key) == string(byRoom):
+			f.index(value, "the rooms index", seen, inRooms)
+		}
+	})
+	if f.p.none() {
+		return // the walk reached every page it refers to
+	}
+	_, listed := f.readFreelist()
+	listed = listed && s.meta.freelist != noFreelist
+	f.p = p
+	var found, unsure int
+	for id := uint64(2); id < s.meta.hwm; id++ {
+		if f.state[id] != pageUnseen {
+			continue
+		}
+		bit := f.orphanIndexPage(id)
+		switch {
+		case bit == 0:
+		case !listed:
+			unsure++
+		default:
+			found++
+			hdr := make([]byte, bucketHeaderSize) // a bucket whose root is page id
+			order.PutUint64(hdr, id)
+			if bit == inDates {
+				f.index(hdr, "the dates index", s.pairs, inDates)
+			} else {
+				f.index(hdr, "the rooms index", s.pairs, inRooms)
+			}
+		}
+	}
+	if found > 0 {
+		p.add("reading every page found %s of the indexes that nothing refers to any more (what did is damaged); the free-page list shows %s in use, so the bookings on %s are read",
+			textfmt.Count(found, "page"), textfmt.PluralWord(found, "it is", "they are"), textfmt.PluralWord(found, "it", "them"))
+	}
+	if unsure > 0 {
+		p.add("reading every page found %s that %s like pages of the indexes that nothing refers to any more, but the free-page list cannot be used either, so %s cannot be told from old copies of pages (which could bring back cancelled bookings): the bookings on %s are not read",
+			textfmt.Count(unsure, "page"), textfmt.PluralWord(unsure, "looks", "look"), textfmt.PluralWord(unsure, "it", "they"), textfmt.PluralWord(unsure, "it", "them"))
+	}
+}
+
+// orphanIndexPage says whether page id looks like a leaf page of one of
+// the indexes, its first key a bucket named by a date (inDates) or a room
+// (inRooms); 0 when it does not. The index's walk checks the rest.
+func (f *boltFile) orphanIndexPage(id uint64) (bit uint8) {
+	head := make([]byte, f.pageSize)
+	if _, err := f.r.ReadAt(head, int64(id*f.pageSize)); err != nil {
+		return 0
+	}
+	if order.Uint64(head) != id || order.Uint16(head[8:]) != leafPageFlag || order.Uint16(head[10:]) == 0 {
+		return 0
+	}
+	e := head[pageHeaderSize:]
+	pos, ksize := uint64(order.Uint32(e[4:])), uint64(order.Uint32(e[8:]))
+	if order.Uint32(e) != bucketLeafFlag || pageHeaderSize+pos+ksize > uint64(len(head)) {
+		return 0
+	}
+	key := head[pageHeaderSize+pos : pageHeaderSize+pos+ksize]
+	switch {
+	case len(key) == 4:
+		return inDates
+	case wire.ValidRoom(string(key)):
+		return inRooms
+	}
+	return 0
 }

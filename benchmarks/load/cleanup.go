@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/client"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/wire"
 )
 
@@ -160,7 +160,8 @@ func (u unbooker) pass(ctx context.Context, ss []slot, conns int) (unbooked, not
 }
 
 // reasonOf says for a person why a request failed: the heart of the
-// error, without the layers of the client's.
+// error, without the layers of the client's. A server's message is
+// escaped (client.Printable): it goes to a terminal.
 func reasonOf(err error) string {
 	var se *client.ServerError
 	var oe *net.OpError
@@ -174,7 +175,7 @@ func reasonOf(err error) string {
 	}
 	switch {
 	case errors.As(err, &se):
-		return "the server answered: " + se.Message
+		return "the server answered: " + client.Printable(se.Message)
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
 		return "no answer in time"
 	case errors.Is(err, client.ErrConnect):

@@ -54,6 +54,9 @@ type realStore struct {
 	// steal, if not nil, says whether someone else books the pair of the
 	// n-th BOOK just before it is served.
 	steal func(n int) bool
+	// refuseUnbook, if not empty, is the ERROR message every UNBOOK is
+	// answered with, unserved.
+	refuseUnbook string
 }
 
 // newRealStore opens a bolt store in a temporary directory with a
@@ -135,7 +138,11 @@ func (rs *realStore) ServeFrame(ctx context.Context, block []byte) []byte {
 			}
 			rs.unbooks = append(rs.unbooks, p)
 		}
+		refuse := rs.refuseUnbook
 		rs.mu.Unlock()
+		if refuse != "" && req.Action == wire.ActionUnbook {
+			return wire.ErrorBlock(refuse)
+		}
 		if onBook != nil {
 			onBook(n)
 		}
@@ -412,6 +419,36 @@ func TestServerGoneKeepsTheJournal(t *testing.T) {
 	done, err = load.CleanupJournals(t.Context(), dir, "", time.Second)
 	require.NoError(t, err)
 	assert.Empty(t, done, "nothing left to do")
+}
+
+// TestCleanupReasonIsPrintable: when the server refuses the clean-up's
+// UNBOOKs, the reason given for each booking left quotes its message with
+// the characters that could act on a terminal escaped, as the message
+// goes to a person's terminal (a hostile server could otherwise clear the
+// screen or rewrite what came before).
+func TestCleanupReasonIsPrintable(t *testing.T) {
+	rs := newRealStore(t, 0)
+	rs.refuseUnbook = "no\x1b[2J\rway\u202e"
+	ls := rs.serve(t)
+	dir := t.TempDir()
+	var log cleanupLog
+	_, err := load.Run(t.Context(), load.Config{Addr: ls.Addr(), Clients: 2, Mix: load.Mix{Book: 1}, OnCleanup: log.add, JournalDir: dir},
+		load.Window{Duration: 5 * time.Second, MaxRequests: 200})
+	require.Len(t, log.get(), 1)
+	c := log.get()[0]
+	require.Positive(t, c.Booked, "the run booked")
+	require.ErrorIs(t, err, load.ErrCleanup)
+	require.NotEmpty(t, c.Left, "the server refused every UNBOOK")
+	for _, b := range c.Left {
+		assert.Equal(t, `the server answered: no\x1b[2J\rway\u202e`, b.Reason)
+	}
+	rs.mu.Lock()
+	rs.refuseUnbook = ""
+	rs.mu.Unlock()
+	_, err = load.CleanupJournals(t.Context(), dir, "", time.Second) // the server takes them now
+	require.NoError(t, err)
+	assert.Empty(t, journals(t, dir))
+	rs.check(t)
 }
 
 // startProxy relays ln to upstream until the test ends.

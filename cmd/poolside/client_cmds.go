@@ -47,7 +47,7 @@ Exit status:
      impossible (a room that is not a room, a null date, a room or a date
      listed twice); once connected, a book or unbook may or may not have
      been carried out: the message says how to check
-  4  interrupted (SIGINT or SIGTERM) before the reply
+  4  interrupted (SIGINT, SIGTERM or SIGHUP) before the reply
 
 With --json a failure prints one JSON object on stdout as well, with
 "ok":false, the message as "error" and the exit status as "exit", e.g.

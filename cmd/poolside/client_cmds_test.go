@@ -545,6 +545,7 @@ func TestClientCommandsHelp(t *testing.T) {
 			assert.Contains(t, stdout, "127.0.0.1:9407")
 			assert.Contains(t, stdout, "--json")
 			assert.Contains(t, stdout, "--timeout")
+			assert.Contains(t, stdout, "4  interrupted (SIGINT, SIGTERM or SIGHUP) before the reply")
 		})
 	}
 }

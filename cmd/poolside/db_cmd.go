@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -48,6 +49,39 @@ start on a damaged one (exit status 5).`,
 	return cmd
 }
 
+// dbArg is an argument a db subcommand takes: its name in the usage line,
+// and what it is.
+type dbArg struct{ name, what string }
+
+// dbArgs checks that a db subcommand was given exactly the arguments
+// want, and says in words which are missing or that there are too many,
+// with the usage line: a usage error (exit status 2).
+func dbArgs(want ...dbArg) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		names := make([]string, len(want))
+		for i, a := range want {
+			names[i] = a.name
+		}
+		usage := cmd.CommandPath() + " " + strings.Join(names, " ")
+		switch {
+		case len(args) < len(want):
+			var missing []string
+			for _, a := range want[len(args):] {
+				missing = append(missing, a.name+", "+a.what)
+			}
+			return usagef(cmd, "missing %s; usage: %s", strings.Join(missing, ", and "), usage)
+		case len(args) > len(want):
+			quoted := make([]string, len(args))
+			for i, a := range args {
+				quoted[i] = strconv.Quote(a)
+			}
+			return usagef(cmd, "too many arguments: got %d (%s), but %s takes only %s; usage: %s",
+				len(args), strings.Join(quoted, " "), cmd.CommandPath(), strings.Join(names, " and "), usage)
+		}
+		return nil
+	}
+}
+
 func newDBCheckCmd(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check FILE",
@@ -64,7 +98,7 @@ Exit status: 0 the file is sound (a summary on standard output); 5 it is
 damaged (what is wrong on standard output); 2 bad arguments; 4 the file
 cannot be checked (it does not exist, or a running server has it open).`,
 		Example: `  poolside db check poolside.db`,
-		Args:    usageArgs(cobra.ExactArgs(1)),
+		Args:    dbArgs(dbArg{"FILE", "the database file to check"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDBCheck(stdout, args[0])
 		},
@@ -114,25 +148,29 @@ database FILE, damaged or not, into NEWFILE, a new database that poolside
 serve --data NEWFILE can serve. A booking is copied when both of FILE's
 indexes (by date and by room) list it; one that only one index lists is
 not copied but printed, so that you can book it again with 'poolside book'
-if it is real. Parts of FILE that are damaged are skipped. If one of FILE's
-two header pages is damaged, the bookings are read from the other one, and
-the output says that the last commit may be missing. With --previous they are read as of the commit
-before the last even when both header pages are whole: for a file whose
-last commit's pages are damaged (bbolt leaves the pages of the commit
-before alone until the next commit, so after a clean stop they are usually
-whole), at the cost of what the last commit changed.
+if it is real. Parts of FILE that are damaged are skipped; when what leads
+to an index's pages is damaged (FILE's root page, say), they are found by
+reading every page, if bbolt's list of free pages is whole. If one of
+FILE's two header pages is damaged, the bookings are read from the other
+one, and the output says that the last commit may be missing. With
+--previous they are read as of the commit before the last even when both
+header pages are whole: for a file whose last commit's pages are damaged
+(bbolt leaves the pages of the commit before alone until the next commit,
+so after a clean stop they are usually whole), at the cost of what the
+last commit changed.
 
 FILE is never changed, and NEWFILE must not exist: salvage never overwrites
 a file. NEWFILE appears complete or not at all.
 
 Exit status: 0 NEWFILE was written (what was copied and dropped on standard
-output); 5 nothing could be read from FILE, and no file was written; 2 bad
-arguments, or NEWFILE exists; 4 anything else (FILE does not exist, a
-running server has it open, NEWFILE cannot be written).`,
+output); 5 FILE is damaged and no booking could be read from it, so no file
+was written (what is wrong on standard output); 2 bad arguments, or NEWFILE
+exists; 4 anything else (FILE does not exist, a running server has it open,
+NEWFILE cannot be written).`,
 		Example: `  poolside db salvage poolside.db salvaged.db
   poolside db salvage --previous poolside.db previous.db
   poolside serve --data salvaged.db`,
-		Args: usageArgs(cobra.ExactArgs(2)),
+		Args: dbArgs(dbArg{"FILE", "the database file to copy from"}, dbArg{"NEWFILE", "the new file to copy its bookings into"}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDBSalvage(stdout, args[0], args[1], previous)
 		},
@@ -145,10 +183,21 @@ func runDBSalvage(stdout io.Writer, path, out string, previous bool) error {
 	r, err := booking.SalvageBolt(path, out, booking.SalvageOptions{Previous: previous})
 	if de, ok := errors.AsType[*booking.DamageError](err); ok {
 		printProblems(stdout, path, de.Problems, de.Omitted)
-		return &exitError{code: exitDamaged, err: &messageError{
-			msg: fmt.Sprintf("nothing can be read from %s, so %s was not written: restore the bookings from a backup", path, out),
-			err: err,
-		}}
+		printDropped(stdout, r.Dropped)
+		what := "no booking can be read from " + path
+		if len(r.Dropped) > 0 {
+			what = "no booking is listed by both indexes of " + path
+		}
+		var next []string
+		if r.PreviousReadable && !previous {
+			next = append(next, fmt.Sprintf("try 'poolside db salvage --previous %s %s', which reads the commit before the last", path, out))
+		}
+		next = append(next, "restore the bookings from a backup")
+		if len(r.Dropped) > 0 {
+			next = append(next, "book those listed above again on a new database")
+		}
+		msg := fmt.Sprintf("%s, so %s was not written: %s", what, out, strings.Join(next, "; or "))
+		return &exitError{code: exitDamaged, err: &messageError{msg: msg, err: err}}
 	}
 	if errors.Is(err, fs.ErrExist) {
 		return usageError(&messageError{msg: fmt.Sprintf("%s already exists: salvage never overwrites a file; name a new one", out), err: err})
@@ -162,18 +211,24 @@ func runDBSalvage(stdout io.Writer, path, out string, previous bool) error {
 	}
 	printProblems(stdout, path, r.Problems, r.Omitted)
 	fmt.Fprintf(stdout, "copied %d %s to %s\n", r.Copied, textfmt.PluralWord(r.Copied, "booking", "bookings"), out)
-	if len(r.Dropped) > 0 {
-		fmt.Fprintf(stdout, "not copied: %d %s that only one index lists (if real, book them again with 'poolside book ROOM DATE'):\n",
-			len(r.Dropped), textfmt.PluralWord(len(r.Dropped), "booking", "bookings"))
-		for _, b := range r.Dropped {
-			fmt.Fprintf(stdout, "  %s %s (only in the %s index)\n", b.Room, b.Date, b.Index)
-		}
-	}
+	printDropped(stdout, r.Dropped)
 	if r.PreviousReadable && !previous {
 		fmt.Fprintf(stdout, "if bookings are missing because the last commit's pages are damaged, 'poolside db salvage --previous %s NEWFILE' reads the commit before the last instead\n", path)
 	}
 	fmt.Fprintf(stdout, "to serve from it: poolside serve --data %s (or move %s away and %s in its place)\n", out, path, out)
 	return nil
+}
+
+// printDropped lists the bookings salvage did not copy, if any.
+func printDropped(w io.Writer, dropped []booking.DroppedBooking) {
+	if len(dropped) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "not copied: %d %s that only one index lists (if real, book them again with 'poolside book ROOM DATE'):\n",
+		len(dropped), textfmt.PluralWord(len(dropped), "booking", "bookings"))
+	for _, b := range dropped {
+		fmt.Fprintf(w, "  %s %s (only in the %s index)\n", b.Room, b.Date, b.Index)
+	}
 }
 
 // printProblems lists what is wrong with the database at path.

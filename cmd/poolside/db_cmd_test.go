@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/wire"
@@ -52,6 +53,19 @@ func damageNewestHeader(t *testing.T, path string) {
 	}
 	b[at] ^= 0x40
 	require.NoError(t, os.WriteFile(path, b, 0o600))
+}
+
+// lastCommitPages returns the pages of the bbolt file raw that hold the
+// root and the free-page list of its last commit.
+func lastCommitPages(t *testing.T, raw []byte) (root, freelist int) {
+	t.Helper()
+	ps := os.Getpagesize()
+	require.Greater(t, len(raw), 2*ps)
+	at := 0
+	if binary.NativeEndian.Uint64(raw[ps+64:]) > binary.NativeEndian.Uint64(raw[64:]) {
+		at = ps
+	}
+	return int(binary.NativeEndian.Uint64(raw[at+32:])), int(binary.NativeEndian.Uint64(raw[at+48:]))
 }
 
 func TestDBCheck(t *testing.T) {
@@ -104,6 +118,26 @@ func TestDBCheck(t *testing.T) {
 			assert.Contains(t, err.Error(), "--help")
 		})
 	}
+	// Arguments missing or too many are said in words, with the usage
+	// line, not as cobra's "accepts 1 arg(s), received 0".
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"db", "check"}, "missing FILE, the database file to check; usage: poolside db check FILE (see 'poolside db check --help')"},
+		{[]string{"db", "check", "a.db", "b.db"}, `too many arguments: got 2 ("a.db" "b.db"), but poolside db check takes only FILE; usage: poolside db check FILE (see 'poolside db check --help')`},
+		{[]string{"db", "salvage"}, "missing FILE, the database file to copy from, and NEWFILE, the new file to copy its bookings into; usage: poolside db salvage FILE NEWFILE (see 'poolside db salvage --help')"},
+		{[]string{"db", "salvage", "a.db"}, "missing NEWFILE, the new file to copy its bookings into; usage: poolside db salvage FILE NEWFILE (see 'poolside db salvage --help')"},
+		{[]string{"db", "salvage", "--previous", "a.db", "b.db", "c.db"}, `too many arguments: got 3 ("a.db" "b.db" "c.db"), but poolside db salvage takes only FILE and NEWFILE; usage: poolside db salvage FILE NEWFILE (see 'poolside db salvage --help')`},
+	} {
+		t.Run("message "+strings.Join(tc.args, " "), func(t *testing.T) {
+			stdout, _, err := runCLI(t, tc.args...)
+			require.Error(t, err)
+			assert.Equal(t, exitUsage, exitCode(err), "%v", err)
+			assert.Equal(t, tc.msg, err.Error())
+			assert.Empty(t, stdout)
+		})
+	}
 	t.Run("did you mean", func(t *testing.T) {
 		_, _, err := runCLI(t, "db", "chek", "a.db")
 		require.Error(t, err)
@@ -136,22 +170,72 @@ func TestDBSalvage(t *testing.T) {
 		raw, err := os.ReadFile(path)
 		require.NoError(t, err)
 		ps := os.Getpagesize()
-		at := 0
-		if binary.NativeEndian.Uint64(raw[ps+64:]) > binary.NativeEndian.Uint64(raw[64:]) {
-			at = ps
-		}
-		root := int(binary.NativeEndian.Uint64(raw[at+32:]))
-		clear(raw[root*ps : (root+1)*ps]) // the last commit's root page, lost
+		root, freelist := lastCommitPages(t, raw)
+		clear(raw[root*ps : (root+1)*ps]) // the last commit's root page and free-page list, lost
+		clear(raw[freelist*ps : (freelist+1)*ps])
 		require.NoError(t, os.WriteFile(path, raw, 0o600))
 		dir := filepath.Dir(path)
-		stdout, _, err := runCLI(t, "db", "salvage", path, filepath.Join(dir, "last.db"))
-		require.NoError(t, err)
-		assert.Contains(t, stdout, "copied 0 bookings")
-		assert.Contains(t, stdout, "'poolside db salvage --previous "+path+" NEWFILE' reads the commit before the last instead")
+		last := filepath.Join(dir, "last.db")
+		stdout, _, err := runCLI(t, "db", "salvage", path, last)
+		require.Error(t, err)
+		assert.Equal(t, exitDamaged, exitCode(err), "%v", err)
+		assert.Contains(t, stdout, path+" is damaged:\n")
+		assert.Equal(t, "no booking can be read from "+path+", so "+last+" was not written: try 'poolside db salvage --previous "+path+" "+last+"', which reads the commit before the last; or restore the bookings from a backup", err.Error())
+		assert.NoFileExists(t, last)
 		stdout, _, err = runCLI(t, "db", "salvage", "--previous", path, filepath.Join(dir, "previous.db"))
 		require.NoError(t, err)
 		assert.Contains(t, stdout, "copied 2 bookings", "all but the last")
 		assert.Contains(t, stdout, "the one before the last")
+	})
+	// Cut short, the file loses its last commit's root page and free-page
+	// list, which bbolt writes last: no booking can be read. Salvage used
+	// to write an empty file, exit 0 and suggest serving it.
+	t.Run("cut short", func(t *testing.T) {
+		path := makeDatabase(t)
+		raw, err := os.ReadFile(path)
+		require.NoError(t, err)
+		root, freelist := lastCommitPages(t, raw)
+		cut := min(root, freelist)
+		require.GreaterOrEqual(t, cut, 4, "the cut leaves more than an empty database's pages")
+		require.NoError(t, os.Truncate(path, int64(cut*os.Getpagesize())))
+		out := filepath.Join(filepath.Dir(path), "salvaged.db")
+		stdout, _, err := runCLI(t, "db", "salvage", path, out)
+		require.Error(t, err)
+		assert.Equal(t, exitDamaged, exitCode(err), "%v", err)
+		assert.Contains(t, stdout, path+" is damaged:\n  - it has been cut short")
+		assert.NotContains(t, stdout, "to serve from it")
+		assert.Contains(t, err.Error(), "no booking can be read from "+path+", so "+out+" was not written: ")
+		assert.Contains(t, err.Error(), "restore the bookings from a backup")
+		assert.NoFileExists(t, out)
+	})
+	// The rooms index's page lost: the dates index lists every booking,
+	// but no booking is in both, so none is copied; those the dates
+	// index lists are printed, to book again.
+	t.Run("one index lost", func(t *testing.T) {
+		path := makeDatabase(t)
+		db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+		require.NoError(t, err)
+		var rooms int
+		require.NoError(t, db.View(func(tx *bolt.Tx) error {
+			rooms = int(tx.Bucket([]byte("rooms")).Root())
+			return nil
+		}))
+		require.NoError(t, db.Close())
+		require.NotZero(t, rooms, "the rooms index has a page of its own")
+		raw, err := os.ReadFile(path)
+		require.NoError(t, err)
+		ps := os.Getpagesize()
+		clear(raw[rooms*ps : (rooms+1)*ps])
+		require.NoError(t, os.WriteFile(path, raw, 0o600))
+		out := filepath.Join(filepath.Dir(path), "salvaged.db")
+		stdout, _, err := runCLI(t, "db", "salvage", path, out)
+		require.Error(t, err)
+		assert.Equal(t, exitDamaged, exitCode(err), "%v", err)
+		assert.Contains(t, stdout, "not copied: 3 bookings that only one index lists (if real, book them again with 'poolside book ROOM DATE'):\n"+
+			"  312 2030-12-01 (only in the dates index)\n  313 2030-12-01 (only in the dates index)\n  312 2030-12-02 (only in the dates index)\n")
+		assert.Contains(t, err.Error(), "no booking is listed by both indexes of "+path+", so "+out+" was not written: ")
+		assert.True(t, strings.HasSuffix(err.Error(), "; or book those listed above again on a new database"), err.Error())
+		assert.NoFileExists(t, out)
 	})
 	t.Run("sound", func(t *testing.T) {
 		path := makeDatabase(t)
@@ -168,7 +252,8 @@ func TestDBSalvage(t *testing.T) {
 		require.Error(t, err)
 		assert.Equal(t, exitDamaged, exitCode(err))
 		assert.Contains(t, stdout, "it is empty (0 bytes)")
-		assert.Equal(t, "nothing can be read from "+path+", so "+out+" was not written: restore the bookings from a backup", err.Error())
+		assert.Equal(t, "no booking can be read from "+path+", so "+out+" was not written: restore the bookings from a backup", err.Error())
+		assert.NoFileExists(t, out)
 	})
 }
 

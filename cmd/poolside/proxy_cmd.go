@@ -114,8 +114,9 @@ with the address actually bound (useful with --listen 127.0.0.1:0); with
 --api, the second is "poolside: fault API on http://ADDR/faults". A client
 connection the proxy cannot relay (the upstream refuses it, or does not
 answer within --dial-timeout) is closed and reported on standard error.
-SIGINT or SIGTERM stops accepting, lets open connections finish for
---drain-timeout, closes the rest and exits 0.`,
+SIGINT (Ctrl-C), SIGTERM or SIGHUP stops accepting, lets open connections
+finish for --drain-timeout, closes the rest and exits 0; a second signal
+stops the proxy at once. (A proxy started under nohup ignores SIGHUP.)`,
 		Example: `  poolside proxy --upstream 127.0.0.1:9407 --down chunk=1,delay=1ms --seed 7
   poolside proxy --listen 127.0.0.1:9500 --up cut=100 --api 127.0.0.1:9501
   curl -s -X PUT -H 'Content-Type: application/json' -d '{"down":"reset=50"}' http://127.0.0.1:9501/faults`,
@@ -132,7 +133,7 @@ SIGINT or SIGTERM stops accepting, lets open connections finish for
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the faults' random choices")
 	fl.StringVar(&f.api, "api", "", "serve the fault API on this address, e.g. 127.0.0.1:9501 (empty = off; no host = loopback; an address beyond loopback is allowed, with a warning)")
 	fl.DurationVar(&f.dialTimeout, "dial-timeout", faults.DefaultDialTimeout, "time allowed for each connection to the upstream; 0 means the default")
-	fl.DurationVar(&f.drainTimeout, "drain-timeout", 5*time.Second, "on SIGINT/SIGTERM, how long open connections may go on before they are closed")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", 5*time.Second, "on SIGINT, SIGTERM or SIGHUP, how long open connections may go on before they are closed")
 	return cmd
 }
 

@@ -497,6 +497,8 @@ func TestProxyCommandHelp(t *testing.T) {
 	for _, flag := range []string{"--listen", "--upstream", "--up ", "--down", "--seed", "--api", "--drain-timeout", "poolside: proxying ADDR -> UPSTREAM"} {
 		assert.Contains(t, stdout, flag)
 	}
+	assert.Contains(t, stdout, "SIGINT (Ctrl-C), SIGTERM or SIGHUP stops accepting")
+	assert.Regexp(t, `--drain-timeout duration +on SIGINT, SIGTERM or SIGHUP, how long`, stdout)
 	dialTimeout := false
 	for _, line := range strings.Split(stdout, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "--dial-timeout duration") {

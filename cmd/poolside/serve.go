@@ -159,7 +159,7 @@ appears; if one of them fails, serve exits without printing it. Then, with
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 60*time.Second, "close connections on which no request starts for this long (0 = never)")
 	fl.DurationVar(&f.writeTimeout, "write-timeout", 10*time.Second, "time allowed for writing one reply (0 = no limit)")
 	fl.IntVar(&f.maxConns, "max-conns", 0, "most open connections; more are told the server is busy and closed (0 = as many as the open-file limit, ulimit -n, leaves room for)")
-	fl.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long requests in flight may take to finish before connections are cut (0 = no limit; a second Ctrl-C stops at once)")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT, SIGTERM or SIGHUP, how long requests in flight may take to finish before connections are cut (0 = no limit; a second signal stops at once)")
 	fl.DurationVar(&f.workDelay, "work-delay", 0, "benchmark aid: every request waits this long on its worker, like a call to a slow backend")
 	fl.IntVar(&f.workCPU, "work-cpu", 0, "benchmark aid: every request computes this many SHA-256 blocks (about 0.13 µs each on a current x86 core) on its worker")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address, e.g. 127.0.0.1:9408, and /debug/pprof/ too if it is loopback (empty = off)")
@@ -332,9 +332,9 @@ func serveUntilDone(ctx context.Context, srv *server.Server, ln net.Listener, dr
 	}
 
 	if drainTimeout == 0 {
-		log.Info("draining: no new connections; requests in flight may take as long as they need (--drain-timeout 0); a second Ctrl-C or SIGTERM stops at once")
+		log.Info("draining: no new connections; requests in flight may take as long as they need (--drain-timeout 0); a second signal (another Ctrl-C, say) stops at once")
 	} else {
-		log.Infof("draining: no new connections; requests in flight have %v to finish; a second Ctrl-C or SIGTERM stops at once", drainTimeout)
+		log.Infof("draining: no new connections; requests in flight have %v to finish; a second signal (another Ctrl-C, say) stops at once", drainTimeout)
 	}
 	dctx, cancel := drainContext(drainTimeout)
 	defer cancel()

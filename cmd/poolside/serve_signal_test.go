@@ -26,6 +26,7 @@ func TestServeSIGHUPDrains(t *testing.T) {
 	p := startServe(t, "--store", "memory", "--log-level", "info")
 	require.NoError(t, p.stop(t, syscall.SIGHUP), "stderr: %s", p.stderr)
 	assert.Contains(t, p.stderr.String(), "draining")
+	assert.Contains(t, p.stderr.String(), "a second signal (another Ctrl-C, say) stops at once")
 	assert.Contains(t, p.stderr.String(), "stopped")
 }
 

@@ -339,6 +339,7 @@ func TestServeHelpDocumentsDrain(t *testing.T) {
 	assert.Contains(t, stdout, "SIGINT (Ctrl-C), SIGTERM or SIGHUP drains")
 	assert.Contains(t, stdout, "A second signal stops the server at once")
 	assert.Regexp(t, `--drain-timeout duration[^\n]*\(0 = no limit`, stdout)
+	assert.Regexp(t, `--drain-timeout duration +on SIGINT, SIGTERM or SIGHUP,[^\n]*a second signal stops at once`, stdout)
 }
 
 // occupy sends a request on each of three connections to a server running
