@@ -15,11 +15,18 @@
 // only once committed and fsynced. A lone booking commits at once;
 // concurrent bookings share one commit (bbolt's Batch), so a busy server does
 // not pay one fsync per booking; a refused booking costs no commit at all.
-// In both stores the per-date limit check and the insert are one atomic
+// PostgresStore keeps them in a PostgreSQL database that several servers
+// may share: the database itself keeps the rules across all of them (see
+// postgres_schema.go), a booking is acknowledged once committed, and
+// writes arriving together share one transaction (writeBatcher). Its
+// errors say whether a failed write was not sent (ErrUnavailable: safe to
+// retry) or is in doubt (ErrInDoubt: a query settles it).
+// In every store the per-date limit check and the insert are one atomic
 // step, so concurrent bookings of one date never exceed the limit.
 //
 // A store failure is never reported as success: the client gets an ERROR
 // reply ("Booking not saved: storage error on the server; try again later") and
 // Stats counts it. booking does not log; it returns errors and exposes
-// counters. It imports only wire, the standard library and bbolt.
+// counters. It imports only wire, internal/textfmt, the standard library,
+// bbolt and pgx.
 package booking

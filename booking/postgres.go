@@ -99,6 +99,7 @@ type PostgresStore struct {
 	timeout time.Duration
 	conns   int
 	target  string // describeTarget's
+	writes  *writeBatcher
 
 	down    atomic.Bool
 	probing atomic.Bool
@@ -165,6 +166,7 @@ func OpenPostgres(ctx context.Context, opts PostgresOptions) (*PostgresStore, er
 	}
 	s := &PostgresStore{pool: pool, timeout: opts.Timeout, conns: conns, target: where}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.writes = &writeBatcher{s: s, maxRunning: committers(conns)}
 	return s, nil
 }
 
@@ -199,12 +201,10 @@ func (s *PostgresStore) PoolStats() PostgresPoolStats {
 	}
 }
 
-// Book implements Store.
+// Book implements Store. Bookings and cancellations arriving together
+// share one transaction and one commit (see writeBatcher).
 func (s *PostgresStore) Book(ctx context.Context, room string, date wire.Date, limit int) error {
-	var code int
-	err := s.do(ctx, "book "+room+" on "+date.String(), true, func(ctx context.Context, c *pgxpool.Conn) error {
-		return c.QueryRow(ctx, "SELECT poolside_book($1, $2, $3)", int64(date), room, limit).Scan(&code)
-	})
+	code, err := s.writes.submit(ctx, &writeOp{day: int64(date), room: room, limit: limit}, "book "+room+" on "+date.String())
 	switch {
 	case err != nil:
 		return err
@@ -216,13 +216,10 @@ func (s *PostgresStore) Book(ctx context.Context, room string, date wire.Date, l
 	return nil
 }
 
-// Unbook implements Store.
+// Unbook implements Store, in a shared transaction as Book.
 func (s *PostgresStore) Unbook(ctx context.Context, room string, date wire.Date) error {
-	var removed bool
-	err := s.do(ctx, "unbook "+room+" on "+date.String(), true, func(ctx context.Context, c *pgxpool.Conn) error {
-		return c.QueryRow(ctx, "SELECT poolside_unbook($1, $2)", int64(date), room).Scan(&removed)
-	})
-	if err == nil && !removed {
+	code, err := s.writes.submit(ctx, &writeOp{unbook: true, day: int64(date), room: room}, "unbook "+room+" on "+date.String())
+	if err == nil && code == notBookedCode {
 		return ErrNotBooked
 	}
 	return err
@@ -282,6 +279,12 @@ func (s *PostgresStore) do(ctx context.Context, op string, write bool, fn func(c
 	if s.down.Load() {
 		return fmt.Errorf("%w: %s: the database cannot be reached", ErrUnavailable, op)
 	}
+	return s.run(ctx, op, write, fn)
+}
+
+// run is do without its checks: fn on a connection, its failure
+// classified. ctx is the caller's, or the store's for a batch.
+func (s *PostgresStore) run(ctx context.Context, op string, write bool, fn func(context.Context, *pgxpool.Conn) error) error {
 	qctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	c, err := s.pool.Acquire(qctx)

@@ -27,10 +27,15 @@ const schemaLock = 0x706f6f6c
 // rule "at most limit bookings on a date" is the conditional upsert in
 // poolside_book, which locks the date's row, so two instances can never
 // both see 4 and both book (as a count followed by an insert would under
-// READ COMMITTED). poolside_book and poolside_unbook take the booking's
-// row before the date's, always in that order, so they cannot deadlock.
-// Each runs as one statement, so one round trip carries a request and its
-// commit.
+// READ COMMITTED). Every write takes its date's row before it touches a
+// booking of that date, and poolside_write applies a batch in date order,
+// so that concurrent transactions wait only for date rows, in ascending
+// order, and cannot deadlock.
+//
+// poolside_write carries a batch of bookings and cancellations in one
+// statement: one round trip and one commit for all of them (see
+// writeBatcher). Each keeps its own outcome: a refusal is a code, not an
+// error, so it never undoes the others.
 //
 // Dates are Julian day numbers as on the wire (wire.Date), rooms the
 // protocol's three digits.
@@ -48,38 +53,61 @@ var schemaV1 = []string{
 	`CREATE FUNCTION poolside_book(p_day bigint, p_room text, p_limit integer) RETURNS integer
 	LANGUAGE plpgsql AS $$
 	BEGIN
-		IF p_limit < 1 THEN
+		IF p_limit >= 1 THEN
+			INSERT INTO poolside_days AS d (day, n) VALUES (p_day, 1)
+				ON CONFLICT (day) DO UPDATE SET n = d.n + 1 WHERE d.n < p_limit;
+		END IF;
+		IF p_limit < 1 OR NOT FOUND THEN
+			-- Full: the date's row is locked all the same.
+			PERFORM 1 FROM poolside_bookings WHERE day = p_day AND room = p_room;
+			IF FOUND THEN
+				RETURN 1;
+			END IF;
 			RETURN 2;
 		END IF;
 		INSERT INTO poolside_bookings (day, room) VALUES (p_day, p_room) ON CONFLICT DO NOTHING;
 		IF NOT FOUND THEN
+			UPDATE poolside_days SET n = n - 1 WHERE day = p_day;
 			RETURN 1; -- the room is booked on the date already
-		END IF;
-		INSERT INTO poolside_days AS d (day, n) VALUES (p_day, 1)
-			ON CONFLICT (day) DO UPDATE SET n = d.n + 1 WHERE d.n < p_limit;
-		IF NOT FOUND THEN
-			DELETE FROM poolside_bookings WHERE day = p_day AND room = p_room;
-			RETURN 2; -- the date is full
 		END IF;
 		RETURN 0;
 	END $$`,
-	`CREATE FUNCTION poolside_unbook(p_day bigint, p_room text) RETURNS boolean
+	`CREATE FUNCTION poolside_unbook(p_day bigint, p_room text) RETURNS integer
 	LANGUAGE plpgsql AS $$
 	BEGIN
+		PERFORM 1 FROM poolside_days WHERE day = p_day FOR UPDATE;
+		IF NOT FOUND THEN
+			RETURN 3; -- nothing was ever booked on the date
+		END IF;
 		DELETE FROM poolside_bookings WHERE day = p_day AND room = p_room;
 		IF NOT FOUND THEN
-			RETURN false;
+			RETURN 3;
 		END IF;
 		UPDATE poolside_days SET n = n - 1 WHERE day = p_day;
-		RETURN true;
+		RETURN 0;
+	END $$`,
+	`CREATE FUNCTION poolside_write(p_unbook integer[], p_days bigint[], p_rooms text[], p_limits integer[]) RETURNS integer[]
+	LANGUAGE plpgsql AS $$
+	DECLARE
+		codes integer[] := '{}';
+	BEGIN
+		FOR i IN 1 .. coalesce(array_length(p_days, 1), 0) LOOP
+			IF p_unbook[i] = 1 THEN
+				codes := codes || poolside_unbook(p_days[i], p_rooms[i]);
+			ELSE
+				codes := codes || poolside_book(p_days[i], p_rooms[i], p_limits[i]);
+			END IF;
+		END LOOP;
+		RETURN codes;
 	END $$`,
 }
 
-// The codes poolside_book returns.
+// The codes poolside_book, poolside_unbook and poolside_write return.
 const (
-	bookedCode    = 0
+	bookedCode    = 0 // booked, or cancelled
 	duplicateCode = 1
 	fullCode      = 2
+	notBookedCode = 3
 )
 
 // ensureSchema creates the schema in an empty database, or checks the

@@ -38,6 +38,10 @@ type Config struct {
 	// their sum last (see load.Sum). For servers behind one load balancer
 	// or on one database, so that what they serve together is measured.
 	Addrs []string
+	// MetricsURLs, with Addrs, are the servers' /metrics, one per
+	// address in the same order (see load.Config.MetricsURL); nil for
+	// none.
+	MetricsURLs []string
 
 	// Window is each run's warm-up and measured duration.
 	Window load.Window
@@ -176,6 +180,9 @@ type ModelResult struct {
 	Rounds []load.Result
 	// Warnings are those of the median round.
 	Warnings []string
+	// Metrics is the running server's own view of the median round, from
+	// Load.MetricsURL; nil without it.
+	Metrics *load.ServerMetrics
 }
 
 // Run runs every model of cfg against a fresh load.LocalServer, Repeat
@@ -334,6 +341,10 @@ func runTogether(ctx context.Context, cfg Config, w load.Window, round int) ([]l
 	for i, addr := range cfg.Addrs {
 		c := lc
 		c.Addr = addr
+		c.MetricsURL = ""
+		if len(cfg.MetricsURLs) == n {
+			c.MetricsURL = cfg.MetricsURLs[i]
+		}
 		c.Clients = lc.Clients / n
 		if i < lc.Clients%n {
 			c.Clients++
@@ -420,6 +431,7 @@ func summarise(label string, rs []load.Result) ModelResult {
 	if len(rs) > 0 {
 		m := rs[best]
 		mr.Errors, mr.NotSent, mr.Starved, mr.Warnings = m.Errors, m.NotSent, m.Starved, m.Warnings
+		mr.Metrics = m.Metrics
 	}
 	return mr
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/poolside-dev/poolside/benchmarks/internal/render"
+	"github.com/poolside-dev/poolside/benchmarks/load"
 	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
@@ -141,6 +142,12 @@ func (rep *Report) WriteNotes(w io.Writer) error {
 				line += fmt.Sprintf(", sampled running %.1f + waiting %.1f", mr.MeanRunning, mr.MeanWaiting)
 			}
 		}
+		if m := mr.Metrics; m != nil {
+			line += "; server (its /metrics): " + m.String()
+			if idle, ok := m.DBLimited(); ok {
+				line += fmt.Sprintf(": the database pool is the limit, %d workers share %d database connections and %d of them only wait", m.Workers, m.DB.Conns, idle)
+			}
+		}
 		switch n, all := mr.Errors, mr.ErrorsAllRounds.Total(); {
 		case n.Total() > 0:
 			line += fmt.Sprintf("; errors: busy %d, timeout %d, server %d, connection %d, other %d", n.Busy, n.Timeout, n.Server, n.Connection, n.Other)
@@ -207,6 +214,32 @@ type jsonResult struct {
 	ServerSampled  float64    `json:"little_server_sampled"`
 	RoundsRPS      []float64  `json:"rounds_rps"`
 	Warnings       []string   `json:"warnings"`
+	// ServerMetrics is the running server's view (bench --metrics); absent
+	// without it.
+	ServerMetrics *jsonMetrics `json:"server_metrics,omitempty"`
+}
+
+// jsonMetrics is the JSON form of a load.ServerMetrics.
+type jsonMetrics struct {
+	Requests      int64   `json:"requests"`
+	QueueWaitMean float64 `json:"queue_wait_mean_ms"`
+	ServiceMean   float64 `json:"service_mean_ms"`
+	Workers       int     `json:"workers"`
+	DBConns       *int    `json:"db_conns,omitempty"`
+	DBAcquires    int64   `json:"db_acquires,omitempty"`
+	DBWaited      int64   `json:"db_acquires_waited,omitempty"`
+	DBWaitMean    float64 `json:"db_wait_mean_ms,omitempty"`
+}
+
+func metricsJSON(m *load.ServerMetrics) *jsonMetrics {
+	if m == nil {
+		return nil
+	}
+	j := &jsonMetrics{Requests: m.Requests, QueueWaitMean: ms(m.QueueWait), ServiceMean: ms(m.Service), Workers: m.Workers}
+	if db := m.DB; db != nil {
+		j.DBConns, j.DBAcquires, j.DBWaited, j.DBWaitMean = &db.Conns, db.Acquires, db.Waited, ms(db.Wait)
+	}
+	return j
 }
 
 func (rep *Report) jsonForm() jsonReport {
@@ -222,7 +255,7 @@ func (rep *Report) jsonForm() jsonReport {
 			P50: ms(mr.P50), P90: ms(mr.P90), P99: ms(mr.P99), P999: ms(mr.P999), Max: ms(mr.Max),
 			ServiceP50: ms(mr.ServiceP50), ServiceP99: ms(mr.ServiceP99),
 			Errors: mr.Errors.Total(), ErrorsAll: mr.ErrorsAllRounds.Total(), NotSent: mr.NotSent, Starved: mr.Starved,
-			WindowSecs: mr.Window.Seconds(),
+			WindowSecs: mr.Window.Seconds(), ServerMetrics: metricsJSON(mr.Metrics),
 			ErrorsByKind: jsonErrors{
 				Busy: mr.Errors.Busy, Timeout: mr.Errors.Timeout, Server: mr.Errors.Server,
 				Connection: mr.Errors.Connection, Other: mr.Errors.Other,

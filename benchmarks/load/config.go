@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -132,6 +133,14 @@ type Config struct {
 	// Dialer, if not nil, makes the clients' connections (for example
 	// through a fault injector); see client.Config.Dialer.
 	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// MetricsURL, if not empty, is the running server's Prometheus
+	// /metrics (poolside serve --metrics-addr), read at the start and the
+	// end of each measured window: the Result then has the server's own
+	// view of it (Result.Metrics), its time waiting for a worker and, on a
+	// database store, for a database connection. NewRunner reads it once
+	// and fails (ErrMetrics) if it is not a poolside server's.
+	MetricsURL string
 }
 
 // Validate reports each field out of range as a FieldError, joined. An
@@ -145,6 +154,13 @@ func (c Config) Validate() error {
 	}
 	if c.Clients < 0 {
 		errs = append(errs, invalid("Clients", c.Clients, fmt.Sprintf("must be 0 (default %d) or more", DefaultClients)))
+	}
+	if c.MetricsURL != "" {
+		if u, err := url.Parse(c.MetricsURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, invalid("MetricsURL", c.MetricsURL, "must be an http:// URL, such as http://127.0.0.1:9408/metrics"))
+		} else if c.Server != nil {
+			errs = append(errs, invalidf("MetricsURL", "{MetricsURL} reads a running server's metrics; the in-process server ({Server}) reports its own"))
+		}
 	}
 	switch {
 	case c.Rate < 0 || math.IsNaN(c.Rate):

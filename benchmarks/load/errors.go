@@ -45,6 +45,10 @@ var (
 	// CleanupJournals when a journal cannot be read; the error also wraps
 	// the file system's.
 	ErrJournal = errors.New("load: journal of a run's bookings")
+
+	// ErrMetrics is wrapped by the error of NewRunner when
+	// Config.MetricsURL cannot be read as a poolside serve's /metrics.
+	ErrMetrics = errors.New("load: server metrics")
 )
 
 // FieldError is a field of a configuration that is out of range, as the

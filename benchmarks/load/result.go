@@ -267,6 +267,10 @@ type Result struct {
 	CPU CPU
 	// Server is the in-process server's view; nil without a LocalServer.
 	Server *ServerView
+	// Metrics is a running server's view, from Config.MetricsURL; nil
+	// without one, or when it could not be read at the window's start or
+	// end (a warning then says so).
+	Metrics *ServerMetrics
 	// Little checks Little's law on both sides.
 	Little Little
 	// Warnings explain figures that measure the load generator or the

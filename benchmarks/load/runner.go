@@ -61,6 +61,11 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 		last, fresh = cfg.Server.FreshStore(today)
 	}
 	r.cleans = !fresh && !cfg.ReadOnly && cfg.Mix.books()
+	if cfg.MetricsURL != "" {
+		if _, err := scrapeMetrics(ctx, cfg.MetricsURL, cfg.Timeout); err != nil {
+			return nil, err
+		}
+	}
 	ccfg := client.Config{Timeout: cfg.Timeout, ConnPerRequest: cfg.ConnPerRequest, MaxConns: 1, Dialer: cfg.Dialer}
 	for i := range cfg.Clients {
 		c, err := client.Dial(ctx, cfg.Addr, ccfg)
@@ -280,6 +285,7 @@ func (r *Runner) Run(ctx context.Context, w Window) (Result, error) {
 		return Result{}, err
 	}
 	m := r.beginMeasuring(st)
+	before, beforeErr := r.scrape(ctx)
 	// Measurement, until the end, or until every client stopped. Only
 	// the cap ends it early: in an open loop whose schedule has nothing
 	// left before the end the clients stop early too, but the window is
@@ -297,6 +303,7 @@ func (r *Runner) Run(ctx context.Context, w Window) (Result, error) {
 		return Result{}, err
 	}
 	m.finish(stopAt)
+	metrics, metricsErr := r.windowMetrics(ctx, before, beforeErr)
 	// The requests in flight: a grace for them to end, then cut them off.
 	err = waitUntil(ctx, time.Now().Add(st.grace(r.cfg.Timeout)), done)
 	cut()
@@ -308,7 +315,34 @@ func (r *Runner) Run(ctx context.Context, w Window) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
-	return r.result(st, m)
+	res, err := r.result(st, m)
+	res.Metrics = metrics
+	if metricsErr != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the server's metrics (%s) could not be read for this window: %v", r.cfg.MetricsURL, metricsErr))
+	}
+	return res, err
+}
+
+// scrape reads Config.MetricsURL, if set.
+func (r *Runner) scrape(ctx context.Context) (*metricsSnapshot, error) {
+	if r.cfg.MetricsURL == "" {
+		return nil, nil
+	}
+	s, err := scrapeMetrics(ctx, r.cfg.MetricsURL, r.cfg.Timeout)
+	return &s, err
+}
+
+// windowMetrics reads the metrics at the window's end and returns what
+// changed since before.
+func (r *Runner) windowMetrics(ctx context.Context, before *metricsSnapshot, beforeErr error) (*ServerMetrics, error) {
+	if beforeErr != nil || before == nil {
+		return nil, beforeErr
+	}
+	after, err := r.scrape(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return serverMetrics(*before, *after), nil
 }
 
 // noteSlowest keeps the slowest reply of st's window, if it is the

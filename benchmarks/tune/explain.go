@@ -146,6 +146,12 @@ func (rep *Report) explain() string {
 	default:
 		say("More workers add little: the limit lies elsewhere (the server's other resources, the network, the load generator, or other processes on the machine).")
 	}
+	if m := best.Result.Metrics; m != nil {
+		if idle, ok := m.DBLimited(); ok {
+			say("The database pool is the limit at %s: %d workers share %d database connections, so %d of them only wait (a request waited %s for a connection against %s for a worker); more workers add nothing until the server has more connections (poolside serve --db-conns), and every instance's connections must fit under the database's max_connections.",
+				workers(best.Workers), m.Workers, m.DB.Conns, idle, textfmt.Duration(m.DB.Wait), textfmt.Duration(m.QueueWait))
+		}
+	}
 	if !told && grew(rec) {
 		say("The service time grew under load, from %s to %s at %s: N = X × D at low load is only a starting point.",
 			textfmt.Duration(rep.ServiceTime), textfmt.Duration(rec.Service), workers(rec.Workers))

@@ -21,8 +21,14 @@ type Point struct {
 	RPS      float64
 	P50, P99 time.Duration
 	// QueueWait and Service are the server's mean time a request waited
-	// for a worker and spent on one; 0 when the server is not in process.
+	// for a worker and spent on one: from the server in process, or from
+	// a running server's /metrics (Config.Load.MetricsURL); 0 otherwise.
 	QueueWait, Service time.Duration
+	// DBWait is the mean time a request waited for a database
+	// connection, and DBConns the size of the server's database pool,
+	// from a running server's /metrics on a database store; 0 otherwise.
+	DBWait  time.Duration
+	DBConns int
 	// CPUPerRequest and CPUUtilisation are as in load.Result.CPU.
 	CPUPerRequest  time.Duration
 	CPUUtilisation float64

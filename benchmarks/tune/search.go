@@ -87,6 +87,11 @@ func (t *search) measure(ctx context.Context, n int, phase Phase) (*Point, error
 	}
 	if v := res.Server; v != nil {
 		p.QueueWait, p.Service = v.QueueWait.Mean, v.Service.Mean
+	} else if m := res.Metrics; m != nil {
+		p.QueueWait, p.Service = m.QueueWait, m.Service
+		if m.DB != nil {
+			p.DBWait, p.DBConns = m.DB.Wait, m.DB.Conns
+		}
 	}
 	// A point whose latency was not measured cannot be said to meet
 	// the SLO.

@@ -3,6 +3,7 @@ package tune
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -60,15 +61,33 @@ func (rep *Report) busyPhrase(p *Point) string {
 // which other processes used 20% or more of the machine's CPU.
 func (rep *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "workers\tstep\tphase\treq/s\tp50\tp99\tqueue wait\tCPU µs/req\t%%N/D\t%%%s\terrors\t\n", rep.loadCeilingName())
+	hasDB := slices.ContainsFunc(rep.Points, func(p Point) bool { return p.DBConns > 0 })
+	dbHead := ""
+	if hasDB {
+		dbHead = "db wait\t"
+	}
+	fmt.Fprintf(tw, "workers\tstep\tphase\treq/s\tp50\tp99\tqueue wait\t%sCPU µs/req\t%%N/D\t%%%s\terrors\t\n", dbHead, rep.loadCeilingName())
 	for _, p := range rep.Points {
 		qw := "-"
-		if rep.Env.InProcess {
+		if hasDB {
+			qw += "\t" + textfmt.Duration(p.DBWait)
+			if p.DBWait <= 0 {
+				qw = "-\t0"
+			}
+		}
+		if rep.Env.InProcess || p.Result.Metrics != nil {
 			qw = textfmt.Duration(p.QueueWait)
 			if p.QueueWait > 0 && p.QueueWait < time.Microsecond {
 				qw = "<1µs"
 			} else if p.QueueWait <= 0 {
 				qw = "0"
+			}
+			if hasDB {
+				db := textfmt.Duration(p.DBWait)
+				if p.DBWait <= 0 {
+					db = "0"
+				}
+				qw += "\t" + db
 			}
 		}
 		row := fmt.Sprintf("%d\t%d\t%s\t%.0f\t%s\t%s\t%s\t%.0f\t%s\t%s\t%d\t",

@@ -180,6 +180,9 @@ func (f benchFlags) compareConfig(cmd *cobra.Command) (compare.Config, error) {
 	}
 	if addrs := f.addrs(); len(addrs) > 1 {
 		cfg.Addrs = addrs
+		if f.metrics != "" {
+			cfg.MetricsURLs = f.metricsURLs()
+		}
 	}
 	if f.addr == "" {
 		if cfg.Models, err = load.ParseModelSpecs(f.models); err != nil {

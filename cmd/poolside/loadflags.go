@@ -28,6 +28,7 @@ import (
 // shared by "poolside bench" and "poolside tune".
 type loadFlags struct {
 	addr           string
+	metrics        string
 	clients        int
 	rate           float64
 	connPerRequest bool
@@ -55,6 +56,7 @@ func (f *loadFlags) register(cmd *cobra.Command, servers string) {
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the request mix")
 	fl.DurationVar(&f.workDelay, "work-delay", 0, servers+": every request waits this long on its worker")
 	fl.IntVar(&f.workCPU, "work-cpu", 0, servers+": every request computes this many SHA-256 blocks (about 0.13 µs each on a current x86 core) on its worker")
+	fl.StringVar(&f.metrics, "metrics", "", "with --addr, the server's Prometheus /metrics (poolside serve --metrics-addr), such as http://127.0.0.1:9408/metrics, read before and after each window: the report adds the server's own time waiting for a worker and, with --store postgres, for a database connection (several, separated by commas, one per --addr)")
 	fl.StringVar(&f.store, "store", string(booking.StoreMemory), servers+": memory, or bolt for a temporary bbolt file (fsync per booking)")
 	fl.IntVar(&f.queue, "queue", 0, servers+": requests that may wait for a worker before clients are told the server is busy (0 = 1024)")
 }
@@ -105,7 +107,25 @@ func (f loadFlags) config(cmd *cobra.Command, servers string, serverOnly []strin
 	if f.addr != "" {
 		cfg.JournalDir = journalDir()
 	}
+	switch metrics := f.metricsURLs(); {
+	case f.metrics == "":
+	case f.addr == "":
+		return srv, cfg, usagef(cmd, "--metrics reads a running server's metrics and needs --addr; the in-process server reports its own")
+	case len(metrics) != len(f.addrs()):
+		return srv, cfg, usagef(cmd, "--metrics names %d URLs for the %d servers of --addr: give one per server, in the same order", len(metrics), len(f.addrs()))
+	default:
+		cfg.MetricsURL = metrics[0]
+	}
 	return srv, cfg, nil
+}
+
+// metricsURLs returns the URLs --metrics names, one per --addr.
+func (f loadFlags) metricsURLs() []string {
+	parts := strings.Split(f.metrics, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
 }
 
 // addrs returns the servers --addr names: one, or several separated by
@@ -135,6 +155,7 @@ type fieldFlag struct {
 // flag whose field reads zero as its default.
 var fieldFlags = []fieldFlag{
 	{field: "Load.Addr", flag: "--addr"},
+	{field: "Load.MetricsURL", flag: "--metrics"},
 	{field: "Load.Clients", flag: "--clients", rule: "must be at least 1", refuseZero: true},
 	{field: "Load.Rate", flag: "--rate", rule: "must be 0 (closed loop) or more"},
 	{field: "Load.Timeout", flag: "--timeout", rule: "must be positive", refuseZero: true},
@@ -417,6 +438,12 @@ func (f loadFlags) failure(ctx context.Context, err error, stopped string, repor
 		}
 		msg := fmt.Sprintf("could not keep the journal of the run's bookings in %s (%s): against --addr the run lists there what it books, so that 'poolside bench --cleanup' can unbook it if the run is killed; make that directory writable, or set XDG_CACHE_HOME to one that is", journalDir(), why)
 		err = &exitError{code: exitInternal, err: &messageError{msg: msg, err: err}}
+	case errors.Is(err, load.ErrMetrics):
+		msg := err.Error()
+		if _, after, ok := strings.Cut(msg, load.ErrMetrics.Error()+": "); ok {
+			msg = after // what was wrong, without the layers above it
+		}
+		err = &exitError{code: exitNetwork, err: &messageError{msg: "could not read the server's metrics (--metrics): " + msg + "; give the http://HOST:PORT/metrics of the server's --metrics-addr, or drop --metrics", err: err}}
 	case errors.As(err, &ne):
 		err = &exitError{code: exitNetwork, err: err}
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -299,4 +300,49 @@ func TestDatabaseRestartMidLoad(t *testing.T) {
 	t.Logf("%d acknowledged, %d not saved, %d in doubt: %v", l.acks.Load(), l.ledger.notSaved, len(l.ledger.inDoubt), l.ledger.errs)
 	l.ledger.mu.Unlock()
 	checkLedger(t, addrs, l.dates, l.ledger, false)
+}
+
+// metricsURL reads the "poolside: metrics on http://ADDR/metrics, ..."
+// line of a serve started with --metrics-addr.
+func metricsURL(t *testing.T, p *serveProcess) string {
+	t.Helper()
+	line := nextLine(t, p.lines, "the metrics line")
+	const prefix = "poolside: metrics on "
+	require.True(t, strings.HasPrefix(line, prefix), "line %q", line)
+	return strings.TrimSuffix(strings.Fields(strings.TrimPrefix(line, prefix))[0], ",")
+}
+
+// TestBenchSeveralInstancesWithMetrics: bench --addr A,B with --metrics
+// A',B' spreads its clients over two instances on one database, reports
+// each and the sum, and shows from each server's /metrics the time
+// requests waited for a database connection beside the time they waited
+// for a worker; with 8 workers sharing 2 connections it says the
+// database pool is the limit (read-only: each query holds a connection).
+func TestBenchSeveralInstancesWithMetrics(t *testing.T) {
+	withJournalDir(t)
+	db := pgtest.NewDB(t)
+	args := []string{"--workers", "8", "--db-conns", "2", "--work-delay", "0s", "--metrics-addr", "127.0.0.1:0"}
+	ps := startInstances(t, 2, db.URL, args...)
+	a, b := ps[0], ps[1]
+	ma, mb := metricsURL(t, a), metricsURL(t, b)
+	out, _, err := runCLI(t, "bench", "--addr", a.addr+","+b.addr, "--metrics", ma+","+mb,
+		"--clients", "16", "--duration", "1s", "--warmup", "100ms", "--read-only")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, a.addr)
+	assert.Contains(t, out, b.addr)
+	assert.Contains(t, out, "sum of 2")
+	assert.Contains(t, out, "database connection wait")
+	assert.Contains(t, out, "(2 connections, 8 workers)")
+	assert.Contains(t, out, "the database pool is the limit, 8 workers share 2 database connections and 6 of them only wait")
+
+	_, _, err = runCLI(t, "bench", "--addr", a.addr+","+b.addr, "--metrics", ma)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--metrics names 1 URLs for the 2 servers")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := ln.Addr().String()
+	ln.Close()
+	_, _, err = runCLI(t, "bench", "--addr", a.addr, "--metrics", "http://"+closed+"/metrics")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "could not read the server's metrics (--metrics): cannot read http://"+closed+"/metrics: connection refused")
 }

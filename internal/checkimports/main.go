@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"faults":                {},
 	"pool":                  {"github.com/alitto/pond/v2"},
 	"client":                {"wire"},
-	"booking":               {"wire", "go.etcd.io/bbolt", "github.com/jackc/pgx/v5"},
+	"booking":               {"wire", "internal/textfmt", "go.etcd.io/bbolt", "github.com/jackc/pgx/v5"},
 	"server":                {"pool", "wire", "github.com/sirupsen/logrus", "golang.org/x/time/rate"},
 	"robustness":            {}, // tests only: doc.go imports nothing
 	"internal/checkimports": {},
@@ -37,7 +37,7 @@ var allowed = map[string][]string{
 
 	// benchmarks/*: load knows the protocol's server and client; compare
 	// and tune sit above it and never import each other.
-	"benchmarks/load":            {"internal/textfmt", "booking", "client", "server", "wire", "github.com/HdrHistogram/hdrhistogram-go"},
+	"benchmarks/load":            {"internal/textfmt", "booking", "client", "server", "wire", "github.com/HdrHistogram/hdrhistogram-go", "github.com/prometheus/client_model", "github.com/prometheus/common"},
 	"benchmarks/compare":         {"benchmarks/load", "benchmarks/internal/render", "internal/textfmt", "gonum.org/v1/plot"},
 	"benchmarks/tune":            {"benchmarks/load", "benchmarks/internal/render", "internal/textfmt", "server", "gonum.org/v1/plot"},
 	"benchmarks/internal/render": {"benchmarks/load", "internal/textfmt", "gonum.org/v1/plot"},
