@@ -166,7 +166,7 @@ func OpenPostgres(ctx context.Context, opts PostgresOptions) (*PostgresStore, er
 	}
 	s := &PostgresStore{pool: pool, timeout: opts.Timeout, conns: conns, target: where}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.writes = &writeBatcher{s: s, maxRunning: committers(conns)}
+	s.writes = &writeBatcher{s: s, maxRunning: committers}
 	return s, nil
 }
 
