@@ -14,7 +14,7 @@ FUZZ_TARGETS := \
 	./wire:FuzzReadFrame ./wire:FuzzReadFrameUint32 ./wire:FuzzDecodeRequest ./wire:FuzzDecodeReply \
 	./wire:FuzzValidRoom ./faults:FuzzParseSpec ./robustness:FuzzFaultSchedule
 
-.PHONY: help build run test race bench fuzz lint check-imports robustness clean
+.PHONY: help build run test race bench bench-postgres fuzz lint check-imports check-haproxy robustness clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,7 +25,8 @@ build: ## build bin/poolside
 run: build ## serve the Building Services protocol on 127.0.0.1:9407 (durable store ./poolside.db)
 	$(POOLSIDE) serve
 
-test: ## run every test with the race detector, fuzz seed corpora included
+test: ## run every test with the race detector, fuzz seed corpora included (installs PostgreSQL for the postgres store's tests when it can)
+	@scripts/ensure-postgres.sh
 	$(GO) test -race -count=1 -timeout 10m ./...
 
 race: ## run the tests three times over with the race detector, to shake out rare races
@@ -33,6 +34,9 @@ race: ## run the tests three times over with the race detector, to shake out rar
 
 bench: ## run the go test benchmarks (pool hand-off, codec, stores, models)
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+
+bench-postgres: ## serve --store postgres against pgbench's insert rate, and 3 instances against 1 (throwaway cluster; ROUNDS=3)
+	scripts/bench-postgres.sh $(or $(ROUNDS),3)
 
 robustness: ## the full robustness suite: every model x fault x direction at several offsets, more clients, 40 random schedules (race on)
 	POOLSIDE_ROBUSTNESS=full $(GO) test -race -count=1 -timeout 30m ./robustness
@@ -52,6 +56,13 @@ lint: check-imports $(STATICCHECK) ## gofmt, go vet, staticcheck and the import 
 
 check-imports: ## enforce the one-way import rule (README, Layout)
 	$(GO) run ./internal/checkimports
+
+check-haproxy: ## check docs/haproxy/poolside.cfg with haproxy -c (skipped when haproxy is not installed)
+	@if command -v haproxy >/dev/null 2>&1; then \
+		echo "haproxy -c -f docs/haproxy/poolside.cfg"; haproxy -c -f docs/haproxy/poolside.cfg; \
+	else \
+		echo "check-haproxy: skipped, haproxy is not installed (Debian/Ubuntu: apt-get install -y haproxy)"; \
+	fi
 
 $(STATICCHECK):
 	@mkdir -p $(BIN)

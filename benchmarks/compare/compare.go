@@ -227,11 +227,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				cfg.Progress(Progress{Round: round, Rounds: rounds, Index: round, Count: rounds, Label: labels[len(labels)-1], Expected: w.Warmup + w.Duration})
 			}
 			res, err := runTogether(ctx, cfg, w, round)
-			if res != nil {
-				for i := range res {
-					res[i].Label = labels[i]
-					runs[i] = append(runs[i], res[i])
-				}
+			for i := range res { // nil when one of them measured nothing
+				res[i].Label = labels[i]
+				runs[i] = append(runs[i], res[i])
 			}
 			if err != nil {
 				if round == 1 && res == nil {

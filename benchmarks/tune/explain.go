@@ -118,6 +118,16 @@ func (rep *Report) explain() string {
 	}
 
 	// Above it: what limits the throughput.
+	// The largest size at which requests waited for a database connection
+	// more than for a worker, if any (a running server's /metrics).
+	var dbLimit *Point
+	for i := range rep.Points {
+		if m := rep.Points[i].Result.Metrics; m != nil && rep.Points[i].Workers >= best.Workers {
+			if _, ok := m.DBLimited(); ok {
+				dbLimit = &rep.Points[i]
+			}
+		}
+	}
 	grew := func(p *Point) bool { return e.InProcess && p.Service > rep.ServiceTime*6/5 }
 	told := false
 	cpuBound := e.InProcess && (best.CPUUtilisation >= 0.8 || rep.CPUCeiling > 0 && best.RPS >= 0.8*rep.CPUCeiling)
@@ -143,14 +153,13 @@ func (rep *Report) explain() string {
 		say("More workers add little: the service time grows under load, from %s at %d %s to %s at %d.",
 			textfmt.Duration(rep.ServiceTime), rep.MinWorkers, textfmt.Plural(rep.MinWorkers, "worker"), textfmt.Duration(best.Service), best.Workers)
 		told = true
+	case dbLimit != nil:
+		m := dbLimit.Result.Metrics
+		idle, _ := m.DBLimited()
+		say("More workers add nothing: the database pool is the limit: %d workers share %d database connections, so %d of them only wait (a request waited %s for a connection against %s for a worker). Give the server more connections (poolside serve --db-conns) before more workers, and keep every instance's connections under the database's max_connections.",
+			m.Workers, m.DB.Conns, idle, textfmt.Duration(m.DB.Wait), textfmt.Duration(m.QueueWait))
 	default:
 		say("More workers add little: the limit lies elsewhere (the server's other resources, the network, the load generator, or other processes on the machine).")
-	}
-	if m := best.Result.Metrics; m != nil {
-		if idle, ok := m.DBLimited(); ok {
-			say("The database pool is the limit at %s: %d workers share %d database connections, so %d of them only wait (a request waited %s for a connection against %s for a worker); more workers add nothing until the server has more connections (poolside serve --db-conns), and every instance's connections must fit under the database's max_connections.",
-				workers(best.Workers), m.Workers, m.DB.Conns, idle, textfmt.Duration(m.DB.Wait), textfmt.Duration(m.QueueWait))
-		}
 	}
 	if !told && grew(rec) {
 		say("The service time grew under load, from %s to %s at %s: N = X × D at low load is only a starting point.",

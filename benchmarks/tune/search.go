@@ -89,9 +89,9 @@ func (t *search) measure(ctx context.Context, n int, phase Phase) (*Point, error
 		p.QueueWait, p.Service = v.QueueWait.Mean, v.Service.Mean
 	} else if m := res.Metrics; m != nil {
 		p.QueueWait, p.Service = m.QueueWait, m.Service
-		if m.DB != nil {
-			p.DBWait, p.DBConns = m.DB.Wait, m.DB.Conns
-		}
+	}
+	if m := res.Metrics; m != nil && m.DB != nil {
+		p.DBWait, p.DBConns = m.DB.Wait, m.DB.Conns
 	}
 	// A point whose latency was not measured cannot be said to meet
 	// the SLO.

@@ -38,6 +38,11 @@ type curve struct {
 	failOn int   // Run fails at this call (1-based); 0: never
 	refuse error // returned by every Resize
 
+	// dbConns, if above 0, gives each result a running server's metrics
+	// with a database pool of that size: past it, requests wait for a
+	// connection 5 ms, longer than for a worker.
+	dbConns int
+
 	mu      sync.Mutex
 	workers int
 	resizes []int
@@ -94,6 +99,13 @@ func (c *curve) Run(_ context.Context, w load.Window) (load.Result, error) {
 	}
 	if c.errors != nil {
 		res.Errors.Timeout = c.errors(n)
+	}
+	if c.dbConns > 0 {
+		db := &load.DBPoolMetrics{Conns: c.dbConns, Acquires: requests}
+		if n > c.dbConns {
+			db.Waited, db.Wait = requests/2, 5*time.Millisecond
+		}
+		res.Metrics = &load.ServerMetrics{Requests: requests, Workers: n, QueueWait: 100 * time.Microsecond, Service: c.service, DB: db}
 	}
 	if c.cpu > 0 {
 		// The cores are busy in proportion to the throughput.
@@ -690,4 +702,31 @@ func TestTuneStoppedEarlyKeepsThePoints(t *testing.T) {
 	var table bytes.Buffer
 	require.NoError(t, rep.WriteTable(&table))
 	assert.NotContains(t, table.String(), "recommended")
+}
+
+// TestTuneSaysTheDatabasePoolIsTheLimit: against a server whose 16
+// database connections cap the throughput, the explanation says that the
+// database pool, not the worker pool, is the limit, and how many workers
+// only wait.
+func TestTuneSaysTheDatabasePoolIsTheLimit(t *testing.T) {
+	c := &curve{
+		rps:     func(n int) float64 { return 100 * float64(min(n, 16)) },
+		service: 10 * time.Millisecond,
+		workers: 8,
+		dbConns: 16,
+	}
+	rep := tuneWith(t, c, tune.Config{Load: load.Config{Clients: 64}})
+	var b bytes.Buffer
+	require.NoError(t, rep.WriteTable(&b))
+	require.NoError(t, rep.WriteExplanation(&b))
+	out := b.String()
+	assert.Contains(t, strings.Join(strings.Fields(out), " "), "More workers add nothing: the database pool is the limit: 64 workers share 16 database connections, so 48 of them only wait (a request waited 5.00ms for a connection against 100µs for a worker).")
+	assert.Contains(t, out, "db wait", "the table has the database's column")
+
+	c = ioBound()
+	rep = tuneWith(t, c, tune.Config{Load: load.Config{Clients: 64}})
+	b.Reset()
+	require.NoError(t, rep.WriteTable(&b))
+	require.NoError(t, rep.WriteExplanation(&b))
+	assert.NotContains(t, b.String(), "database")
 }
