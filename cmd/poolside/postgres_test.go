@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -345,4 +347,59 @@ func TestBenchSeveralInstancesWithMetrics(t *testing.T) {
 	_, _, err = runCLI(t, "bench", "--addr", a.addr, "--metrics", "http://"+closed+"/metrics")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "could not read the server's metrics (--metrics): cannot read http://"+closed+"/metrics: connection refused")
+}
+
+// TestServePostgresStartErrors: serve --store postgres says in one
+// sentence, without a Go error chain, why it cannot start on its
+// database and what to check, and prints no ready line.
+func TestServePostgresStartErrors(t *testing.T) {
+	db := pgtest.NewDB(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := ln.Addr().String()
+	ln.Close()
+	pgExecURL(t, db.URL, "CREATE TABLE poolside_schema (version integer NOT NULL, created timestamptz NOT NULL DEFAULT now()); INSERT INTO poolside_schema (version) VALUES (7)")
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"unreachable", []string{"--db-url", db.URLAt(closed, pgtest.Superuser, "")}, exitInternal,
+			[]string{"cannot open the booking database: cannot connect to database \"" + db.Name + "\" at " + closed, "connection refused", "check that PostgreSQL is running"}},
+		{"no such database", []string{"--db-url", strings.Replace(db.URL, db.Name, "nope_"+db.Name, 1)}, exitInternal,
+			[]string{"does not exist", "--db-url (or POOLSIDE_DB_URL)"}},
+		{"schema of another version", []string{"--db-url", db.URL}, exitInternal,
+			[]string{"the database holds poolside schema version 7; this poolside reads version 1", "this database belongs to another poolside version"}},
+		{"no URL", nil, exitUsage, []string{"--store postgres needs the database: give --db-url"}},
+		{"bad URL", []string{"--db-url", "postgres://u:hush@h:port/x"}, exitUsage, []string{"--db-url: cannot parse"}},
+		{"db flags without postgres", []string{"--store", "memory", "--db-conns", "4"}, exitUsage, []string{"the --db flags are for --store postgres"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(dbURLEnv, "")
+			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--store", "postgres"}, tc.args...)
+			stdout, _, err := runCLI(t, args...)
+			require.Error(t, err)
+			assert.Equal(t, tc.code, exitCode(err), "%v", err)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			assert.NotContains(t, err.Error(), "booking:", "no Go error chain")
+			assert.NotContains(t, err.Error(), "hush", "no password")
+			assert.Empty(t, stdout)
+		})
+	}
+}
+
+// pgExecURL runs sql on the database at url.
+func pgExecURL(t *testing.T, url, sql string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	defer c.Close(ctx)
+	_, err = c.Exec(ctx, sql)
+	require.NoError(t, err)
 }
