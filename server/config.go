@@ -141,7 +141,6 @@ func (c Config) Validate() error {
 // DefaultWorkers is the pool size used when Config.Workers is 0.
 func DefaultWorkers() int { return 4 * runtime.GOMAXPROCS(0) }
 
-// withDefaults returns c with its zero values resolved.
 // EffectiveWorkers returns the pool size a Server for c starts with: 1
 // for ModelSerial, 0 (no pool, no limit) for ModelUnbounded, else Workers
 // (0 = DefaultWorkers()), brought within the adaptive bounds when
@@ -160,6 +159,7 @@ func (c Config) EffectiveWorkers() int {
 	return c.Workers
 }
 
+// withDefaults returns c with its zero values resolved.
 func (c Config) withDefaults() Config {
 	if c.Framing == nil {
 		c.Framing = wire.Quint16{}
