@@ -52,12 +52,7 @@ func TestServeMetrics(t *testing.T) {
 		require.NoError(t, err)
 		return resp.StatusCode, string(b)
 	}
-	var body string
-	require.Eventually(t, func() bool { // the close is counted after the client sees it
-		_, body = get("/metrics")
-		return strings.Contains(body, `poolside_connections_closed_total{reason="eof"} 1`)
-	}, 10*time.Second, 10*time.Millisecond, "the connection close is counted")
-	for _, want := range []string{
+	wants := []string{
 		"poolside_requests_total 3",
 		"poolside_connections_accepted_total 1",
 		"poolside_pool_completed_total 3",
@@ -69,7 +64,23 @@ func TestServeMetrics(t *testing.T) {
 		"poolside_request_service_seconds_count 3",
 		"poolside_pool_workers ",
 		"poolside_store_errors_total 0",
-	} {
+	}
+	// A request is observed after its reply is written, and the close
+	// after the client sees its last reply: wait for both, in any order.
+	var body string
+	require.Eventually(t, func() bool {
+		_, body = get("/metrics")
+		if !strings.Contains(body, `poolside_connections_closed_total{reason="eof"} 1`) {
+			return false
+		}
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 10*time.Millisecond, "the requests and the close are counted")
+	for _, want := range wants {
 		assert.Contains(t, body, want)
 	}
 	assert.NotContains(t, body, `outcome="error"`)
