@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"client":                {"wire"},
 	"booking":               {"wire", "internal/textfmt", "go.etcd.io/bbolt", "github.com/jackc/pgx/v5"},
 	"server":                {"pool", "wire", "github.com/sirupsen/logrus", "golang.org/x/time/rate"},
+	"check":                 {"booking", "client", "wire", "github.com/anishathalye/porcupine"},
 	"robustness":            {}, // tests only: doc.go imports nothing
 	"internal/checkimports": {},
 	"internal/wiretest":     {"wire"},                    // shared by tests only

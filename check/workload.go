@@ -1,0 +1,257 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/poolside-dev/poolside/client"
+	"github.com/poolside-dev/poolside/wire"
+)
+
+// ErrUnreachable is wrapped by Run's error when a client could not connect
+// to its server at the start.
+var ErrUnreachable = errors.New("check: cannot connect to the server")
+
+// The defaults of Workload.
+const (
+	DefaultClients = 8
+	DefaultOps     = 1000
+	DefaultDates   = 3
+	DefaultPerDate = 100
+	DefaultRooms   = 8
+	DefaultTimeout = 2 * time.Second
+	// maxRun bounds a run whatever its configuration.
+	maxRun = 10 * time.Minute
+)
+
+// Workload is a seeded run of concurrent clients against one or more
+// servers: Dates contended dates at a time, each taking about PerDate
+// operations (BOOK and UNBOOK of Rooms rooms, so that the per-date limit
+// and duplicates are hit, and BOOKINGSONDATE), then fresh dates. Only
+// dates read empty at the start are used, and the run unbooks what it
+// leaves booked once it has read the settled state. The zero value of
+// each field but Addrs is its default.
+type Workload struct {
+	// Addrs are the servers; client i talks to Addrs[i % len(Addrs)].
+	Addrs []string
+	// Clients is the number of concurrent clients (DefaultClients).
+	Clients int
+	// Ops is the number of operations (DefaultOps); Duration, if set,
+	// ends the run sooner.
+	Ops      int
+	Duration time.Duration
+	// Dates is how many dates are contended at a time (DefaultDates),
+	// PerDate the operations each takes (DefaultPerDate), Rooms the rooms
+	// each is booked with (DefaultRooms).
+	Dates, PerDate, Rooms int
+	// FirstDate is the first date tried; 0 means 30 days from today.
+	FirstDate wire.Date
+	// Seed seeds every client's choices.
+	Seed uint64
+	// Timeout bounds each request (DefaultTimeout): past it, a BOOK or
+	// UNBOOK is in doubt.
+	Timeout time.Duration
+	// Dialer, if not nil, makes the clients' connections (through a fault
+	// injector, say); the settling reads use plain connections.
+	Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Recorder, if not nil, is where the history is recorded (so that a
+	// nemesis can add its faults to it); nil means a new one.
+	Recorder *Recorder
+}
+
+func (w Workload) withDefaults() Workload {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&w.Clients, DefaultClients)
+	def(&w.Ops, DefaultOps)
+	def(&w.Dates, DefaultDates)
+	def(&w.PerDate, DefaultPerDate)
+	def(&w.Rooms, DefaultRooms)
+	w.Rooms = min(w.Rooms, len(wire.Rooms()))
+	if w.Timeout <= 0 {
+		w.Timeout = DefaultTimeout
+	}
+	if w.FirstDate == 0 {
+		w.FirstDate = wire.FromTime(time.Now()) + 30
+	}
+	if w.Recorder == nil {
+		w.Recorder = NewRecorder()
+	}
+	return w
+}
+
+// Report is what Run did besides the history.
+type Report struct {
+	// Dates are the dates the workload used.
+	Dates []wire.Date
+	// Skipped counts the dates passed over because they held bookings at
+	// the start.
+	Skipped int
+	// CleanedUp counts the bookings Run unbooked at the end; Left those it
+	// could not.
+	CleanedUp, Left int
+}
+
+// Run runs the workload and returns its history, the settling reads
+// included (Final), and what it did. It stops early when ctx ends (the
+// history so far is still returned, settled).
+func Run(ctx context.Context, w Workload) (History, Report, error) {
+	if len(w.Addrs) == 0 {
+		return History{}, Report{}, errors.New("check: no server to check")
+	}
+	w = w.withDefaults()
+	ctx, cancel := context.WithTimeout(ctx, maxRun)
+	defer cancel()
+	rec := w.Recorder
+	cfg := client.Config{Timeout: w.Timeout, MaxConns: 1, Dialer: w.Dialer}
+	clients := make([]*client.Client, w.Clients)
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	for i := range clients {
+		addr := w.Addrs[i%len(w.Addrs)]
+		c, err := client.Dial(ctx, addr, cfg)
+		if err != nil {
+			return History{}, Report{}, fmt.Errorf("%w: %s: %w", ErrUnreachable, addr, err)
+		}
+		clients[i] = c
+	}
+
+	// The dates, read empty before use, one group of w.Dates at a time.
+	groups := (w.Ops + w.Dates*w.PerDate - 1) / (w.Dates * w.PerDate)
+	var rep Report
+	dates, err := emptyDates(ctx, rec, clients[0], w.Addrs[0], w.FirstDate, groups*w.Dates, &rep)
+	if err != nil {
+		return rec.History(), rep, err
+	}
+	rep.Dates = dates
+
+	var next atomic.Int64
+	stop := time.Time{}
+	if w.Duration > 0 {
+		stop = time.Now().Add(w.Duration)
+	}
+	rooms := wire.Rooms()[:w.Rooms]
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(w.Seed, uint64(i)))
+			addr := w.Addrs[i%len(w.Addrs)]
+			for ctx.Err() == nil && (stop.IsZero() || time.Now().Before(stop)) {
+				k := int(next.Add(1)) - 1
+				if k >= w.Ops {
+					return
+				}
+				group := k / (w.Dates * w.PerDate)
+				d := dates[group*w.Dates+rng.IntN(w.Dates)]
+				room := rooms[rng.IntN(len(rooms))]
+				req := wire.Request{Action: wire.ActionBook, Room: room, Date: d}
+				switch x := rng.IntN(100); {
+				case x < 25:
+					req.Action = wire.ActionUnbook
+				case x < 40:
+					req = wire.Request{Action: wire.ActionBookingsOnDate, Date: d}
+				}
+				rec.Do(ctx, c, i, addr, req)
+			}
+		})
+	}
+	wg.Wait()
+
+	// Settle over fresh connections, then leave the dates as they were.
+	settled := settle(context.WithoutCancel(ctx), rec, w, dates, rooms)
+	rep.CleanedUp, rep.Left = cleanUp(context.WithoutCancel(ctx), w, settled)
+	return rec.History(), rep, nil
+}
+
+// emptyDates reads dates from first on and returns n that hold no
+// booking, recording the reads.
+func emptyDates(ctx context.Context, rec *Recorder, c *client.Client, addr string, first wire.Date, n int, rep *Report) ([]wire.Date, error) {
+	var dates []wire.Date
+	for d := first; len(dates) < n; d++ {
+		if d > first+wire.Date(4*n+100) {
+			return dates, fmt.Errorf("check: found only %d empty dates from %s on", len(dates), first)
+		}
+		op := rec.Do(ctx, c, 0, addr, wire.Request{Action: wire.ActionBookingsOnDate, Date: d})
+		switch {
+		case op.Status != OK:
+			return dates, fmt.Errorf("%w: %s: reading %s: %s", ErrUnreachable, addr, d, op.Detail)
+		case len(op.Rooms) == 0 && op.Answer == Done:
+			dates = append(dates, d)
+		default:
+			rep.Skipped++
+		}
+	}
+	return dates, nil
+}
+
+// settle reads every date on every server and every room on the first,
+// over fresh connections, recorded as Final; it tries each read up to 5
+// times. It returns the last answer of each date.
+func settle(ctx context.Context, rec *Recorder, w Workload, dates []wire.Date, rooms []string) map[wire.Date][]string {
+	final := map[wire.Date][]string{}
+	for s, addr := range w.Addrs {
+		c, err := client.Dial(ctx, addr, client.Config{Timeout: w.Timeout, MaxConns: 1})
+		if err != nil {
+			continue
+		}
+		id := w.Clients + s
+		read := func(req wire.Request) Op {
+			var op Op
+			for range 5 {
+				op = Op{Client: id, Server: addr, Action: req.Action, Room: req.Room, Date: req.Date, Final: true}
+				op.Call = rec.Now()
+				reply, err := c.Do(ctx, req)
+				op.Return = rec.Now()
+				classify(&op, reply, err)
+				if op.Status == OK {
+					break
+				}
+			}
+			return rec.Add(op)
+		}
+		for _, d := range dates {
+			if op := read(wire.Request{Action: wire.ActionBookingsOnDate, Date: d}); op.Status == OK {
+				final[d] = op.Rooms
+			}
+		}
+		if s == 0 {
+			for _, room := range rooms {
+				read(wire.Request{Action: wire.ActionBookingsForRoom, Room: room})
+			}
+		}
+		c.Close()
+	}
+	return final
+}
+
+// cleanUp unbooks what the run left booked, not recorded.
+func cleanUp(ctx context.Context, w Workload, final map[wire.Date][]string) (done, left int) {
+	c, err := client.Dial(ctx, w.Addrs[0], client.Config{Timeout: w.Timeout, MaxConns: 1, Retries: 2})
+	for d, rooms := range final {
+		for _, room := range rooms {
+			if err == nil && c.Unbook(ctx, room, d.Time()) == nil {
+				done++
+			} else {
+				left++
+			}
+		}
+	}
+	if err == nil {
+		c.Close()
+	}
+	return done, left
+}
