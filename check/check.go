@@ -42,24 +42,28 @@ type Options struct {
 type Counts struct {
 	// Ops is the number of operations recorded; OK, Fail and Info count
 	// them by status.
-	Ops, OK, Fail, Info int
+	Ops  int `json:"ops"`
+	OK   int `json:"ok"`
+	Fail int `json:"fail"`
+	Info int `json:"info"`
 	// Acknowledged counts the BOOKs that were answered as done.
-	Acknowledged int
+	Acknowledged int `json:"acknowledged"`
 	// Lost counts acknowledged bookings missing from the settled state
 	// although no UNBOOK of them was ever sent.
-	Lost int
+	Lost int `json:"lost"`
 	// Unexpected counts settled bookings that no BOOK made: none was
 	// acknowledged nor in doubt.
-	Unexpected int
+	Unexpected int `json:"unexpected"`
 	// Duplicated counts bookings acknowledged twice with no UNBOOK of
 	// them sent in between.
-	Duplicated int
+	Duplicated int `json:"duplicated"`
 	// RecoveredInDoubt counts BOOKs in doubt whose booking is in the
 	// settled state; InDoubt all BOOKs in doubt.
-	RecoveredInDoubt, InDoubt int
+	RecoveredInDoubt int `json:"recovered_in_doubt"`
+	InDoubt          int `json:"in_doubt"`
 	// OverLimit counts the dates that a read ever showed with more than
 	// the limit of bookings.
-	OverLimit int
+	OverLimit int `json:"over_limit_dates"`
 }
 
 // Result is the outcome of Check.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -402,4 +404,52 @@ func pgExecURL(t *testing.T, url, sql string) {
 	defer c.Close(ctx)
 	_, err = c.Exec(ctx, sql)
 	require.NoError(t, err)
+}
+
+// TestCheckPassesOnServe: poolside check passes against poolside serve,
+// every model on memory and bolt, and three instances on PostgreSQL; and
+// leaves the server as it found it.
+func TestCheckPassesOnServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the server as a process")
+	}
+	type target struct {
+		name  string
+		addrs func(t *testing.T) []string
+	}
+	var targets []target
+	for _, model := range []string{"pool", "serial", "conn", "unbounded"} {
+		for _, store := range []string{"memory", "bolt"} {
+			targets = append(targets, target{model + "/" + store, func(t *testing.T) []string {
+				args := []string{"--model", model, "--store", store}
+				if store == "bolt" {
+					args = append(args, "--data", filepath.Join(t.TempDir(), "check.db"))
+				}
+				if model == "conn" {
+					args = append(args, "--workers", "16") // a worker per client connection, settling reads included
+				}
+				return []string{startServe(t, args...).addr}
+			}})
+		}
+	}
+	targets = append(targets, target{"3 instances on postgres", func(t *testing.T) []string {
+		ps := startInstances(t, 3, pgtest.NewDB(t).URL)
+		return []string{ps[0].addr, ps[1].addr, ps[2].addr}
+	}})
+	for _, tc := range targets {
+		t.Run(tc.name, func(t *testing.T) {
+			addrs := tc.addrs(t)
+			jsonFile := filepath.Join(t.TempDir(), "check.json")
+			out, _, err := runCLI(t, "check", "--addr", strings.Join(addrs, ","), "--ops", "600", "--json", jsonFile)
+			require.NoError(t, err, out)
+			assert.Contains(t, out, "verdict: linearizable")
+			assert.Contains(t, out, "0 lost, 0 unexpected, 0 duplicated")
+			b, err := os.ReadFile(jsonFile)
+			require.NoError(t, err)
+			assert.Contains(t, string(b), `"ok": true`)
+			for _, d := range futureDates(60)[28:] {
+				assert.Empty(t, roomsOn(t, addrs[0], d), "check left bookings on %s", d)
+			}
+		})
+	}
 }

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/poolside-dev/poolside/check"
+	"github.com/poolside-dev/poolside/wire"
+)
+
+func init() { subcommands = append(subcommands, newCheckCmd) }
+
+// checkFlags are the flags of "poolside check".
+type checkFlags struct {
+	addr         string
+	clients      int
+	ops          int
+	duration     time.Duration
+	dates        int
+	perDate      int
+	rooms        int
+	seed         uint64
+	firstDate    string
+	timeout      time.Duration
+	checkTimeout time.Duration
+	htmlFile     string
+	jsonFile     string
+}
+
+func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
+	var f checkFlags
+	cmd := &cobra.Command{
+		Use:   "check --addr HOST:PORT[,HOST:PORT...]",
+		Short: "Check that a Building Services deployment loses and doubles nothing: a recorded history and a linearizability checker",
+		Long: `Check a running Building Services deployment (one server, or several behind
+one database) the way Jepsen and etcd check theirs. Concurrent clients run a
+seeded workload: a few contended dates at a time (--dates), about --per-date
+operations on each (BOOK and UNBOOK of --rooms rooms, so that the 5-per-date
+limit and duplicates are hit, and BOOKINGSONDATE), then fresh dates. Every
+operation's call and return are recorded on one clock, and each is classified:
+ok (the answer says what happened), fail (certainly no effect: busy, "not
+saved", never sent) or info (in doubt: the request went out and no answer
+came, or the server said "in doubt"; it may take effect at any time after it
+was sent, or never). The run ends with settling reads over fresh connections:
+BOOKINGSONDATE of every date on every server, BOOKINGSFORROOM of every room.
+
+The checker (porcupine) then asks whether some order of the operations, each
+taking effect at one instant between its call and its return, explains every
+answer under the rules: at most 5 rooms a date, no room twice, UNBOOK only of
+what is there, BOOKINGSONDATE equal to the set. Dates are checked apart.
+BOOKINGSFORROOM is checked against the settled state.
+
+Only dates that hold no booking when the run starts are used, from
+--first-date on (default: 30 days from today), and the run unbooks what it
+leaves booked once it has read the settled state: the deployment is left as
+it was found.
+
+Output: the verdict and the counts (acknowledged, lost, unexpected,
+duplicated, recovered in doubt, dates over the limit), and anything wrong.
+--html writes porcupine's timeline of the history (it opens in a browser);
+a failing run always writes it, to a temporary file if --html is not given,
+and prints the command line that replays the same workload.
+
+Exit status: 0 the history is linearizable and nothing is wrong; 1 it is not
+(the first operation no order explains is named) or the settled state is
+wrong; 2 usage; 3 the servers could not be reached; 4 the checker ran out of
+time (--check-timeout): "unknown" is never a pass.`,
+		Example: `  poolside check --addr 127.0.0.1:9407
+  poolside check --addr 127.0.0.1:9411,127.0.0.1:9412,127.0.0.1:9413 --clients 24 --ops 5000 --html check.html
+  poolside check --addr 127.0.0.1:9407 --seed 42 --json check.json`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCheck(cmd, f, stdout, stderr)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", "", "the servers to check, HOST:PORT, several separated by commas (client i talks to the i-th, in turn)")
+	fl.IntVar(&f.clients, "clients", check.DefaultClients, "concurrent clients, one request in flight each")
+	fl.IntVar(&f.ops, "ops", check.DefaultOps, "operations in all")
+	fl.DurationVar(&f.duration, "duration", 0, "stop sooner, after this long (0 = when --ops are done)")
+	fl.IntVar(&f.dates, "dates", check.DefaultDates, "dates contended at a time")
+	fl.IntVar(&f.perDate, "per-date", check.DefaultPerDate, "operations each date takes before fresh dates")
+	fl.IntVar(&f.rooms, "rooms", check.DefaultRooms, "rooms each date is booked with (more than 5, so that dates fill up)")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of the workload: the same seed sends the same operations")
+	fl.StringVar(&f.firstDate, "first-date", "", "first date tried, YYYY-MM-DD (default 30 days from today); dates holding bookings are skipped")
+	fl.DurationVar(&f.timeout, "timeout", check.DefaultTimeout, "give up on a request after this long: a BOOK or UNBOOK then is in doubt")
+	fl.DurationVar(&f.checkTimeout, "check-timeout", check.DefaultCheckTimeout, "how long the checker may search; past it the verdict is unknown (exit 4)")
+	fl.StringVar(&f.htmlFile, "html", "", "write the history's timeline (porcupine's HTML) to this file")
+	fl.StringVar(&f.jsonFile, "json", "", "write the verdict, the counts and the first unexplained operation as JSON to this file")
+	return cmd
+}
+
+// workload turns the flags into a check.Workload, or a usage error.
+func (f checkFlags) workload(cmd *cobra.Command) (check.Workload, error) {
+	if f.addr == "" {
+		return check.Workload{}, usageError(errors.New("--addr is missing: name the server to check, for example --addr 127.0.0.1:9407"))
+	}
+	w := check.Workload{Clients: f.clients, Ops: f.ops, Duration: f.duration, Dates: f.dates, PerDate: f.perDate, Rooms: f.rooms, Seed: f.seed, Timeout: f.timeout}
+	for _, a := range strings.Split(f.addr, ",") {
+		a = strings.TrimSpace(a)
+		if err := checkAddr("--addr", a, "127.0.0.1:9407", dialling); err != nil {
+			return w, err
+		}
+		w.Addrs = append(w.Addrs, a)
+	}
+	for _, n := range []struct {
+		flag string
+		v    int
+	}{{"--clients", f.clients}, {"--ops", f.ops}, {"--dates", f.dates}, {"--per-date", f.perDate}, {"--rooms", f.rooms}} {
+		if n.v < 1 {
+			return w, usageError(fmt.Errorf("%s is %d: give 1 or more", n.flag, n.v))
+		}
+	}
+	if f.rooms > len(wire.Rooms()) {
+		return w, usageError(fmt.Errorf("--rooms is %d: there are only %d rooms", f.rooms, len(wire.Rooms())))
+	}
+	if f.timeout <= 0 || f.checkTimeout <= 0 || f.duration < 0 {
+		return w, usageError(errors.New("--timeout and --check-timeout must be above 0, and --duration 0 or more"))
+	}
+	if f.firstDate != "" {
+		t, err := time.Parse(time.DateOnly, f.firstDate)
+		if err != nil {
+			return w, usageError(fmt.Errorf("--first-date %q: want YYYY-MM-DD, such as 2028-12-01", f.firstDate))
+		}
+		w.FirstDate = wire.FromTime(t)
+	}
+	if err := checkOutputs(cmd, outputFlag{"--html", f.htmlFile}, outputFlag{"--json", f.jsonFile}); err != nil {
+		return w, err
+	}
+	return w, nil
+}
+
+func runCheck(cmd *cobra.Command, f checkFlags, stdout, stderr io.Writer) error {
+	ctx := cmd.Context()
+	w, err := f.workload(cmd)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "poolside check: %d operations by %d clients against %s (seed %d)...\n", w.Ops, w.Clients, strings.Join(w.Addrs, ", "), w.Seed)
+	h, rep, err := check.Run(ctx, w)
+	switch {
+	case errors.Is(err, check.ErrUnreachable):
+		return &exitError{code: exitNetwork, err: &messageError{msg: "could not reach the servers: " + netReason(err) + " — are they running, and is --addr right?", err: err}}
+	case err != nil:
+		return &exitError{code: exitInternal, err: err}
+	}
+	if ctx.Err() != nil {
+		return &exitError{code: exitInternal, err: &messageError{msg: "interrupted: the history is incomplete, and was not checked", err: ctx.Err()}}
+	}
+	res := check.Check(h, check.Options{Timeout: f.checkTimeout})
+	writeCheckReport(stdout, res, rep)
+
+	htmlFile := f.htmlFile
+	if htmlFile == "" && !res.OK() {
+		htmlFile = filepath.Join(os.TempDir(), fmt.Sprintf("poolside-check-%d-%s.html", f.seed, time.Now().Format("20060102-150405")))
+	}
+	werr := writeOutputs(stderr,
+		output{htmlFile, res.WriteHTML},
+		output{f.jsonFile, func(w io.Writer) error { return writeCheckJSON(w, f, res, rep) }},
+	)
+	if htmlFile != "" && werr == nil {
+		fmt.Fprintf(stdout, "timeline: %s\n", htmlFile)
+	}
+	switch {
+	case res.Verdict == check.Unknown:
+		return errors.Join(&exitError{code: exitInternal, err: fmt.Errorf("the checker ran out of time (--check-timeout %v) on %d operations: the verdict is unknown, which is not a pass; give it longer, or check fewer operations (--ops)", f.checkTimeout, res.Checked)}, werr)
+	case !res.OK():
+		fmt.Fprintf(stdout, "replay: %s\n", f.replay())
+		return errors.Join(&exitError{code: exitRefused, err: errors.New("the deployment failed the check (see above)")}, werr)
+	}
+	return werr
+}
+
+// writeCheckReport prints the verdict, the counts and what is wrong.
+func writeCheckReport(w io.Writer, res *check.Result, rep check.Report) {
+	c := res.Counts
+	fmt.Fprintf(w, "verdict: %s\n", res.Verdict)
+	if res.Op != nil {
+		fmt.Fprintf(w, "  no order of the operations on %s explains %s\n", res.Date, res.Op)
+	}
+	fmt.Fprintf(w, "history: %d operations (%d ok, %d fail, %d in doubt) on %d dates; %d checked in %v\n",
+		c.Ops, c.OK, c.Fail, c.Info, len(rep.Dates), res.Checked, res.Took.Round(time.Millisecond))
+	fmt.Fprintf(w, "bookings: %d acknowledged, %d lost, %d unexpected, %d duplicated, %d of %d in doubt recovered, %d dates over the limit\n",
+		c.Acknowledged, c.Lost, c.Unexpected, c.Duplicated, c.RecoveredInDoubt, c.InDoubt, c.OverLimit)
+	for _, a := range res.Anomalies {
+		fmt.Fprintf(w, "  wrong: %s\n", a)
+	}
+	if rep.Skipped > 0 {
+		fmt.Fprintf(w, "skipped %d dates that held bookings already\n", rep.Skipped)
+	}
+	fmt.Fprintf(w, "clean-up: unbooked the %d bookings the run left", rep.CleanedUp)
+	if rep.Left > 0 {
+		fmt.Fprintf(w, "; could not unbook %d (they are on the dates above)", rep.Left)
+	}
+	fmt.Fprintln(w)
+}
+
+// replay is the command line that runs the same workload again.
+func (f checkFlags) replay() string {
+	args := []string{"poolside", "check", "--addr", f.addr, "--seed", strconv.FormatUint(f.seed, 10),
+		"--clients", strconv.Itoa(f.clients), "--ops", strconv.Itoa(f.ops), "--dates", strconv.Itoa(f.dates),
+		"--per-date", strconv.Itoa(f.perDate), "--rooms", strconv.Itoa(f.rooms)}
+	if f.firstDate != "" {
+		args = append(args, "--first-date", f.firstDate)
+	}
+	if f.duration > 0 {
+		args = append(args, "--duration", f.duration.String())
+	}
+	return strings.Join(args, " ")
+}
+
+// writeCheckJSON writes the check's outcome as JSON.
+func writeCheckJSON(w io.Writer, f checkFlags, res *check.Result, rep check.Report) error {
+	type jsonOp struct {
+		ID     int    `json:"id"`
+		Client int    `json:"client"`
+		Server string `json:"server"`
+		Text   string `json:"text"`
+	}
+	out := struct {
+		Verdict   string       `json:"verdict"`
+		OK        bool         `json:"ok"`
+		Addrs     []string     `json:"addrs"`
+		Seed      uint64       `json:"seed"`
+		Counts    check.Counts `json:"counts"`
+		Anomalies []string     `json:"anomalies"`
+		Date      string       `json:"unexplained_date,omitempty"`
+		Op        *jsonOp      `json:"unexplained_op,omitempty"`
+		Checked   int          `json:"checked_ops"`
+		CheckMS   float64      `json:"check_ms"`
+		Dates     int          `json:"dates"`
+		CleanedUp int          `json:"cleaned_up"`
+		Left      int          `json:"left"`
+	}{
+		Verdict: string(res.Verdict), OK: res.OK(), Addrs: strings.Split(f.addr, ","), Seed: f.seed, Counts: res.Counts,
+		Anomalies: append([]string{}, res.Anomalies...), Checked: res.Checked, CheckMS: float64(res.Took) / float64(time.Millisecond),
+		Dates: len(rep.Dates), CleanedUp: rep.CleanedUp, Left: rep.Left,
+	}
+	if res.Op != nil {
+		out.Date = res.Date.String()
+		out.Op = &jsonOp{ID: res.Op.ID, Client: res.Op.Client, Server: res.Op.Server, Text: res.Op.String()}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

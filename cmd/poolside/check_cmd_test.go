@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/server"
+	"github.com/poolside-dev/poolside/wire"
+)
+
+// overLimit admits a sixth booking on a date.
+type overLimit struct{ booking.Store }
+
+func (s overLimit) Book(ctx context.Context, room string, d wire.Date, limit int) error {
+	return s.Store.Book(ctx, room, d, limit+1)
+}
+
+// serveStore serves the booking service on store in this process until
+// the test ends, and returns its address.
+func serveStore(t *testing.T, store booking.Store) string {
+	t.Helper()
+	svc, err := booking.New(store, booking.Config{})
+	require.NoError(t, err)
+	cfg := server.Config{Model: server.ModelPool, Workers: 16, Handler: svc}
+	cfg.BusyReply, cfg.ReadTimeoutReply, cfg.InternalErrorReply = wire.ServerReplies()
+	srv, err := server.New(cfg)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close(); <-done; _ = svc.Close() })
+	return ln.Addr().String()
+}
+
+// TestCheckFailsABrokenServer: against a server that admits a sixth
+// booking on a date, check exits 1, names the first operation no order
+// explains and the anomaly, writes the timeline (an HTML page) and prints
+// the command line that replays the run.
+func TestCheckFailsABrokenServer(t *testing.T) {
+	addr := serveStore(t, overLimit{booking.NewMemoryStore()})
+	html := filepath.Join(t.TempDir(), "timeline.html")
+	out, _, err := runCLI(t, "check", "--addr", addr, "--ops", "400", "--seed", "3", "--html", html)
+	require.Error(t, err)
+	assert.Equal(t, exitRefused, exitCode(err))
+	assert.Contains(t, out, "verdict: not linearizable")
+	assert.Regexp(t, `no order of the operations on \d{4}-\d\d-\d\d explains op \d+, client \d+ on `+addr, out)
+	assert.Contains(t, out, "wrong: ")
+	assert.Contains(t, out, "dates read with more than 5 bookings")
+	assert.Contains(t, out, "replay: poolside check --addr "+addr+" --seed 3 --clients 8 --ops 400")
+	assert.Contains(t, out, "timeline: "+html)
+	b, err := os.ReadFile(html)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "<html")
+}
+
+// TestCheckUsageAndUnreachable: usage errors say what is wrong (exit 2);
+// a server that is not there is exit 3.
+func TestCheckUsageAndUnreachable(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"check"}, "--addr is missing"},
+		{[]string{"check", "--addr", "127.0.0.1:9407", "--clients", "0"}, "--clients is 0: give 1 or more"},
+		{[]string{"check", "--addr", "127.0.0.1:9407", "--first-date", "tomorrow"}, "--first-date \"tomorrow\": want YYYY-MM-DD"},
+		{[]string{"check", "--addr", "127.0.0.1:9407", "--rooms", "400"}, "there are only 340 rooms"},
+	} {
+		_, _, err := runCLI(t, tc.args...)
+		require.Error(t, err, "%v", tc.args)
+		assert.Equal(t, exitUsage, exitCode(err), "%v", tc.args)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := ln.Addr().String()
+	ln.Close()
+	_, _, err = runCLI(t, "check", "--addr", closed, "--timeout", "1s")
+	require.Error(t, err)
+	assert.Equal(t, exitNetwork, exitCode(err))
+	assert.Contains(t, err.Error(), "could not reach the servers")
+	assert.Contains(t, err.Error(), "connection refused")
+}
