@@ -23,6 +23,11 @@
 // Result.WriteHTML draws porcupine's timeline. poolside check is the
 // command around them.
 //
-// It imports client, booking (for the texts of its replies), wire, the
-// standard library and porcupine.
+// A Deployment starts the servers itself, each behind a fault proxy, and a
+// Nemesis runs a seeded schedule of faults on them while the workload
+// runs (SIGKILL and restart, SIGSTOP and SIGCONT, cut links, resets and
+// stalls of new connections), each an annotation on the timeline.
+//
+// It imports client, booking (for the texts of its replies), faults,
+// wire, the standard library and porcupine.
 package check

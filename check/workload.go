@@ -63,6 +63,10 @@ type Workload struct {
 	// Recorder, if not nil, is where the history is recorded (so that a
 	// nemesis can add its faults to it); nil means a new one.
 	Recorder *Recorder
+	// BeforeSettle, if not nil, is called when the workload's operations
+	// are done and before the settling reads: the time to stop a nemesis
+	// and heal every fault, so that they run over healthy connections.
+	BeforeSettle func()
 }
 
 func (w Workload) withDefaults() Workload {
@@ -170,6 +174,9 @@ func Run(ctx context.Context, w Workload) (History, Report, error) {
 		})
 	}
 	wg.Wait()
+	if w.BeforeSettle != nil {
+		w.BeforeSettle()
+	}
 
 	// Settle over fresh connections, then leave the dates as they were.
 	settled := settle(context.WithoutCancel(ctx), rec, w, dates, rooms)

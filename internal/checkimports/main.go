@@ -25,7 +25,7 @@ var allowed = map[string][]string{
 	"client":                {"wire"},
 	"booking":               {"wire", "internal/textfmt", "go.etcd.io/bbolt", "github.com/jackc/pgx/v5"},
 	"server":                {"pool", "wire", "github.com/sirupsen/logrus", "golang.org/x/time/rate"},
-	"check":                 {"booking", "client", "wire", "github.com/anishathalye/porcupine"},
+	"check":                 {"booking", "client", "faults", "wire", "github.com/anishathalye/porcupine"},
 	"robustness":            {}, // tests only: doc.go imports nothing
 	"internal/checkimports": {},
 	"internal/wiretest":     {"wire"},                    // shared by tests only
@@ -38,7 +38,7 @@ var allowed = map[string][]string{
 	"benchmarks/compare":         {"benchmarks/load", "benchmarks/internal/render", "internal/textfmt", "gonum.org/v1/plot"},
 	"benchmarks/tune":            {"benchmarks/load", "benchmarks/internal/render", "internal/textfmt", "server", "gonum.org/v1/plot"},
 	"benchmarks/internal/render": {"benchmarks/load", "internal/textfmt", "gonum.org/v1/plot"},
-	"cmd/poolside":               {"benchmarks/compare", "benchmarks/load", "benchmarks/tune", "internal/textfmt", "booking", "client", "faults", "pool", "server", "wire", "*"},
+	"cmd/poolside":               {"benchmarks/compare", "benchmarks/load", "benchmarks/tune", "check", "internal/textfmt", "booking", "client", "faults", "pool", "server", "wire", "*"},
 }
 
 type pkg struct {
