@@ -123,7 +123,7 @@ func Check(h History, opts Options) *Result {
 		r.Verdict = Linearizable
 	case porcupine.Illegal:
 		r.Verdict = NotLinearizable
-		r.Date, r.Op = firstUnexplained(m, ops, info, h)
+		r.Date, r.Op = firstUnexplained(m, ops, info, h, max(opts.Timeout-r.Took, time.Second))
 	default:
 		r.Verdict = Unknown
 	}
@@ -137,11 +137,16 @@ func Check(h History, opts Options) *Result {
 // firstUnexplained finds, in the first date that fails, the operation
 // that no partial order explains: of the operations not in the longest
 // partial linearization, the one that returned first.
-func firstUnexplained(m porcupine.Model, ops []porcupine.Operation, info porcupine.LinearizationInfo, h History) (wire.Date, *Op) {
+func firstUnexplained(m porcupine.Model, ops []porcupine.Operation, info porcupine.LinearizationInfo, h History, budget time.Duration) (wire.Date, *Op) {
 	parts := m.Partition(ops)
 	partials := info.PartialLinearizations()
+	deadline := time.Now().Add(budget)
 	for p, part := range parts {
-		if porcupine.CheckOperations(m, part) {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return 0, nil
+		}
+		if porcupine.CheckOperationsTimeout(m, part, left) != porcupine.Illegal {
 			continue
 		}
 		in := map[int]bool{}

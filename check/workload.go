@@ -63,6 +63,10 @@ type Workload struct {
 	// Recorder, if not nil, is where the history is recorded (so that a
 	// nemesis can add its faults to it); nil means a new one.
 	Recorder *Recorder
+	// Pace, if above 0, is the time each client leaves between two of its
+	// operations, so that they spread over a run long enough for a
+	// nemesis to act (Ops × Pace / Clients in all).
+	Pace time.Duration
 	// BeforeSettle, if not nil, is called when the workload's operations
 	// are done and before the settling reads: the time to stop a nemesis
 	// and heal every fault, so that they run over healthy connections.
@@ -170,6 +174,12 @@ func Run(ctx context.Context, w Workload) (History, Report, error) {
 					req = wire.Request{Action: wire.ActionBookingsOnDate, Date: d}
 				}
 				rec.Do(ctx, c, i, addr, req)
+				if w.Pace > 0 {
+					select {
+					case <-ctx.Done():
+					case <-time.After(w.Pace):
+					}
+				}
 			}
 		})
 	}

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,6 +37,11 @@ type checkFlags struct {
 	checkTimeout time.Duration
 	htmlFile     string
 	jsonFile     string
+	serve        string
+	instances    int
+	nemesis      string
+	every        time.Duration
+	hold         time.Duration
 }
 
 func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -70,13 +78,27 @@ duplicated, recovered in doubt, dates over the limit), and anything wrong.
 a failing run always writes it, to a temporary file if --html is not given,
 and prints the command line that replays the same workload.
 
+With --serve 'COMMAND' check starts the deployment itself: --instances copies
+of COMMAND, a shell command in which {addr} is replaced by the loopback
+address each instance must listen on and {n} by its number, each behind a
+fault proxy check controls. --nemesis then runs a seeded fault schedule while
+the workload runs, one fault at a time, each held for --nemesis-hold with
+--nemesis-every between them: kill (SIGKILL an instance, start it again),
+pause (SIGSTOP, then SIGCONT), cut (cut every client connection of an
+instance), reset and stall (new connections reset, or stall, after a few
+bytes of reply). Every fault is on the timeline. A killed instance must keep
+what it acknowledged: use a durable store (bolt, postgres); the memory store
+forgets everything and fails the check, as it should.
+
 Exit status: 0 the history is linearizable and nothing is wrong; 1 it is not
 (the first operation no order explains is named) or the settled state is
 wrong; 2 usage; 3 the servers could not be reached; 4 the checker ran out of
 time (--check-timeout): "unknown" is never a pass.`,
 		Example: `  poolside check --addr 127.0.0.1:9407
   poolside check --addr 127.0.0.1:9411,127.0.0.1:9412,127.0.0.1:9413 --clients 24 --ops 5000 --html check.html
-  poolside check --addr 127.0.0.1:9407 --seed 42 --json check.json`,
+  poolside check --addr 127.0.0.1:9407 --seed 42 --json check.json
+  poolside check --serve 'poolside serve --data /tmp/check-{n}.db --addr {addr}' --instances 1 --nemesis kill,pause,cut
+  poolside check --serve "poolside serve --store postgres --db-url $POOLSIDE_DB_URL --addr {addr}" --instances 3`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCheck(cmd, f, stdout, stderr)
@@ -86,26 +108,46 @@ time (--check-timeout): "unknown" is never a pass.`,
 	fl.StringVar(&f.addr, "addr", "", "the servers to check, HOST:PORT, several separated by commas (client i talks to the i-th, in turn)")
 	fl.IntVar(&f.clients, "clients", check.DefaultClients, "concurrent clients, one request in flight each")
 	fl.IntVar(&f.ops, "ops", check.DefaultOps, "operations in all")
-	fl.DurationVar(&f.duration, "duration", 0, "stop sooner, after this long (0 = when --ops are done)")
+	fl.DurationVar(&f.duration, "duration", 0, "stop sooner, after this long (0 = when --ops are done); with a nemesis, the operations are spread over this long (0 = 5s)")
 	fl.IntVar(&f.dates, "dates", check.DefaultDates, "dates contended at a time")
-	fl.IntVar(&f.perDate, "per-date", check.DefaultPerDate, "operations each date takes before fresh dates")
+	fl.IntVar(&f.perDate, "per-date", check.DefaultPerDate, "operations each date takes before fresh dates (40 with a nemesis: operations in doubt make the search costly)")
 	fl.IntVar(&f.rooms, "rooms", check.DefaultRooms, "rooms each date is booked with (more than 5, so that dates fill up)")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the workload: the same seed sends the same operations")
 	fl.StringVar(&f.firstDate, "first-date", "", "first date tried, YYYY-MM-DD (default 30 days from today); dates holding bookings are skipped")
 	fl.DurationVar(&f.timeout, "timeout", check.DefaultTimeout, "give up on a request after this long: a BOOK or UNBOOK then is in doubt")
 	fl.DurationVar(&f.checkTimeout, "check-timeout", check.DefaultCheckTimeout, "how long the checker may search; past it the verdict is unknown (exit 4)")
 	fl.StringVar(&f.htmlFile, "html", "", "write the history's timeline (porcupine's HTML) to this file")
+	fl.StringVar(&f.serve, "serve", "", "start the servers: a shell command with {addr} (and {n}, the instance's number), run --instances times, each behind a fault proxy (instead of --addr)")
+	fl.IntVar(&f.instances, "instances", 1, "with --serve, how many instances to start")
+	fl.StringVar(&f.nemesis, "nemesis", strings.Join(check.FaultKinds, ","), "with --serve, the faults to inject while the workload runs: "+strings.Join(check.FaultKinds, ", ")+", or none")
+	fl.DurationVar(&f.every, "nemesis-every", time.Second, "with --serve, the time between two faults")
+	fl.DurationVar(&f.hold, "nemesis-hold", 300*time.Millisecond, "with --serve, how long each fault lasts")
 	fl.StringVar(&f.jsonFile, "json", "", "write the verdict, the counts and the first unexplained operation as JSON to this file")
 	return cmd
 }
 
 // workload turns the flags into a check.Workload, or a usage error.
 func (f checkFlags) workload(cmd *cobra.Command) (check.Workload, error) {
-	if f.addr == "" {
-		return check.Workload{}, usageError(errors.New("--addr is missing: name the server to check, for example --addr 127.0.0.1:9407"))
+	switch {
+	case f.addr == "" && f.serve == "":
+		return check.Workload{}, usageError(errors.New("--addr is missing: name the server to check, for example --addr 127.0.0.1:9407, or start it with --serve"))
+	case f.addr != "" && f.serve != "":
+		return check.Workload{}, usageError(errors.New("--addr checks running servers and --serve starts them: give one of the two"))
+	case f.serve != "" && !strings.Contains(f.serve, "{addr}"):
+		return check.Workload{}, usageError(fmt.Errorf("--serve %q has no {addr}: write where each instance listens as {addr}, for example --serve 'poolside serve --data /tmp/check-{n}.db --addr {addr}'", f.serve))
+	case f.serve != "" && f.instances < 1:
+		return check.Workload{}, usageError(fmt.Errorf("--instances is %d: give 1 or more", f.instances))
+	case f.serve != "" && (f.every <= 0 || f.hold <= 0):
+		return check.Workload{}, usageError(errors.New("--nemesis-every and --nemesis-hold must be above 0"))
+	}
+	if _, err := f.nemesisKinds(); err != nil {
+		return check.Workload{}, err
 	}
 	w := check.Workload{Clients: f.clients, Ops: f.ops, Duration: f.duration, Dates: f.dates, PerDate: f.perDate, Rooms: f.rooms, Seed: f.seed, Timeout: f.timeout}
 	for _, a := range strings.Split(f.addr, ",") {
+		if f.addr == "" {
+			break
+		}
 		a = strings.TrimSpace(a)
 		if err := checkAddr("--addr", a, "127.0.0.1:9407", dialling); err != nil {
 			return w, err
@@ -141,9 +183,36 @@ func (f checkFlags) workload(cmd *cobra.Command) (check.Workload, error) {
 
 func runCheck(cmd *cobra.Command, f checkFlags, stdout, stderr io.Writer) error {
 	ctx := cmd.Context()
+	stderr = &syncWriter{w: stderr} // the servers --serve starts write there too
 	w, err := f.workload(cmd)
 	if err != nil {
 		return err
+	}
+	if f.serve != "" {
+		d, err := check.StartDeployment(ctx, f.serve, f.instances, stderr)
+		if err != nil {
+			return &exitError{code: exitNetwork, err: &messageError{msg: "could not start the servers: " + strings.TrimPrefix(err.Error(), "check: "), err: err}}
+		}
+		defer d.Close()
+		w.Addrs = d.Addrs()
+		if kinds, _ := f.nemesisKinds(); len(kinds) > 0 {
+			// Spread the operations over the run, so that the nemesis
+			// has time to act: --duration, or 5 s.
+			run := f.duration
+			if run == 0 {
+				run = defaultNemesisRun
+			}
+			w.Duration = 0
+			w.Pace = run * time.Duration(w.Clients) / time.Duration(w.Ops)
+			if !cmd.Flags().Changed("per-date") {
+				// Operations in doubt may take effect at any time after
+				// their call, which makes the search grow fast with them:
+				// keep each date's share of the history small.
+				w.PerDate = nemesisPerDate
+			}
+		}
+		stop := f.startNemesis(ctx, d, &w)
+		defer stop()
 	}
 	fmt.Fprintf(stderr, "poolside check: %d operations by %d clients against %s (seed %d)...\n", w.Ops, w.Clients, strings.Join(w.Addrs, ", "), w.Seed)
 	h, rep, err := check.Run(ctx, w)
@@ -180,6 +249,51 @@ func runCheck(cmd *cobra.Command, f checkFlags, stdout, stderr io.Writer) error 
 	return werr
 }
 
+// defaultNemesisRun is how long a run with a nemesis lasts when
+// --duration is not given.
+const defaultNemesisRun = 5 * time.Second
+
+// nemesisPerDate is --per-date's default with a nemesis.
+const nemesisPerDate = 40
+
+// nemesisKinds returns the faults --nemesis names.
+func (f checkFlags) nemesisKinds() ([]string, error) {
+	if f.nemesis == "" || f.nemesis == "none" {
+		return nil, nil
+	}
+	var kinds []string
+	for _, k := range strings.Split(f.nemesis, ",") {
+		k = strings.TrimSpace(k)
+		if !slices.Contains(check.FaultKinds, k) {
+			return nil, usageError(fmt.Errorf("--nemesis %q: %q is not a fault; choose from %s, or none", f.nemesis, k, strings.Join(check.FaultKinds, ", ")))
+		}
+		kinds = append(kinds, k)
+	}
+	return kinds, nil
+}
+
+// startNemesis runs the fault schedule on d while w's operations run: it
+// stops, healed, before the settling reads (w.BeforeSettle), and the
+// function it returns stops it too. A nemesis that fails is reported on
+// stderr by the caller's result (its error ends the schedule).
+func (f checkFlags) startNemesis(ctx context.Context, d *check.Deployment, w *check.Workload) (stop func()) {
+	kinds, _ := f.nemesisKinds()
+	w.Recorder = check.NewRecorder()
+	if len(kinds) == 0 {
+		return func() {}
+	}
+	nctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		defer close(done)
+		_ = check.Nemesis{Kinds: kinds, Seed: f.seed, Every: f.every, Hold: f.hold}.Run(nctx, d, w.Recorder)
+	}()
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	w.BeforeSettle = stop
+	return stop
+}
+
 // writeCheckReport prints the verdict, the counts and what is wrong.
 func writeCheckReport(w io.Writer, res *check.Result, rep check.Report) {
 	c := res.Counts
@@ -211,6 +325,10 @@ func (f checkFlags) replay() string {
 		"--per-date", strconv.Itoa(f.perDate), "--rooms", strconv.Itoa(f.rooms)}
 	if f.firstDate != "" {
 		args = append(args, "--first-date", f.firstDate)
+	}
+	if f.serve != "" {
+		args = append(args[:2], append([]string{"--serve", strconv.Quote(f.serve), "--instances", strconv.Itoa(f.instances),
+			"--nemesis", f.nemesis, "--nemesis-every", f.every.String(), "--nemesis-hold", f.hold.String()}, args[4:]...)...)
 	}
 	if f.duration > 0 {
 		args = append(args, "--duration", f.duration.String())
@@ -252,4 +370,16 @@ func writeCheckJSON(w io.Writer, f checkFlags, res *check.Result, rep check.Repo
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// syncWriter serialises writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

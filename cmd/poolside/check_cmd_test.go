@@ -1,16 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/internal/pgtest"
 	"github.com/poolside-dev/poolside/server"
 	"github.com/poolside-dev/poolside/wire"
 )
@@ -87,4 +92,53 @@ func TestCheckUsageAndUnreachable(t *testing.T) {
 	assert.Equal(t, exitNetwork, exitCode(err))
 	assert.Contains(t, err.Error(), "could not reach the servers")
 	assert.Contains(t, err.Error(), "connection refused")
+}
+
+// TestCheckWithNemesis: check starts the deployment itself and runs its
+// fault schedule (kills, pauses, cut links, resets, stalls) during the
+// workload. A bolt server keeps everything it acknowledged through
+// SIGKILL and passes; a memory server forgets its bookings when killed,
+// and fails, named as lost bookings. Three instances on PostgreSQL pass.
+func TestCheckWithNemesis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs servers as processes")
+	}
+	bin := poolsideBinary(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name      string
+		serve     string
+		instances int
+		nemesis   string
+		pass      bool
+	}{
+		{"bolt, every fault", bin + " serve --log-level warn --data " + dir + "/b{n}.db --addr {addr}", 1, "kill,pause,cut,reset,stall", true},
+		{"memory, killed", bin + " serve --log-level warn --store memory --addr {addr}", 1, "kill", false},
+		{"3 instances on postgres", bin + " serve --log-level warn --store postgres --db-timeout 1s --db-url '" + pgtest.NewDB(t).URL + "' --addr {addr}", 3, "kill,pause,cut,reset,stall", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			html := filepath.Join(t.TempDir(), "t.html")
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			err := run(ctx, []string{"check", "--serve", tc.serve, "--instances", strconv.Itoa(tc.instances), "--nemesis", tc.nemesis,
+				"--nemesis-every", "200ms", "--nemesis-hold", "200ms", "--duration", "3s", "--ops", "800", "--html", html}, &stdout, &stderr)
+			out := stdout.String()
+			t.Log(out)
+			b, rerr := os.ReadFile(html)
+			require.NoError(t, rerr)
+			for _, kind := range strings.Split(tc.nemesis, ",") {
+				assert.True(t, strings.Contains(string(b), kind+" instance"), "the %s faults are on the timeline", kind)
+			}
+			if tc.pass {
+				require.NoError(t, err, "%s\n%s", out, stderr.String())
+				assert.Contains(t, out, "verdict: linearizable")
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, exitRefused, exitCode(err))
+			assert.Contains(t, out, "acknowledged bookings lost")
+			assert.Contains(t, out, "replay: poolside check --serve ")
+		})
+	}
 }

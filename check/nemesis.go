@@ -1,0 +1,312 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/poolside-dev/poolside/faults"
+)
+
+// Deployment is a set of server processes that check starts itself, each
+// behind a fault proxy it controls, so that a Nemesis can kill, pause and
+// cut them. Clients talk to the proxies (Addrs).
+type Deployment struct {
+	command string
+	logs    io.Writer
+
+	mu        sync.Mutex
+	instances []*instance
+}
+
+type instance struct {
+	n     int
+	addr  string // the server's own
+	cmd   *exec.Cmd
+	exit  chan struct{}
+	proxy *faults.Proxy
+	front string // the proxy's
+}
+
+// StartDeployment starts n instances of command, a shell command in which
+// {addr} is replaced by the loopback host:port the instance must listen
+// on and {n} by its number (1 to n), such as
+//
+//	poolside serve --data /tmp/check-{n}.db --addr {addr}
+//
+// It waits until each accepts connections (up to 30 s), and puts a fault
+// proxy in front of each. The processes' output goes to logs (nil: none).
+// Close stops everything.
+func StartDeployment(ctx context.Context, command string, n int, logs io.Writer) (*Deployment, error) {
+	if !strings.Contains(command, "{addr}") {
+		return nil, errors.New("check: the server command has no {addr}, where the address each instance must listen on goes")
+	}
+	if logs == nil {
+		logs = io.Discard
+	}
+	d := &Deployment{command: command, logs: logs}
+	for i := 1; i <= n; i++ {
+		addr, err := freeAddr()
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		in := &instance{n: i, addr: addr}
+		d.instances = append(d.instances, in)
+		if err := d.start(ctx, in); err != nil {
+			d.Close()
+			return nil, err
+		}
+		p, err := faults.NewProxy(faults.Config{Upstream: addr, DialTimeout: 2 * time.Second})
+		if err == nil {
+			err = p.Start()
+		}
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("check: the fault proxy of instance %d: %w", i, err)
+		}
+		in.proxy, in.front = p, p.Addr().String()
+	}
+	return d, nil
+}
+
+// Addrs returns the proxies' addresses, one per instance.
+func (d *Deployment) Addrs() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for _, in := range d.instances {
+		out = append(out, in.front)
+	}
+	return out
+}
+
+// start runs instance in and waits until it accepts connections.
+func (d *Deployment) start(ctx context.Context, in *instance) error {
+	line := strings.NewReplacer("{addr}", in.addr, "{n}", strconv.Itoa(in.n)).Replace(d.command)
+	cmd := exec.Command("/bin/sh", "-c", "exec "+line)
+	cmd.Stdout, cmd.Stderr = d.logs, d.logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("check: starting instance %d (%s): %w", in.n, line, err)
+	}
+	in.cmd, in.exit = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); close(in.exit) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", in.addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-in.exit:
+			return fmt.Errorf("check: instance %d exited before it accepted connections (%s)", in.n, line)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("check: instance %d did not accept connections on %s within 30 s (%s)", in.n, in.addr, line)
+		}
+	}
+}
+
+// signal sends sig to instance i's process group.
+func (d *Deployment) signal(i int, sig syscall.Signal) error {
+	in := d.instances[i]
+	if in.cmd == nil || in.cmd.Process == nil {
+		return nil
+	}
+	return syscall.Kill(-in.cmd.Process.Pid, sig)
+}
+
+// Kill kills instance i with SIGKILL and waits for it to exit. Its proxy
+// stops listening too, so that while it is down clients are refused at
+// once (their requests certainly not done) rather than cut after sending
+// (in doubt); Restart opens it again.
+func (d *Deployment) Kill(i int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.instances[i].proxy.Close()
+	_ = d.signal(i, syscall.SIGCONT) // a paused one too
+	if err := d.signal(i, syscall.SIGKILL); err != nil {
+		return err
+	}
+	<-d.instances[i].exit
+	return nil
+}
+
+// Restart starts instance i again, on the same address, and its proxy.
+func (d *Deployment) Restart(ctx context.Context, i int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.start(ctx, d.instances[i]); err != nil {
+		return err
+	}
+	return d.reopen(i, nil, nil, 0)
+}
+
+// Pause stops instance i with SIGSTOP; Resume continues it.
+func (d *Deployment) Pause(i int) error  { return d.signal(i, syscall.SIGSTOP) }
+func (d *Deployment) Resume(i int) error { return d.signal(i, syscall.SIGCONT) }
+
+// Faults cuts every client connection of instance i, then lets new ones
+// through with the faults given (none: a clean link again): a new proxy
+// on the same address.
+func (d *Deployment) Faults(i int, up, down []faults.Fault, seed uint64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.instances[i].proxy.Close()
+	return d.reopen(i, up, down, seed)
+}
+
+// reopen starts instance i's proxy again, on its address, with the faults
+// given. d.mu is held.
+func (d *Deployment) reopen(i int, up, down []faults.Fault, seed uint64) error {
+	in := d.instances[i]
+	var err error
+	for range 50 { // the port is free again a moment after the close
+		var p *faults.Proxy
+		if p, err = faults.NewProxy(faults.Config{Listen: in.front, Upstream: in.addr, Up: up, Down: down, Seed: seed, DialTimeout: 2 * time.Second}); err != nil {
+			return err
+		}
+		if err = p.Start(); err == nil {
+			in.proxy = p
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("check: the fault proxy of instance %d could not listen again on %s: %w", in.n, in.front, err)
+}
+
+// Close stops every proxy and instance (SIGTERM, then SIGKILL after 10 s).
+func (d *Deployment) Close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i, in := range d.instances {
+		if in.proxy != nil {
+			in.proxy.Close()
+		}
+		if in.cmd == nil {
+			continue
+		}
+		_ = d.signal(i, syscall.SIGCONT)
+		_ = d.signal(i, syscall.SIGTERM)
+		select {
+		case <-in.exit:
+		case <-time.After(10 * time.Second):
+			_ = d.signal(i, syscall.SIGKILL)
+			<-in.exit
+		}
+	}
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// The faults a Nemesis chooses from.
+const (
+	FaultKill  = "kill"  // SIGKILL an instance, then start it again
+	FaultPause = "pause" // SIGSTOP an instance, then SIGCONT
+	FaultCut   = "cut"   // cut every client connection of an instance
+	FaultReset = "reset" // new connections reset after a few bytes, for a while
+	FaultStall = "stall" // new connections stall after a few bytes, for a while
+)
+
+// FaultKinds lists every fault a Nemesis knows.
+var FaultKinds = []string{FaultKill, FaultPause, FaultCut, FaultReset, FaultStall}
+
+// Nemesis injects a seeded schedule of faults into a Deployment while a
+// workload runs, and records each on the history's timeline.
+type Nemesis struct {
+	// Kinds are the faults to choose from (FaultKinds by default).
+	Kinds []string
+	// Seed seeds the schedule.
+	Seed uint64
+	// Every is the time between the end of one fault and the start of the
+	// next, and Hold how long a fault lasts (defaults 1 s and 300 ms).
+	Every, Hold time.Duration
+}
+
+// Run injects faults until ctx ends, then heals everything.
+func (n Nemesis) Run(ctx context.Context, d *Deployment, rec *Recorder) error {
+	kinds := n.Kinds
+	if len(kinds) == 0 {
+		kinds = FaultKinds
+	}
+	every, hold := n.Every, n.Hold
+	if every <= 0 {
+		every = time.Second
+	}
+	if hold <= 0 {
+		hold = 300 * time.Millisecond
+	}
+	rng := rand.New(rand.NewPCG(n.Seed, 0x6e656d))
+	wait := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	heal := context.WithoutCancel(ctx)
+	// Every kind in turn, from a seeded start, on a seeded instance.
+	first := rng.IntN(len(kinds))
+	for k := 0; wait(every); k++ {
+		i := rng.IntN(len(d.instances))
+		kind := kinds[(first+k)%len(kinds)]
+		start := rec.Now()
+		what := fmt.Sprintf("%s instance %d", kind, i+1)
+		var err error
+		switch kind {
+		case FaultKill:
+			if err = d.Kill(i); err == nil {
+				wait(hold)
+				err = d.Restart(heal, i)
+			}
+		case FaultPause:
+			if err = d.Pause(i); err == nil {
+				wait(hold)
+				err = d.Resume(i)
+			}
+		case FaultCut:
+			err = d.Faults(i, nil, nil, 0)
+		case FaultReset, FaultStall:
+			at := int64(rng.IntN(200))
+			f := faults.Fault(faults.Reset{At: at})
+			if kind == FaultStall {
+				f = faults.Stall{At: at, For: hold}
+			}
+			what += fmt.Sprintf(" (%s on the replies)", f)
+			if err = d.Faults(i, nil, []faults.Fault{f}, rng.Uint64()); err == nil {
+				wait(hold)
+				err = d.Faults(i, nil, nil, 0)
+			}
+		default:
+			return fmt.Errorf("check: unknown fault %q: choose from %s", kind, strings.Join(FaultKinds, ", "))
+		}
+		rec.AddFault(Fault{Start: start, End: rec.Now(), What: what})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
