@@ -38,8 +38,9 @@ bench: ## run the go test benchmarks (pool hand-off, codec, stores, models)
 bench-postgres: ## serve --store postgres against pgbench's insert rate, and 3 instances against 1 (throwaway cluster; ROUNDS=3)
 	scripts/bench-postgres.sh $(or $(ROUNDS),3)
 
-robustness: ## the full robustness suite: every model x fault x direction at several offsets, more clients, 40 random schedules (race on)
+robustness: ## the full robustness suite: every model x fault x direction at several offsets, more clients, 40 random schedules, and poolside check's nemesis runs for 30 s each (race on)
 	POOLSIDE_ROBUSTNESS=full $(GO) test -race -count=1 -timeout 30m ./robustness
+	POOLSIDE_ROBUSTNESS=full $(GO) test -race -count=1 -timeout 30m -run '^TestCheckWithNemesis$$' ./cmd/poolside
 
 fuzz: ## run each fuzz target for FUZZTIME (default 10s), e.g. make fuzz FUZZTIME=60s
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -21,40 +21,71 @@ import (
 // behind a fault proxy it controls, so that a Nemesis can kill, pause and
 // cut them. Clients talk to the proxies (Addrs).
 type Deployment struct {
-	command string
-	logs    io.Writer
+	cfg DeploymentConfig
 
 	mu        sync.Mutex
 	instances []*instance
+	db        *link // the proxy in front of the database, if any
+}
+
+// DeploymentConfig says what StartDeployment starts.
+type DeploymentConfig struct {
+	// Command is a shell command in which {addr} is replaced by the
+	// loopback host:port the instance must listen on, {n} by its number
+	// (1 to Instances) and {db} by the address of the proxy in front of
+	// DB, such as
+	//
+	//	poolside serve --data /tmp/check-{n}.db --addr {addr}
+	Command   string
+	Instances int
+	// DB, if not empty, is the database's host:port: the instances reach
+	// it through a fault proxy at {db}, so that the nemesis can cut and
+	// stall their links to it.
+	DB string
+	// DBRestart, if not empty, is a shell command that restarts the
+	// database (such as pg_ctl restart -m immediate), for the
+	// db-restart fault.
+	DBRestart string
+	// Logs gets the processes' output; nil means none.
+	Logs io.Writer
+}
+
+// link is a fault proxy in front of an address.
+type link struct {
+	upstream, front string
+	proxy           *faults.Proxy
 }
 
 type instance struct {
-	n     int
-	addr  string // the server's own
-	cmd   *exec.Cmd
-	exit  chan struct{}
-	proxy *faults.Proxy
-	front string // the proxy's
+	n    int
+	addr string // the server's own
+	cmd  *exec.Cmd
+	exit chan struct{}
+	link // the clients' way in
 }
 
-// StartDeployment starts n instances of command, a shell command in which
-// {addr} is replaced by the loopback host:port the instance must listen
-// on and {n} by its number (1 to n), such as
-//
-//	poolside serve --data /tmp/check-{n}.db --addr {addr}
-//
-// It waits until each accepts connections (up to 30 s), and puts a fault
-// proxy in front of each. The processes' output goes to logs (nil: none).
-// Close stops everything.
-func StartDeployment(ctx context.Context, command string, n int, logs io.Writer) (*Deployment, error) {
-	if !strings.Contains(command, "{addr}") {
+// StartDeployment starts cfg.Instances instances of cfg.Command, waits
+// until each accepts connections (up to 30 s), and puts a fault proxy in
+// front of each (and of the database, with cfg.DB). Close stops
+// everything.
+func StartDeployment(ctx context.Context, cfg DeploymentConfig) (*Deployment, error) {
+	if !strings.Contains(cfg.Command, "{addr}") {
 		return nil, errors.New("check: the server command has no {addr}, where the address each instance must listen on goes")
 	}
-	if logs == nil {
-		logs = io.Discard
+	if cfg.DB != "" && !strings.Contains(cfg.Command, "{db}") {
+		return nil, errors.New("check: a database address is given, but the server command has no {db}, where the instances' way to it goes")
 	}
-	d := &Deployment{command: command, logs: logs}
-	for i := 1; i <= n; i++ {
+	if cfg.Logs == nil {
+		cfg.Logs = io.Discard
+	}
+	d := &Deployment{cfg: cfg}
+	if cfg.DB != "" {
+		d.db = &link{upstream: cfg.DB}
+		if err := d.db.open(nil, nil, 0); err != nil {
+			return nil, fmt.Errorf("check: the fault proxy in front of the database: %w", err)
+		}
+	}
+	for i := 1; i <= cfg.Instances; i++ {
 		addr, err := freeAddr()
 		if err != nil {
 			d.Close()
@@ -66,17 +97,38 @@ func StartDeployment(ctx context.Context, command string, n int, logs io.Writer)
 			d.Close()
 			return nil, err
 		}
-		p, err := faults.NewProxy(faults.Config{Upstream: addr, DialTimeout: 2 * time.Second})
-		if err == nil {
-			err = p.Start()
-		}
-		if err != nil {
+		in.upstream = addr
+		if err := in.open(nil, nil, 0); err != nil {
 			d.Close()
 			return nil, fmt.Errorf("check: the fault proxy of instance %d: %w", i, err)
 		}
-		in.proxy, in.front = p, p.Addr().String()
 	}
 	return d, nil
+}
+
+// open starts l's proxy with the faults given: on a new loopback port the
+// first time, on the same address after.
+func (l *link) open(up, down []faults.Fault, seed uint64) error {
+	var err error
+	for range 50 { // the port is free again a moment after a close
+		var p *faults.Proxy
+		if p, err = faults.NewProxy(faults.Config{Listen: l.front, Upstream: l.upstream, Up: up, Down: down, Seed: seed, DialTimeout: 2 * time.Second}); err != nil {
+			return err
+		}
+		if err = p.Start(); err == nil {
+			l.proxy, l.front = p, p.Addr().String()
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("could not listen again on %s: %w", l.front, err)
+}
+
+// refault cuts every connection of l, then lets new ones through with the
+// faults given (none: a clean link again).
+func (l *link) refault(up, down []faults.Fault, seed uint64) error {
+	l.proxy.Close()
+	return l.open(up, down, seed)
 }
 
 // Addrs returns the proxies' addresses, one per instance.
@@ -92,9 +144,13 @@ func (d *Deployment) Addrs() []string {
 
 // start runs instance in and waits until it accepts connections.
 func (d *Deployment) start(ctx context.Context, in *instance) error {
-	line := strings.NewReplacer("{addr}", in.addr, "{n}", strconv.Itoa(in.n)).Replace(d.command)
+	db := ""
+	if d.db != nil {
+		db = d.db.front
+	}
+	line := strings.NewReplacer("{addr}", in.addr, "{n}", strconv.Itoa(in.n), "{db}", db).Replace(d.cfg.Command)
 	cmd := exec.Command("/bin/sh", "-c", "exec "+line)
-	cmd.Stdout, cmd.Stderr = d.logs, d.logs
+	cmd.Stdout, cmd.Stderr = d.cfg.Logs, d.cfg.Logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("check: starting instance %d (%s): %w", in.n, line, err)
@@ -153,7 +209,7 @@ func (d *Deployment) Restart(ctx context.Context, i int) error {
 	if err := d.start(ctx, d.instances[i]); err != nil {
 		return err
 	}
-	return d.reopen(i, nil, nil, 0)
+	return d.instances[i].open(nil, nil, 0)
 }
 
 // Pause stops instance i with SIGSTOP; Resume continues it.
@@ -166,33 +222,38 @@ func (d *Deployment) Resume(i int) error { return d.signal(i, syscall.SIGCONT) }
 func (d *Deployment) Faults(i int, up, down []faults.Fault, seed uint64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.instances[i].proxy.Close()
-	return d.reopen(i, up, down, seed)
+	return d.instances[i].refault(up, down, seed)
 }
 
-// reopen starts instance i's proxy again, on its address, with the faults
-// given. d.mu is held.
-func (d *Deployment) reopen(i int, up, down []faults.Fault, seed uint64) error {
-	in := d.instances[i]
-	var err error
-	for range 50 { // the port is free again a moment after the close
-		var p *faults.Proxy
-		if p, err = faults.NewProxy(faults.Config{Listen: in.front, Upstream: in.addr, Up: up, Down: down, Seed: seed, DialTimeout: 2 * time.Second}); err != nil {
-			return err
-		}
-		if err = p.Start(); err == nil {
-			in.proxy = p
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
+// DBFaults does what Faults does to the instances' links to the database.
+func (d *Deployment) DBFaults(up, down []faults.Fault, seed uint64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.db == nil {
+		return errors.New("check: no database link to fault: give its address")
 	}
-	return fmt.Errorf("check: the fault proxy of instance %d could not listen again on %s: %w", in.n, in.front, err)
+	return d.db.refault(up, down, seed)
+}
+
+// RestartDB runs the DBRestart command.
+func (d *Deployment) RestartDB() error {
+	if d.cfg.DBRestart == "" {
+		return errors.New("check: no command to restart the database")
+	}
+	out, err := exec.Command("/bin/sh", "-c", d.cfg.DBRestart).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("check: restarting the database (%s): %w: %s", d.cfg.DBRestart, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 // Close stops every proxy and instance (SIGTERM, then SIGKILL after 10 s).
 func (d *Deployment) Close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.db != nil && d.db.proxy != nil {
+		defer d.db.proxy.Close() // after the instances, which use it
+	}
 	for i, in := range d.instances {
 		if in.proxy != nil {
 			in.proxy.Close()
@@ -228,10 +289,18 @@ const (
 	FaultCut   = "cut"   // cut every client connection of an instance
 	FaultReset = "reset" // new connections reset after a few bytes, for a while
 	FaultStall = "stall" // new connections stall after a few bytes, for a while
+
+	FaultDBCut     = "db-cut"     // cut every connection to the database
+	FaultDBStall   = "db-stall"   // new connections to the database stall, for a while
+	FaultDBRestart = "db-restart" // restart the database
 )
 
-// FaultKinds lists every fault a Nemesis knows.
-var FaultKinds = []string{FaultKill, FaultPause, FaultCut, FaultReset, FaultStall}
+// FaultKinds lists every fault a Nemesis knows; the db- ones need the
+// Deployment's DB (and DBRestart for db-restart).
+var FaultKinds = []string{FaultKill, FaultPause, FaultCut, FaultReset, FaultStall, FaultDBCut, FaultDBStall, FaultDBRestart}
+
+// ServerFaultKinds are the faults that need nothing but the instances.
+var ServerFaultKinds = FaultKinds[:5]
 
 // Nemesis injects a seeded schedule of faults into a Deployment while a
 // workload runs, and records each on the history's timeline.
@@ -300,6 +369,18 @@ func (n Nemesis) Run(ctx context.Context, d *Deployment, rec *Recorder) error {
 				wait(hold)
 				err = d.Faults(i, nil, nil, 0)
 			}
+		case FaultDBCut:
+			what = "cut the database links"
+			err = d.DBFaults(nil, nil, 0)
+		case FaultDBStall:
+			what = fmt.Sprintf("stall the database links for %v", hold)
+			if err = d.DBFaults(nil, []faults.Fault{faults.Stall{At: int64(rng.IntN(200)), For: hold}}, rng.Uint64()); err == nil {
+				wait(hold)
+				err = d.DBFaults(nil, nil, 0)
+			}
+		case FaultDBRestart:
+			what = "restart the database"
+			err = d.RestartDB()
 		default:
 			return fmt.Errorf("check: unknown fault %q: choose from %s", kind, strings.Join(FaultKinds, ", "))
 		}

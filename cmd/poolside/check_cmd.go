@@ -38,6 +38,8 @@ type checkFlags struct {
 	htmlFile     string
 	jsonFile     string
 	serve        string
+	db           string
+	dbRestart    string
 	instances    int
 	nemesis      string
 	every        time.Duration
@@ -86,7 +88,10 @@ the workload runs, one fault at a time, each held for --nemesis-hold with
 --nemesis-every between them: kill (SIGKILL an instance, start it again),
 pause (SIGSTOP, then SIGCONT), cut (cut every client connection of an
 instance), reset and stall (new connections reset, or stall, after a few
-bytes of reply). Every fault is on the timeline. A killed instance must keep
+bytes of reply); with --db HOST:PORT the instances reach the database through
+a proxy of check's ({db} in COMMAND), and db-cut and db-stall cut and stall
+those links; --db-restart 'COMMAND' adds db-restart. Every fault is on the
+timeline. A killed instance must keep
 what it acknowledged: use a durable store (bolt, postgres); the memory store
 forgets everything and fails the check, as it should.
 
@@ -119,7 +124,9 @@ time (--check-timeout): "unknown" is never a pass.`,
 	fl.StringVar(&f.htmlFile, "html", "", "write the history's timeline (porcupine's HTML) to this file")
 	fl.StringVar(&f.serve, "serve", "", "start the servers: a shell command with {addr} (and {n}, the instance's number), run --instances times, each behind a fault proxy (instead of --addr)")
 	fl.IntVar(&f.instances, "instances", 1, "with --serve, how many instances to start")
-	fl.StringVar(&f.nemesis, "nemesis", strings.Join(check.FaultKinds, ","), "with --serve, the faults to inject while the workload runs: "+strings.Join(check.FaultKinds, ", ")+", or none")
+	fl.StringVar(&f.db, "db", "", "with --serve, the database's HOST:PORT: the instances reach it through a fault proxy whose address replaces {db} in the command, for the db-cut and db-stall faults")
+	fl.StringVar(&f.dbRestart, "db-restart", "", "with --serve, a shell command that restarts the database (such as pg_ctl -D DIR -m immediate -w restart), for the db-restart fault")
+	fl.StringVar(&f.nemesis, "nemesis", "", "with --serve, the faults to inject while the workload runs, from "+strings.Join(check.FaultKinds, ", ")+", or none (default: all that apply: the db- ones need --db, db-restart needs --db-restart)")
 	fl.DurationVar(&f.every, "nemesis-every", time.Second, "with --serve, the time between two faults")
 	fl.DurationVar(&f.hold, "nemesis-hold", 300*time.Millisecond, "with --serve, how long each fault lasts")
 	fl.StringVar(&f.jsonFile, "json", "", "write the verdict, the counts and the first unexplained operation as JSON to this file")
@@ -137,6 +144,14 @@ func (f checkFlags) workload(cmd *cobra.Command) (check.Workload, error) {
 		return check.Workload{}, usageError(fmt.Errorf("--serve %q has no {addr}: write where each instance listens as {addr}, for example --serve 'poolside serve --data /tmp/check-{n}.db --addr {addr}'", f.serve))
 	case f.serve != "" && f.instances < 1:
 		return check.Workload{}, usageError(fmt.Errorf("--instances is %d: give 1 or more", f.instances))
+	case f.serve == "" && (f.db != "" || f.dbRestart != ""):
+		return check.Workload{}, usageError(errors.New("--db and --db-restart are for the deployment --serve starts"))
+	case f.db != "" && !strings.Contains(f.serve, "{db}"):
+		return check.Workload{}, usageError(fmt.Errorf("--db is given, but --serve %q has no {db}: write the database's address in it as {db}, for example --db-url postgres://USER@{db}/DBNAME", f.serve))
+	case f.db != "":
+		if err := checkAddr("--db", f.db, "127.0.0.1:5432", dialling); err != nil {
+			return check.Workload{}, err
+		}
 	case f.serve != "" && (f.every <= 0 || f.hold <= 0):
 		return check.Workload{}, usageError(errors.New("--nemesis-every and --nemesis-hold must be above 0"))
 	}
@@ -189,7 +204,7 @@ func runCheck(cmd *cobra.Command, f checkFlags, stdout, stderr io.Writer) error 
 		return err
 	}
 	if f.serve != "" {
-		d, err := check.StartDeployment(ctx, f.serve, f.instances, stderr)
+		d, err := check.StartDeployment(ctx, check.DeploymentConfig{Command: f.serve, Instances: f.instances, DB: f.db, DBRestart: f.dbRestart, Logs: stderr})
 		if err != nil {
 			return &exitError{code: exitNetwork, err: &messageError{msg: "could not start the servers: " + strings.TrimPrefix(err.Error(), "check: "), err: err}}
 		}
@@ -256,16 +271,32 @@ const defaultNemesisRun = 5 * time.Second
 // nemesisPerDate is --per-date's default with a nemesis.
 const nemesisPerDate = 40
 
-// nemesisKinds returns the faults --nemesis names.
+// nemesisKinds returns the faults --nemesis names, or those that apply.
 func (f checkFlags) nemesisKinds() ([]string, error) {
-	if f.nemesis == "" || f.nemesis == "none" {
+	switch f.nemesis {
+	case "none":
 		return nil, nil
+	case "":
+		kinds := slices.Clone(check.ServerFaultKinds)
+		if f.db != "" {
+			kinds = append(kinds, check.FaultDBCut, check.FaultDBStall)
+		}
+		if f.dbRestart != "" {
+			kinds = append(kinds, check.FaultDBRestart)
+		}
+		return kinds, nil
 	}
 	var kinds []string
 	for _, k := range strings.Split(f.nemesis, ",") {
 		k = strings.TrimSpace(k)
 		if !slices.Contains(check.FaultKinds, k) {
 			return nil, usageError(fmt.Errorf("--nemesis %q: %q is not a fault; choose from %s, or none", f.nemesis, k, strings.Join(check.FaultKinds, ", ")))
+		}
+		switch {
+		case (k == check.FaultDBCut || k == check.FaultDBStall) && f.db == "":
+			return nil, usageError(fmt.Errorf("--nemesis %s needs --db, the database's address, so that the instances reach it through check's proxy", k))
+		case k == check.FaultDBRestart && f.dbRestart == "":
+			return nil, usageError(errors.New("--nemesis db-restart needs --db-restart, the command that restarts the database"))
 		}
 		kinds = append(kinds, k)
 	}
@@ -327,8 +358,20 @@ func (f checkFlags) replay() string {
 		args = append(args, "--first-date", f.firstDate)
 	}
 	if f.serve != "" {
-		args = append(args[:2], append([]string{"--serve", strconv.Quote(f.serve), "--instances", strconv.Itoa(f.instances),
-			"--nemesis", f.nemesis, "--nemesis-every", f.every.String(), "--nemesis-hold", f.hold.String()}, args[4:]...)...)
+		kinds, _ := f.nemesisKinds()
+		nem := strings.Join(kinds, ",")
+		if nem == "" {
+			nem = "none"
+		}
+		serve := []string{"--serve", strconv.Quote(f.serve), "--instances", strconv.Itoa(f.instances),
+			"--nemesis", nem, "--nemesis-every", f.every.String(), "--nemesis-hold", f.hold.String()}
+		if f.db != "" {
+			serve = append(serve, "--db", f.db)
+		}
+		if f.dbRestart != "" {
+			serve = append(serve, "--db-restart", strconv.Quote(f.dbRestart))
+		}
+		args = append(args[:2], append(serve, args[4:]...)...)
 	}
 	if f.duration > 0 {
 		args = append(args, "--duration", f.duration.String())

@@ -98,37 +98,53 @@ func TestCheckUsageAndUnreachable(t *testing.T) {
 // fault schedule (kills, pauses, cut links, resets, stalls) during the
 // workload. A bolt server keeps everything it acknowledged through
 // SIGKILL and passes; a memory server forgets its bookings when killed,
-// and fails, named as lost bookings. Three instances on PostgreSQL pass.
+// and fails, named as lost bookings. Three instances on PostgreSQL pass,
+// under database faults too (cut and stalled links, a restart). 4 s each;
+// 30 s under make robustness (POOLSIDE_ROBUSTNESS=full).
 func TestCheckWithNemesis(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs servers as processes")
 	}
 	bin := poolsideBinary(t)
 	dir := t.TempDir()
+	cluster := pgtest.Server(t)
+	db := pgtest.NewDB(t)
+	pgServe := bin + " serve --log-level warn --store postgres --db-timeout 1s --db-url 'postgres://" + pgtest.Superuser + "@{db}/" + db.Name + "?sslmode=disable' --addr {addr}"
 	for _, tc := range []struct {
 		name      string
 		serve     string
 		instances int
 		nemesis   string
+		extra     []string
 		pass      bool
 	}{
-		{"bolt, every fault", bin + " serve --log-level warn --data " + dir + "/b{n}.db --addr {addr}", 1, "kill,pause,cut,reset,stall", true},
-		{"memory, killed", bin + " serve --log-level warn --store memory --addr {addr}", 1, "kill", false},
-		{"3 instances on postgres", bin + " serve --log-level warn --store postgres --db-timeout 1s --db-url '" + pgtest.NewDB(t).URL + "' --addr {addr}", 3, "kill,pause,cut,reset,stall", true},
+		{"bolt, every fault", bin + " serve --log-level warn --data " + dir + "/b{n}.db --addr {addr}", 1, "kill,pause,cut,reset,stall", nil, true},
+		{"memory, killed", bin + " serve --log-level warn --store memory --addr {addr}", 1, "kill", nil, false},
+		{"3 instances on postgres, database faults too", pgServe, 3, "kill,pause,cut,db-cut,db-stall,db-restart",
+			[]string{"--db", db.Addr, "--db-restart", cluster.RestartCommand()}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			html := filepath.Join(t.TempDir(), "t.html")
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			var stdout, stderr bytes.Buffer
-			err := run(ctx, []string{"check", "--serve", tc.serve, "--instances", strconv.Itoa(tc.instances), "--nemesis", tc.nemesis,
-				"--nemesis-every", "200ms", "--nemesis-hold", "200ms", "--duration", "3s", "--ops", "800", "--html", html}, &stdout, &stderr)
+			duration, ops := "4s", "800"
+			if os.Getenv("POOLSIDE_ROBUSTNESS") == "full" { // make robustness
+				duration, ops = "30s", "6000"
+			}
+			args := append([]string{"check", "--serve", tc.serve, "--instances", strconv.Itoa(tc.instances), "--nemesis", tc.nemesis,
+				"--nemesis-every", "200ms", "--nemesis-hold", "200ms", "--duration", duration, "--ops", ops, "--html", html}, tc.extra...)
+			err := run(ctx, args, &stdout, &stderr)
 			out := stdout.String()
 			t.Log(out)
 			b, rerr := os.ReadFile(html)
 			require.NoError(t, rerr)
 			for _, kind := range strings.Split(tc.nemesis, ",") {
-				assert.True(t, strings.Contains(string(b), kind+" instance"), "the %s faults are on the timeline", kind)
+				what := map[string]string{"db-cut": "cut the database links", "db-stall": "stall the database links", "db-restart": "restart the database"}[kind]
+				if what == "" {
+					what = kind + " instance"
+				}
+				assert.True(t, strings.Contains(string(b), what), "the %s faults are on the timeline", kind)
 			}
 			if tc.pass {
 				require.NoError(t, err, "%s\n%s", out, stderr.String())

@@ -65,6 +65,18 @@ func (c *Cluster) Start(t testing.TB) {
 	}
 }
 
+// RestartCommand returns a shell command that restarts the cluster as a
+// crash would (immediate shutdown, then start, on the same port), for a
+// program the test runs (poolside check --db-restart): as the postgres
+// user when the tests run as root.
+func (c *Cluster) RestartCommand() string {
+	cmd := fmt.Sprintf("%s restart -D %s -m immediate -w -t 60 -l %s -s", filepath.Join(c.bin, "pg_ctl"), c.data, filepath.Join(c.root, "postgres.log"))
+	if c.cred != nil {
+		return "su postgres -s /bin/sh -c '" + cmd + "'"
+	}
+	return cmd
+}
+
 // watchdog is the script that outlives the test binary: its standard input
 // is a pipe whose only writer is the test binary, so read returns when
 // that process is gone, whatever ended it; then it stops the postmaster
