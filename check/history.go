@@ -160,7 +160,7 @@ func (r *Recorder) Do(ctx context.Context, c *client.Client, clientID int, serve
 	op.Call = r.Now()
 	rep, err := c.Do(ctx, req)
 	op.Return = r.Now()
-	classify(&op, rep, err)
+	Classify(&op, rep, err)
 	return r.Add(op)
 }
 
@@ -194,9 +194,10 @@ type History struct {
 	Faults []Fault
 }
 
-// classify sets op's Status, Answer and result from the reply and error
-// of client.Do.
-func classify(op *Op, rep wire.Reply, err error) {
+// Classify sets op's Status, Answer, Rooms, Dates and Detail from the
+// reply and error client.Do gave for its request, for histories recorded
+// by other means than a Recorder.
+func Classify(op *Op, rep wire.Reply, err error) {
 	var se *client.ServerError
 	switch {
 	case err == nil:

@@ -207,7 +207,7 @@ func emptyDates(ctx context.Context, c *client.Client, addr string, first wire.D
 		var op Op
 		reply, err := c.Do(ctx, wire.Request{Action: wire.ActionBookingsOnDate, Date: d})
 		op.Action, op.Date = wire.ActionBookingsOnDate, d
-		classify(&op, reply, err)
+		Classify(&op, reply, err)
 		switch {
 		case op.Status != OK:
 			return dates, fmt.Errorf("%w: %s: reading %s: %s", ErrUnreachable, addr, d, op.Detail)
@@ -238,7 +238,7 @@ func settle(ctx context.Context, rec *Recorder, w Workload, dates []wire.Date, r
 				op.Call = rec.Now()
 				reply, err := c.Do(ctx, req)
 				op.Return = rec.Now()
-				classify(&op, reply, err)
+				Classify(&op, reply, err)
 				if op.Status == OK {
 					break
 				}

@@ -15,12 +15,16 @@
 //   - nothing hangs: every call ends within its deadline (the client's
 //     Config.Timeout), and a case that does not end in time fails with a
 //     goroutine dump instead of waiting for go test's own timeout;
-//   - nothing is lost or doubled: every booking a client saw acknowledged
-//     is in the store; every booking in the store, and every BOOK the
-//     handler ran, was sent by a client, once. A request that failed is "in
-//     doubt" and may be either; it is settled afterwards with
-//     BookingsForRoom over a clean connection, which must agree with the
-//     store;
+//   - nothing is lost or doubled: the calls, each between its start and
+//     its end, and the store read at the end are a linearizable history of
+//     the booking rules (package check, porcupine): every booking a client
+//     saw acknowledged is in the store, and every answer is explained by
+//     some order of the calls, a failed request being "in doubt" (it may
+//     take effect at any time after it was sent, or never). Every booking
+//     in the store, and every BOOK the handler ran, was sent by a client,
+//     once, and BookingsForRoom over a clean connection agrees with the
+//     store. Under corruption, where a reply that parses may be one the
+//     server never gave, only the first of these is checked;
 //   - healthy clients are still served while hundreds of others trickle
 //     bytes (slowloris): models pool, serial and unbounded serve them at
 //     once; model conn, where a slow connection holds a worker, is bounded
