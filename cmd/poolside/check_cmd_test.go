@@ -158,3 +158,36 @@ func TestCheckWithNemesis(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckEveryModelUnderFaults: every model, on memory and on bolt,
+// passes poolside check with a fault schedule on: pauses, cut links,
+// resets and stalls, and on bolt SIGKILL and restart too (a memory
+// server forgets its bookings when killed: TestCheckWithNemesis).
+func TestCheckEveryModelUnderFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs servers as processes")
+	}
+	bin := poolsideBinary(t)
+	for _, model := range []string{"pool", "serial", "conn", "unbounded"} {
+		for _, store := range []string{"memory", "bolt"} {
+			t.Run(model+"/"+store, func(t *testing.T) {
+				serve := bin + " serve --log-level warn --model " + model + " --store " + store + " --addr {addr}"
+				nemesis := "pause,cut,reset,stall"
+				if store == "bolt" {
+					serve += " --data " + filepath.Join(t.TempDir(), "c{n}.db")
+					nemesis = "kill," + nemesis
+				}
+				if model == "conn" {
+					serve += " --workers 16" // a worker per connection: 8 clients, the settling reads, the clean-up
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				var stdout, stderr bytes.Buffer
+				err := run(ctx, []string{"check", "--serve", serve, "--nemesis", nemesis, "--nemesis-every", "150ms", "--nemesis-hold", "150ms",
+					"--duration", "2s", "--ops", "400"}, &stdout, &stderr)
+				require.NoError(t, err, "%s\n%s", stdout.String(), stderr.String())
+				assert.Contains(t, stdout.String(), "verdict: linearizable")
+			})
+		}
+	}
+}
