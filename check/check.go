@@ -123,7 +123,7 @@ func Check(h History, opts Options) *Result {
 		r.Verdict = Linearizable
 	case porcupine.Illegal:
 		r.Verdict = NotLinearizable
-		r.Date, r.Op = firstUnexplained(m, ops, info, h, max(opts.Timeout-r.Took, time.Second))
+		r.Date, r.Op = firstUnexplained(m, ops, info, h)
 	default:
 		r.Verdict = Unknown
 	}
@@ -137,29 +137,26 @@ func Check(h History, opts Options) *Result {
 // firstUnexplained finds, in the first date that fails, the operation
 // that no partial order explains: of the operations not in the longest
 // partial linearization, the one that returned first.
-func firstUnexplained(m porcupine.Model, ops []porcupine.Operation, info porcupine.LinearizationInfo, h History, budget time.Duration) (wire.Date, *Op) {
+func firstUnexplained(m porcupine.Model, ops []porcupine.Operation, info porcupine.LinearizationInfo, h History) (wire.Date, *Op) {
 	parts := m.Partition(ops)
 	partials := info.PartialLinearizations()
-	deadline := time.Now().Add(budget)
 	for p, part := range parts {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return 0, nil
-		}
-		if porcupine.CheckOperationsTimeout(m, part, left) != porcupine.Illegal {
-			continue
-		}
-		in := map[int]bool{}
+		// A partition is explained when one of its partial orders takes
+		// every operation in.
+		longest := []int{}
 		if p < len(partials) {
-			longest := []int{}
 			for _, l := range partials[p] {
 				if len(l) > len(longest) {
 					longest = l
 				}
 			}
-			for _, i := range longest {
-				in[i] = true
-			}
+		}
+		if len(longest) == len(part) {
+			continue
+		}
+		in := map[int]bool{}
+		for _, i := range longest {
+			in[i] = true
 		}
 		var first *porcupine.Operation
 		for i := range part {
@@ -189,6 +186,10 @@ func tally(h History, limit int) (Counts, []string) {
 	acked := map[pair][]Op{}   // BOOKs answered done
 	unbooks := map[pair][]Op{} // UNBOOKs that may have removed a booking
 	doubt := map[pair]bool{}
+	doubtAny := map[pair]bool{} // BOOK or UNBOOK in doubt
+	touched := map[wire.Date]bool{}
+	finalFailed := map[string]map[wire.Date]bool{} // server -> dates it could not be read on
+	finalOK := map[string]map[wire.Date]bool{}
 	final := map[wire.Date][]string{}
 	var roomReads []Op
 	over := map[wire.Date]bool{}
@@ -203,6 +204,22 @@ func tally(h History, limit int) (Counts, []string) {
 			c.Info++
 		}
 		p := pair{o.Room, o.Date}
+		if (o.Action == wire.ActionBook || o.Action == wire.ActionUnbook) && o.Status != Fail {
+			touched[o.Date] = true
+			if o.Status == Info {
+				doubtAny[p] = true
+			}
+		}
+		if o.Action == wire.ActionBookingsOnDate && o.Final {
+			m := finalFailed
+			if o.Status == OK && o.Answer == Done {
+				m = finalOK
+			}
+			if m[o.Server] == nil {
+				m[o.Server] = map[wire.Date]bool{}
+			}
+			m[o.Server][o.Date] = true
+		}
 		switch {
 		case o.Action == wire.ActionBook && o.Status == OK && o.Answer == Done:
 			c.Acknowledged++
@@ -212,7 +229,7 @@ func tally(h History, limit int) (Counts, []string) {
 			doubt[p] = true
 		case o.Action == wire.ActionUnbook && (o.Status == Info || o.Status == OK && o.Answer == Done):
 			unbooks[p] = append(unbooks[p], o)
-		case o.Action == wire.ActionBookingsOnDate && o.Status == OK:
+		case o.Action == wire.ActionBookingsOnDate && o.Status == OK && o.Answer == Done:
 			if len(o.Rooms) > limit {
 				over[o.Date] = true
 			}
@@ -291,16 +308,33 @@ func tally(h History, limit int) (Counts, []string) {
 		}
 		list(c.OverLimit, fmt.Sprintf("dates read with more than %d bookings", limit), ds)
 	}
+	var unsettled []string
+	for d := range touched {
+		if _, ok := final[d]; !ok {
+			unsettled = append(unsettled, d.String())
+		}
+	}
+	list(len(unsettled), "dates never settled (no BOOKINGSONDATE of them answered at the end, so nothing can be said of what they hold)", unsettled)
+	for server, ds := range finalFailed {
+		var missed []string
+		for d := range ds {
+			if !finalOK[server][d] {
+				missed = append(missed, d.String())
+			}
+		}
+		list(len(missed), "dates "+server+" could not be read on at the end (its answers cannot be checked against the others')", missed)
+	}
 	for _, o := range roomReads {
-		var want []wire.Date
+		// A pair with a write in doubt may have changed after the dates
+		// were read: it says nothing here.
+		var want, got []wire.Date
 		for d, rooms := range final {
-			if slices.Contains(rooms, o.Room) {
+			if slices.Contains(rooms, o.Room) && !doubtAny[pair{o.Room, d}] {
 				want = append(want, d)
 			}
 		}
-		var got []wire.Date
 		for _, d := range o.Dates {
-			if _, ours := final[d]; ours {
+			if _, ours := final[d]; ours && !doubtAny[pair{o.Room, d}] {
 				got = append(got, d)
 			}
 		}

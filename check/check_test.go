@@ -17,6 +17,7 @@ import (
 
 	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/check"
+	"github.com/poolside-dev/poolside/client"
 	"github.com/poolside-dev/poolside/server"
 	"github.com/poolside-dev/poolside/wire"
 )
@@ -276,4 +277,60 @@ func TestRunUnreachable(t *testing.T) {
 	_, _, err = check.Run(context.Background(), check.Workload{Addrs: []string{addr}, Timeout: time.Second})
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, check.ErrUnreachable), "%v", err)
+}
+
+// TestSettledStateIsRequired: a history whose dates were never read at
+// the end, or whose server could not be read then, does not pass.
+func TestSettledStateIsRequired(t *testing.T) {
+	d := wire.DateOf(2028, 12, 1)
+	booked := at(0, 0, wire.ActionBook, "101", d, 0, 5, check.OK, check.Done)
+	res := check.Check(check.History{Ops: []check.Op{booked}}, check.Options{})
+	assert.Equal(t, check.Linearizable, res.Verdict)
+	assert.False(t, res.OK(), "nothing settled: %v", res.Anomalies)
+	assert.Contains(t, strings.Join(res.Anomalies, " "), "dates never settled")
+
+	failed := at(1, 1, wire.ActionBookingsOnDate, "", d, 10, 15, check.Fail, 0)
+	failed.Final, failed.Server = true, "127.0.0.1:2"
+	read := at(2, 2, wire.ActionBookingsOnDate, "", d, 10, 15, check.OK, check.Done, "101")
+	read.Final, read.Server = true, "127.0.0.1:1"
+	res = check.Check(check.History{Ops: []check.Op{booked, failed, read}}, check.Options{})
+	assert.False(t, res.OK())
+	assert.Contains(t, strings.Join(res.Anomalies, " "), "127.0.0.1:2 could not be read on at the end")
+
+	read.Server, failed.Server = "127.0.0.1:1", "127.0.0.1:1"
+	res = check.Check(check.History{Ops: []check.Op{booked, failed, read}}, check.Options{})
+	assert.True(t, res.OK(), "a retry answered: %v", res.Anomalies)
+}
+
+// TestClassify: what each reply and error says of an operation.
+func TestClassify(t *testing.T) {
+	d := wire.DateOf(2028, 12, 1)
+	for _, tc := range []struct {
+		action string
+		err    error
+		status check.Status
+		answer check.Answer
+	}{
+		{wire.ActionBook, nil, check.OK, check.Done},
+		{wire.ActionBook, &client.ServerError{Message: wire.MsgDuplicate}, check.OK, check.Duplicate},
+		{wire.ActionBook, &client.ServerError{Message: wire.MsgBusy}, check.Fail, 0},
+		{wire.ActionBook, &client.ServerError{Message: booking.MsgStoreError(wire.ActionBook, nil)}, check.Fail, 0},
+		{wire.ActionBook, &client.ServerError{Message: booking.MsgStoreError(wire.ActionBook, booking.ErrInDoubt)}, check.Info, 0},
+		{wire.ActionBook, &client.ServerError{Message: booking.MsgBeyondHorizon(d, d-1)}, check.OK, check.Refused},
+		{wire.ActionBook, &client.ServerError{Message: wire.MsgInternal}, check.Info, 0},
+		{wire.ActionBook, &client.ServerError{Message: "something new"}, check.Info, 0},
+		{wire.ActionBook, client.ErrTruncated, check.Info, 0},
+		{wire.ActionBookingsOnDate, &client.ServerError{Message: booking.MsgReplyTooLarge}, check.Fail, 0},
+		{wire.ActionBookingsOnDate, client.ErrMalformedReply, check.OK, check.Bad},
+		{wire.ActionBookingsOnDate, client.ErrTruncated, check.Fail, 0},
+	} {
+		op := check.Op{Action: tc.action, Room: "101", Date: d}
+		check.Classify(&op, wire.Reply{}, tc.err)
+		assert.Equal(t, tc.status, op.Status, "%s %v", tc.action, tc.err)
+		assert.Equal(t, tc.answer, op.Answer, "%s %v", tc.action, tc.err)
+	}
+	// A bad reply to a read is no state at all: the checker fails it.
+	bad := at(1, 1, wire.ActionBookingsOnDate, "", d, 10, 15, check.OK, check.Bad)
+	res := check.Check(check.History{Ops: []check.Op{bad}}, check.Options{})
+	assert.Equal(t, check.NotLinearizable, res.Verdict)
 }

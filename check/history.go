@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,12 +57,16 @@ const (
 	Full
 	// NotBooked: UNBOOK refused, there is no such booking.
 	NotBooked
-	// Refused: refused by another rule (past date, past the horizon):
-	// no effect, and nothing learnt of the state.
+	// Refused: refused by another rule (past date, past the horizon, an
+	// invalid request): no effect, and nothing learnt of the state.
 	Refused
+	// Bad: a read answered with a reply that does not parse or does not
+	// match its request (client.ErrMalformedReply, ErrMismatch), such as
+	// a room listed twice. No state explains it: the checker fails it.
+	Bad
 )
 
-var answerNames = [...]string{Done: "done", Duplicate: "duplicate", Full: "full", NotBooked: "not booked", Refused: "refused"}
+var answerNames = [...]string{Done: "done", Duplicate: "duplicate", Full: "full", NotBooked: "not booked", Refused: "refused", Bad: "bad reply"}
 
 // String names the answer.
 func (a Answer) String() string {
@@ -209,14 +214,24 @@ func Classify(op *Op, rep wire.Reply, err error) {
 		op.Status, op.Answer = refusal(op, se.Message)
 	case errors.Is(err, client.ErrNotSent):
 		op.Status, op.Detail = Fail, "not sent: "+err.Error()
+	case (errors.Is(err, client.ErrMalformedReply) || errors.Is(err, client.ErrMismatch)) && isRead(op.Action):
+		// The server answered, and the answer is impossible: keep it, for
+		// the checker to refuse.
+		op.Status, op.Answer, op.Detail = OK, Bad, err.Error()
+		return
 	default:
 		// Sent, and no answer that says what happened: a cut or reset
 		// connection, a timeout, a reply that does not parse or match.
 		op.Status, op.Detail = Info, err.Error()
 	}
-	if op.Status == Info && (op.Action == wire.ActionBookingsOnDate || op.Action == wire.ActionBookingsForRoom) {
+	if op.Status == Info && isRead(op.Action) {
 		op.Status = Fail // a read with no answer changes nothing and says nothing
 	}
+}
+
+// isRead reports whether action is one of the two queries.
+func isRead(action string) bool {
+	return action == wire.ActionBookingsOnDate || action == wire.ActionBookingsForRoom
 }
 
 // refusal classifies an ERROR reply to op.
@@ -226,8 +241,14 @@ func refusal(op *Op, msg string) (Status, Answer) {
 		return Fail, 0
 	case booking.IsInDoubt(msg):
 		return Info, 0
-	case booking.IsStoreError(msg), msg == wire.MsgInternal, msg == wire.MsgReadData:
+	case booking.IsStoreError(msg), msg == wire.MsgReadData:
 		return Fail, 0 // the server says it did not do it
+	case msg == wire.MsgInternal:
+		// The handler failed somewhere: a write may have been carried out.
+		if isRead(op.Action) {
+			return Fail, 0
+		}
+		return Info, 0
 	case msg == wire.MsgDuplicate && op.Action == wire.ActionBook:
 		return OK, Duplicate
 	case msg == wire.MsgFullyBooked(op.Date) && op.Action == wire.ActionBook:
@@ -238,6 +259,13 @@ func refusal(op *Op, msg string) (Status, Answer) {
 		return OK, Done // no rooms
 	case msg == wire.MsgRoomNotBooked(op.Room) && op.Action == wire.ActionBookingsForRoom:
 		return OK, Done // no dates
+	case isRead(op.Action):
+		return Fail, 0 // a read refused: it says nothing of the state
+	case strings.HasPrefix(msg, "Cannot book "), strings.HasPrefix(msg, "Invalid room"), msg == booking.MsgNullDate,
+		strings.HasPrefix(msg, booking.MsgMalformedPrefix), msg == wire.MsgUnrecognized:
+		return OK, Refused // a rule of the server's (past date, horizon) or an invalid request: no effect
 	}
-	return OK, Refused
+	// An ERROR this package does not know: the write may or may not have
+	// been carried out.
+	return Info, 0
 }

@@ -149,7 +149,7 @@ func step(limit int, s roomSet, in input, out output) []any {
 			return same
 		}
 	case wire.ActionBookingsOnDate:
-		if out.valid && out.rooms == s {
+		if out.answer == Done && out.valid && out.rooms == s {
 			return same
 		}
 	}
@@ -188,7 +188,7 @@ func operations(h History) []porcupine.Operation {
 		end = max(end, o.Return)
 	}
 	var ops []porcupine.Operation
-	for _, o := range h.Ops {
+	for idx, o := range h.Ops {
 		if o.Status == Fail || o.Action == wire.ActionBookingsForRoom {
 			continue
 		}
@@ -206,7 +206,7 @@ func operations(h History) []porcupine.Operation {
 		if o.Status == Info {
 			ret = end + 1
 		}
-		ops = append(ops, porcupine.Operation{ClientId: o.Client, Input: in, Call: o.Call, Output: out, Return: ret, Metadata: o.ID})
+		ops = append(ops, porcupine.Operation{ClientId: o.Client, Input: in, Call: o.Call, Output: out, Return: ret, Metadata: idx})
 	}
 	slices.SortStableFunc(ops, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
 	return ops

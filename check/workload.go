@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,42 +222,80 @@ func emptyDates(ctx context.Context, c *client.Client, addr string, first wire.D
 	return dates, nil
 }
 
+// settleBudget bounds the settling reads of a run, retries included.
+const settleBudget = 30 * time.Second
+
 // settle reads every date on every server and every room on the first,
-// over fresh connections, recorded as Final; it tries each read up to 5
-// times. It returns the last answer of each date.
+// over fresh connections, recorded as Final. Each read is retried, with a
+// growing pause, until it is answered or settleBudget has passed (a
+// database that was just restarted may refuse for a moment). When the
+// history holds operations in doubt, some may still be inside a server:
+// the dates are read in rounds, --timeout apart, until two rounds agree
+// (at most 5). It returns the last answer of each date.
 func settle(ctx context.Context, rec *Recorder, w Workload, dates []wire.Date, rooms []string) map[wire.Date][]string {
-	final := map[wire.Date][]string{}
+	deadline := time.Now().Add(settleBudget)
+	clients := make([]*client.Client, len(w.Addrs))
 	for s, addr := range w.Addrs {
-		c, err := client.Dial(ctx, addr, client.Config{Timeout: w.Timeout, MaxConns: 1})
-		if err != nil {
-			continue
-		}
-		id := w.Clients + s
-		read := func(req wire.Request) Op {
-			var op Op
-			for range 5 {
-				op = Op{Client: id, Server: addr, Action: req.Action, Room: req.Room, Date: req.Date, Final: true}
-				op.Call = rec.Now()
-				reply, err := c.Do(ctx, req)
-				op.Return = rec.Now()
-				Classify(&op, reply, err)
-				if op.Status == OK {
-					break
-				}
+		for {
+			c, err := client.Dial(ctx, addr, client.Config{Timeout: w.Timeout, MaxConns: 1})
+			if err == nil {
+				clients[s] = c
+				defer c.Close()
+				break
 			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	read := func(s int, req wire.Request) Op {
+		op := Op{Client: w.Clients + s, Server: w.Addrs[s], Action: req.Action, Room: req.Room, Date: req.Date, Final: true, Status: Fail, Detail: "could not connect to the server to settle"}
+		if clients[s] == nil {
+			op.Call, op.Return = rec.Now(), rec.Now()
 			return rec.Add(op)
 		}
-		for _, d := range dates {
-			if op := read(wire.Request{Action: wire.ActionBookingsOnDate, Date: d}); op.Status == OK {
-				final[d] = op.Rooms
+		pause := 20 * time.Millisecond
+		for {
+			op = Op{Client: w.Clients + s, Server: w.Addrs[s], Action: req.Action, Room: req.Room, Date: req.Date, Final: true}
+			op.Call = rec.Now()
+			reply, err := clients[s].Do(ctx, req)
+			op.Return = rec.Now()
+			Classify(&op, reply, err)
+			if op.Status == OK || time.Now().After(deadline) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(pause) // a server that refuses for a moment: not a synchronisation
+			pause = min(2*pause, 500*time.Millisecond)
+		}
+		return rec.Add(op)
+	}
+	inDoubt := false
+	for _, o := range rec.History().Ops {
+		inDoubt = inDoubt || o.Status == Info
+	}
+	final := map[wire.Date][]string{}
+	for round := 0; round < 5; round++ {
+		answers := map[wire.Date][]string{}
+		for s := range w.Addrs {
+			for _, d := range dates {
+				if op := read(s, wire.Request{Action: wire.ActionBookingsOnDate, Date: d}); op.Status == OK && op.Answer == Done {
+					answers[d] = op.Rooms
+				}
 			}
 		}
-		if s == 0 {
-			for _, room := range rooms {
-				read(wire.Request{Action: wire.ActionBookingsForRoom, Room: room})
-			}
+		agreed := round > 0 && maps.EqualFunc(answers, final, slices.Equal[[]string])
+		final = answers
+		if !inDoubt || agreed {
+			break
 		}
-		c.Close()
+		select {
+		case <-ctx.Done():
+		case <-time.After(w.Timeout): // the requests in doubt still inside the servers end by then
+		}
+	}
+	for _, room := range rooms {
+		read(0, wire.Request{Action: wire.ActionBookingsForRoom, Room: room})
 	}
 	return final
 }
