@@ -108,6 +108,7 @@ type PostgresStore struct {
 	wg      sync.WaitGroup
 
 	closeOnce sync.Once
+	life      sync.Mutex // orders spawn against Close
 	closed    atomic.Bool
 }
 
@@ -257,7 +258,9 @@ func (s *PostgresStore) DatesFor(ctx context.Context, room string) ([]wire.Date,
 // Close implements Store: it stops the probe and closes every connection.
 func (s *PostgresStore) Close() error {
 	s.closeOnce.Do(func() {
-		s.closed.Store(true)
+		s.life.Lock()
+		s.closed.Store(true) // no goroutine starts after this
+		s.life.Unlock()
 		s.cancel()
 		s.wg.Wait()
 		s.pool.Close()
@@ -317,7 +320,7 @@ func (s *PostgresStore) run(ctx context.Context, op string, write bool, fn func(
 		return failure(ctx, kind, op, fmt.Sprintf("no answer within the deadline (%v)", s.timeout))
 	case !write:
 		return failure(ctx, nil, op, pgReason(err))
-	case errors.As(err, &pe) && pe.Severity != "FATAL" && pe.Severity != "PANIC":
+	case errors.As(err, &pe) && pe.SeverityUnlocalized != "FATAL" && pe.SeverityUnlocalized != "PANIC" && pe.Severity != "FATAL" && pe.Severity != "PANIC":
 		// The database refused the statement: its transaction rolled
 		// back, so nothing was saved.
 		return failure(ctx, nil, op, "the database refused it: "+pgReason(err))
@@ -373,8 +376,22 @@ func (s *PostgresStore) markDown() {
 	if !s.probing.CompareAndSwap(false, true) {
 		return
 	}
+	if !s.spawn(s.probe) {
+		s.probing.Store(false)
+	}
+}
+
+// spawn runs fn on a goroutine Close waits for, unless the store is
+// closed (false).
+func (s *PostgresStore) spawn(fn func()) bool {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed.Load() {
+		return false
+	}
 	s.wg.Add(1)
-	go s.probe()
+	go fn()
+	return true
 }
 
 // probe pings the database until it answers or the store closes.

@@ -89,28 +89,42 @@ func (b *writeBatcher) submit(ctx context.Context, op *writeOp, what string) (in
 	lead := b.running < b.maxRunning
 	if lead {
 		b.running++
-		s.wg.Add(1)
 	}
 	b.mu.Unlock()
-	if lead {
-		go b.lead()
+	if lead && !s.spawn(b.lead) {
+		// Closed meanwhile: nobody will run the queue.
+		b.mu.Lock()
+		b.running--
+		b.mu.Unlock()
+		if op.state.CompareAndSwap(opPending, opAbandoned) {
+			return 0, fmt.Errorf("%w: %s after Close", ErrClosed, what)
+		}
 	}
 
 	wait, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	select {
-	case r := <-op.done:
+	result := func(r writeResult) (int, error) {
 		if r.err != nil {
 			return 0, fmt.Errorf("%w (%s)", r.err, what)
 		}
 		return r.code, nil
+	}
+	select {
+	case r := <-op.done:
+		return result(r)
 	case <-wait.Done():
 	}
-	reason := fmt.Sprintf("no answer within the deadline (%v)", s.timeout)
 	if op.state.CompareAndSwap(opPending, opAbandoned) {
-		return 0, failure(ctx, ErrUnavailable, what, reason+", waiting for its turn")
+		return 0, failure(ctx, ErrUnavailable, what, fmt.Sprintf("no answer within the deadline (%v), waiting for its turn", s.timeout))
 	}
-	return 0, failure(ctx, ErrInDoubt, what, reason)
+	// A batch took it: its outcome comes within the batch's own deadline,
+	// and a definite answer is worth that wait (the caller's ctx aside).
+	select {
+	case r := <-op.done:
+		return result(r)
+	case <-ctx.Done():
+		return 0, failure(ctx, ErrInDoubt, what, "the request was cancelled while its batch was at the database")
+	}
 }
 
 // lead runs batches until the queue is empty.

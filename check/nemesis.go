@@ -177,13 +177,23 @@ func (d *Deployment) start(ctx context.Context, in *instance) error {
 	}
 }
 
-// signal sends sig to instance i's process group.
+// signal sends sig to instance i's process group, unless it has exited
+// (its process group may then be another's). d.mu is held.
 func (d *Deployment) signal(i int, sig syscall.Signal) error {
 	in := d.instances[i]
 	if in.cmd == nil || in.cmd.Process == nil {
 		return nil
 	}
-	return syscall.Kill(-in.cmd.Process.Pid, sig)
+	select {
+	case <-in.exit:
+		return nil
+	default:
+	}
+	err := syscall.Kill(-in.cmd.Process.Pid, sig)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil // it exited meanwhile
+	}
+	return err
 }
 
 // Kill kills instance i with SIGKILL and waits for it to exit. Its proxy
@@ -195,11 +205,11 @@ func (d *Deployment) Kill(i int) error {
 	defer d.mu.Unlock()
 	d.instances[i].proxy.Close()
 	_ = d.signal(i, syscall.SIGCONT) // a paused one too
-	if err := d.signal(i, syscall.SIGKILL); err != nil {
-		return err
+	err := d.signal(i, syscall.SIGKILL)
+	if err == nil {
+		<-d.instances[i].exit
 	}
-	<-d.instances[i].exit
-	return nil
+	return err
 }
 
 // Restart starts instance i again, on the same address, and its proxy.
@@ -213,8 +223,18 @@ func (d *Deployment) Restart(ctx context.Context, i int) error {
 }
 
 // Pause stops instance i with SIGSTOP; Resume continues it.
-func (d *Deployment) Pause(i int) error  { return d.signal(i, syscall.SIGSTOP) }
-func (d *Deployment) Resume(i int) error { return d.signal(i, syscall.SIGCONT) }
+func (d *Deployment) Pause(i int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.signal(i, syscall.SIGSTOP)
+}
+
+// Resume continues instance i after Pause.
+func (d *Deployment) Resume(i int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.signal(i, syscall.SIGCONT)
+}
 
 // Faults cuts every client connection of instance i, then lets new ones
 // through with the faults given (none: a clean link again): a new proxy
@@ -235,14 +255,23 @@ func (d *Deployment) DBFaults(up, down []faults.Fault, seed uint64) error {
 	return d.db.refault(up, down, seed)
 }
 
-// RestartDB runs the DBRestart command.
-func (d *Deployment) RestartDB() error {
+// dbRestartTimeout bounds the DBRestart command.
+const dbRestartTimeout = 90 * time.Second
+
+// RestartDB runs the DBRestart command, for at most 90 s. Its output goes
+// to the logs; a database it starts in the background and that keeps the
+// output open does not hold it up past WaitDelay.
+func (d *Deployment) RestartDB(ctx context.Context) error {
 	if d.cfg.DBRestart == "" {
 		return errors.New("check: no command to restart the database")
 	}
-	out, err := exec.Command("/bin/sh", "-c", d.cfg.DBRestart).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("check: restarting the database (%s): %w: %s", d.cfg.DBRestart, err, strings.TrimSpace(string(out)))
+	ctx, cancel := context.WithTimeout(ctx, dbRestartTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", d.cfg.DBRestart)
+	cmd.Stdout, cmd.Stderr = d.cfg.Logs, d.cfg.Logs
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil && !errors.Is(err, exec.ErrWaitDelay) {
+		return fmt.Errorf("check: restarting the database (%s): %w", d.cfg.DBRestart, err)
 	}
 	return nil
 }
@@ -347,15 +376,14 @@ func (n Nemesis) Run(ctx context.Context, d *Deployment, rec *Recorder) error {
 		var err error
 		switch kind {
 		case FaultKill:
-			if err = d.Kill(i); err == nil {
-				wait(hold)
-				err = d.Restart(heal, i)
-			}
+			err = d.Kill(i)
+			wait(hold)
+			// Restart it whatever the kill said: never leave it down.
+			err = errors.Join(err, d.Restart(heal, i))
 		case FaultPause:
-			if err = d.Pause(i); err == nil {
-				wait(hold)
-				err = d.Resume(i)
-			}
+			err = d.Pause(i)
+			wait(hold)
+			err = errors.Join(err, d.Resume(i))
 		case FaultCut:
 			err = d.Faults(i, nil, nil, 0)
 		case FaultReset, FaultStall:
@@ -365,28 +393,26 @@ func (n Nemesis) Run(ctx context.Context, d *Deployment, rec *Recorder) error {
 				f = faults.Stall{At: at, For: hold}
 			}
 			what += fmt.Sprintf(" (%s on the replies)", f)
-			if err = d.Faults(i, nil, []faults.Fault{f}, rng.Uint64()); err == nil {
-				wait(hold)
-				err = d.Faults(i, nil, nil, 0)
-			}
+			err = d.Faults(i, nil, []faults.Fault{f}, rng.Uint64())
+			wait(hold)
+			err = errors.Join(err, d.Faults(i, nil, nil, 0))
 		case FaultDBCut:
 			what = "cut the database links"
 			err = d.DBFaults(nil, nil, 0)
 		case FaultDBStall:
 			what = fmt.Sprintf("stall the database links for %v", hold)
-			if err = d.DBFaults(nil, []faults.Fault{faults.Stall{At: int64(rng.IntN(200)), For: hold}}, rng.Uint64()); err == nil {
-				wait(hold)
-				err = d.DBFaults(nil, nil, 0)
-			}
+			err = d.DBFaults(nil, []faults.Fault{faults.Stall{At: int64(rng.IntN(200)), For: hold}}, rng.Uint64())
+			wait(hold)
+			err = errors.Join(err, d.DBFaults(nil, nil, 0))
 		case FaultDBRestart:
 			what = "restart the database"
-			err = d.RestartDB()
+			err = d.RestartDB(heal)
 		default:
 			return fmt.Errorf("check: unknown fault %q: choose from %s", kind, strings.Join(FaultKinds, ", "))
 		}
 		rec.AddFault(Fault{Start: start, End: rec.Now(), What: what})
 		if err != nil {
-			return err
+			return fmt.Errorf("check: the nemesis could not %s: %w", what, err)
 		}
 	}
 	return nil

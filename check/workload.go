@@ -69,6 +69,9 @@ type Workload struct {
 	// operations, so that they spread over a run long enough for a
 	// nemesis to act (Ops × Pace / Clients in all).
 	Pace time.Duration
+	// OnStart, if not nil, is called once the dates are chosen, just
+	// before the clients start: the time to start a nemesis.
+	OnStart func()
 	// BeforeSettle, if not nil, is called when the workload's operations
 	// are done and before the settling reads: the time to stop a nemesis
 	// and heal every fault, so that they run over healthy connections.
@@ -119,6 +122,7 @@ func Run(ctx context.Context, w Workload) (History, Report, error) {
 		return History{}, Report{}, errors.New("check: no server to check")
 	}
 	w = w.withDefaults()
+	parentCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, maxRun)
 	defer cancel()
 	rec := w.Recorder
@@ -155,6 +159,9 @@ func Run(ctx context.Context, w Workload) (History, Report, error) {
 		stop = time.Now().Add(w.Duration)
 	}
 	rooms := wire.Rooms()[:w.Rooms]
+	if w.OnStart != nil {
+		w.OnStart()
+	}
 	var wg sync.WaitGroup
 	for i, c := range clients {
 		wg.Go(func() {
@@ -189,10 +196,14 @@ func Run(ctx context.Context, w Workload) (History, Report, error) {
 	if w.BeforeSettle != nil {
 		w.BeforeSettle()
 	}
+	cutShort := ctx.Err() != nil
 
 	// Settle over fresh connections, then leave the dates as they were.
 	settled := settle(context.WithoutCancel(ctx), rec, w, dates, rooms)
 	rep.CleanedUp, rep.Left = cleanUp(context.WithoutCancel(ctx), w, settled)
+	if cutShort && parentCtx.Err() == nil {
+		return rec.History(), rep, fmt.Errorf("check: the run was cut short by its %v bound before its operations were done; give fewer --ops", maxRun)
+	}
 	return rec.History(), rep, nil
 }
 

@@ -125,7 +125,7 @@ time (--check-timeout): "unknown" is never a pass.`,
 	fl.StringVar(&f.serve, "serve", "", "start the servers: a shell command with {addr} (and {n}, the instance's number), run --instances times, each behind a fault proxy (instead of --addr)")
 	fl.IntVar(&f.instances, "instances", 1, "with --serve, how many instances to start")
 	fl.StringVar(&f.db, "db", "", "with --serve, the database's HOST:PORT: the instances reach it through a fault proxy whose address replaces {db} in the command, for the db-cut and db-stall faults")
-	fl.StringVar(&f.dbRestart, "db-restart", "", "with --serve, a shell command that restarts the database (such as pg_ctl -D DIR -m immediate -w restart), for the db-restart fault")
+	fl.StringVar(&f.dbRestart, "db-restart", "", "with --serve, a shell command that restarts the database (such as pg_ctl -D DIR -l DIR/log -m immediate -w restart: with -l, so that the database it starts does not hold check's output open), for the db-restart fault")
 	fl.StringVar(&f.nemesis, "nemesis", "", "with --serve, the faults to inject while the workload runs, from "+strings.Join(check.FaultKinds, ", ")+", or none (default: all that apply: the db- ones need --db, db-restart needs --db-restart)")
 	fl.DurationVar(&f.every, "nemesis-every", time.Second, "with --serve, the time between two faults")
 	fl.DurationVar(&f.hold, "nemesis-hold", 300*time.Millisecond, "with --serve, how long each fault lasts")
@@ -203,6 +203,7 @@ func runCheck(cmd *cobra.Command, f checkFlags, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	var nemesisErr error // set once the nemesis has stopped
 	if f.serve != "" {
 		d, err := check.StartDeployment(ctx, check.DeploymentConfig{Command: f.serve, Instances: f.instances, DB: f.db, DBRestart: f.dbRestart, Logs: stderr})
 		if err != nil {
@@ -226,7 +227,7 @@ func runCheck(cmd *cobra.Command, f checkFlags, stdout, stderr io.Writer) error 
 				w.PerDate = nemesisPerDate
 			}
 		}
-		stop := f.startNemesis(ctx, d, &w)
+		stop := f.startNemesis(ctx, d, &w, &nemesisErr)
 		defer stop()
 	}
 	fmt.Fprintf(stderr, "poolside check: %d operations by %d clients against %s (seed %d)...\n", w.Ops, w.Clients, strings.Join(w.Addrs, ", "), w.Seed)
@@ -239,6 +240,12 @@ func runCheck(cmd *cobra.Command, f checkFlags, stdout, stderr io.Writer) error 
 	}
 	if ctx.Err() != nil {
 		return &exitError{code: exitInternal, err: &messageError{msg: "interrupted: the history is incomplete, and was not checked", err: ctx.Err()}}
+	}
+	if w.BeforeSettle != nil {
+		w.BeforeSettle() // the nemesis has stopped: nemesisErr is set
+	}
+	if nemesisErr != nil {
+		return &exitError{code: exitInternal, err: &messageError{msg: strings.TrimPrefix(nemesisErr.Error(), "check: ") + ": the faults it was to inject did not all happen, so the run checks nothing; see the servers' output above", err: nemesisErr}}
 	}
 	res := check.Check(h, check.Options{Timeout: f.checkTimeout})
 	writeCheckReport(stdout, res, rep)
@@ -303,11 +310,12 @@ func (f checkFlags) nemesisKinds() ([]string, error) {
 	return kinds, nil
 }
 
-// startNemesis runs the fault schedule on d while w's operations run: it
-// stops, healed, before the settling reads (w.BeforeSettle), and the
-// function it returns stops it too. A nemesis that fails is reported on
-// stderr by the caller's result (its error ends the schedule).
-func (f checkFlags) startNemesis(ctx context.Context, d *check.Deployment, w *check.Workload) (stop func()) {
+// startNemesis arranges for the fault schedule to run on d while w's
+// operations run: from w.OnStart (once the dates are chosen) until
+// w.BeforeSettle, which stops and heals it before the settling reads; the
+// function it returns stops it too. Once it has stopped, *failed holds
+// its error, if any.
+func (f checkFlags) startNemesis(ctx context.Context, d *check.Deployment, w *check.Workload, failed *error) (stop func()) {
 	kinds, _ := f.nemesisKinds()
 	w.Recorder = check.NewRecorder()
 	if len(kinds) == 0 {
@@ -315,12 +323,22 @@ func (f checkFlags) startNemesis(ctx context.Context, d *check.Deployment, w *ch
 	}
 	nctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	var once sync.Once
-	go func() {
-		defer close(done)
-		_ = check.Nemesis{Kinds: kinds, Seed: f.seed, Every: f.every, Hold: f.hold}.Run(nctx, d, w.Recorder)
-	}()
-	stop = func() { once.Do(func() { cancel(); <-done }) }
+	var started, stopped sync.Once
+	w.OnStart = func() {
+		started.Do(func() {
+			go func() {
+				defer close(done)
+				*failed = check.Nemesis{Kinds: kinds, Seed: f.seed, Every: f.every, Hold: f.hold}.Run(nctx, d, w.Recorder)
+			}()
+		})
+	}
+	stop = func() {
+		stopped.Do(func() {
+			cancel()
+			started.Do(func() { close(done) }) // never started
+			<-done
+		})
+	}
 	w.BeforeSettle = stop
 	return stop
 }
