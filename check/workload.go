@@ -52,7 +52,9 @@ type Workload struct {
 	// PerDate the operations each takes (DefaultPerDate), Rooms the rooms
 	// each is booked with (DefaultRooms).
 	Dates, PerDate, Rooms int
-	// FirstDate is the first date tried; 0 means 30 days from today.
+	// FirstDate is the first date tried; 0 means 30 to 329 days from
+	// today, by Seed, so that checks with other seeds run at the same
+	// time against one database use other dates.
 	FirstDate wire.Date
 	// Seed seeds every client's choices.
 	Seed uint64
@@ -94,7 +96,7 @@ func (w Workload) withDefaults() Workload {
 		w.Timeout = DefaultTimeout
 	}
 	if w.FirstDate == 0 {
-		w.FirstDate = wire.FromTime(time.Now()) + 30
+		w.FirstDate = wire.FromTime(time.Now()) + 30 + wire.Date(w.Seed%300)
 	}
 	if w.Recorder == nil {
 		w.Recorder = NewRecorder()

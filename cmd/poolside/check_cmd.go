@@ -70,7 +70,8 @@ what is there, BOOKINGSONDATE equal to the set. Dates are checked apart.
 BOOKINGSFORROOM is checked against the settled state.
 
 Only dates that hold no booking when the run starts are used, from
---first-date on (default: 30 days from today), and the run unbooks what it
+--first-date on (default: 30 to 329 days from today, chosen by --seed, so that
+checks with other seeds at the same time use other dates), and the run unbooks what it
 leaves booked once it has read the settled state: the deployment is left as
 it was found.
 
@@ -118,7 +119,7 @@ time (--check-timeout): "unknown" is never a pass.`,
 	fl.IntVar(&f.perDate, "per-date", check.DefaultPerDate, "operations each date takes before fresh dates (40 with a nemesis: operations in doubt make the search costly)")
 	fl.IntVar(&f.rooms, "rooms", check.DefaultRooms, "rooms each date is booked with (more than 5, so that dates fill up)")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the workload: the same seed sends the same operations")
-	fl.StringVar(&f.firstDate, "first-date", "", "first date tried, YYYY-MM-DD (default 30 days from today); dates holding bookings are skipped")
+	fl.StringVar(&f.firstDate, "first-date", "", "first date tried, YYYY-MM-DD (default 30 to 329 days from today, by --seed); dates holding bookings are skipped")
 	fl.DurationVar(&f.timeout, "timeout", check.DefaultTimeout, "give up on a request after this long: a BOOK or UNBOOK then is in doubt")
 	fl.DurationVar(&f.checkTimeout, "check-timeout", check.DefaultCheckTimeout, "how long the checker may search; past it the verdict is unknown (exit 4)")
 	fl.StringVar(&f.htmlFile, "html", "", "write the history's timeline (porcupine's HTML) to this file")
