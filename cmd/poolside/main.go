@@ -159,11 +159,13 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 QDataStream blocks on TCP port 9407) from a bounded worker pool, and comes with
 the tools to compare concurrency models, test robustness and tune the pool size.
 
-  poolside serve                  run the server (pooled, durable store ./poolside.db)
+  poolside serve                  run the server (pooled, durable store ./poolside.db;
+                                  --store postgres for several instances on one database)
   poolside book 312 2028-12-01    book a room as the book's client would
   poolside bench                  compare single-threaded and pooled throughput
   poolside tune                   find the pool size for a load and a latency objective
   poolside proxy                  put a fault-injecting proxy in front of a server
+  poolside check --addr A[,B]     check a deployment loses and doubles nothing (linearizability)
   poolside db check FILE          check a booking database file
 
 Exit status: 0 success, 1 the server refused, 2 usage error, 3 connection,
