@@ -70,10 +70,11 @@ what is there, BOOKINGSONDATE equal to the set. Dates are checked apart.
 BOOKINGSFORROOM is checked against the settled state.
 
 Only dates that hold no booking when the run starts are used, from
---first-date on (default: 30 to 329 days from today, chosen by --seed, so that
-checks with other seeds at the same time use other dates), and the run unbooks what it
-leaves booked once it has read the settled state: the deployment is left as
-it was found.
+--first-date on (default: 30 to 329 days from today, chosen by --seed, so
+that checks with other seeds at the same time use other dates), and the run
+unbooks what it leaves booked once it has read the settled state: the
+deployment is left as it was found. A date that cannot be read at the end,
+on any server, fails the check: nothing can be said of it.
 
 Output: the verdict and the counts (acknowledged, lost, unexpected,
 duplicated, recovered in doubt, dates over the limit), and anything wrong.
@@ -92,14 +93,15 @@ instance), reset and stall (new connections reset, or stall, after a few
 bytes of reply); with --db HOST:PORT the instances reach the database through
 a proxy of check's ({db} in COMMAND), and db-cut and db-stall cut and stall
 those links; --db-restart 'COMMAND' adds db-restart. Every fault is on the
-timeline. A killed instance must keep
-what it acknowledged: use a durable store (bolt, postgres); the memory store
-forgets everything and fails the check, as it should.
+timeline. A killed instance must keep what it acknowledged: use a durable
+store (bolt, postgres); the memory store forgets everything and fails the
+check, as it should.
 
 Exit status: 0 the history is linearizable and nothing is wrong; 1 it is not
 (the first operation no order explains is named) or the settled state is
-wrong; 2 usage; 3 the servers could not be reached; 4 the checker ran out of
-time (--check-timeout): "unknown" is never a pass.`,
+wrong; 2 usage; 3 the servers could not be reached (or started); 4 the
+checker ran out of time (--check-timeout: "unknown" is never a pass), or the
+nemesis could not inject a fault (the run then checks nothing).`,
 		Example: `  poolside check --addr 127.0.0.1:9407
   poolside check --addr 127.0.0.1:9411,127.0.0.1:9412,127.0.0.1:9413 --clients 24 --ops 5000 --html check.html
   poolside check --addr 127.0.0.1:9407 --seed 42 --json check.json
