@@ -205,7 +205,7 @@ func (s *PostgresStore) PoolStats() PostgresPoolStats {
 // Book implements Store. Bookings and cancellations arriving together
 // share one transaction and one commit (see writeBatcher).
 func (s *PostgresStore) Book(ctx context.Context, room string, date wire.Date, limit int) error {
-	code, err := s.writes.submit(ctx, &writeOp{day: int64(date), room: room, limit: limit}, "book "+room+" on "+date.String())
+	code, err := s.writes.submit(ctx, &writeOp{day: int64(date), room: room, limit: limit})
 	switch {
 	case err != nil:
 		return err
@@ -219,7 +219,7 @@ func (s *PostgresStore) Book(ctx context.Context, room string, date wire.Date, l
 
 // Unbook implements Store, in a shared transaction as Book.
 func (s *PostgresStore) Unbook(ctx context.Context, room string, date wire.Date) error {
-	code, err := s.writes.submit(ctx, &writeOp{unbook: true, day: int64(date), room: room}, "unbook "+room+" on "+date.String())
+	code, err := s.writes.submit(ctx, &writeOp{unbook: true, day: int64(date), room: room})
 	if err == nil && code == notBookedCode {
 		return ErrNotBooked
 	}
@@ -229,7 +229,7 @@ func (s *PostgresStore) Unbook(ctx context.Context, room string, date wire.Date)
 // RoomsOn implements Store.
 func (s *PostgresStore) RoomsOn(ctx context.Context, date wire.Date) ([]string, error) {
 	var rooms []string
-	err := s.do(ctx, "rooms on "+date.String(), false, func(ctx context.Context, c *pgxpool.Conn) error {
+	err := s.do(ctx, opName{verb: "rooms on", date: date}, false, func(ctx context.Context, c *pgxpool.Conn) error {
 		rows, _ := c.Query(ctx, "SELECT room FROM poolside_bookings WHERE day = $1 ORDER BY room", int64(date))
 		var err error
 		rooms, err = pgx.CollectRows(rows, pgx.RowTo[string])
@@ -244,7 +244,7 @@ func (s *PostgresStore) RoomsOn(ctx context.Context, date wire.Date) ([]string, 
 // DatesFor implements Store.
 func (s *PostgresStore) DatesFor(ctx context.Context, room string) ([]wire.Date, error) {
 	var dates []wire.Date
-	err := s.do(ctx, "dates of room "+room, false, func(ctx context.Context, c *pgxpool.Conn) error {
+	err := s.do(ctx, opName{verb: "dates of room", room: room}, false, func(ctx context.Context, c *pgxpool.Conn) error {
 		rows, _ := c.Query(ctx, "SELECT day FROM poolside_bookings WHERE room = $1 ORDER BY day", room)
 		days, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		for _, d := range days {
@@ -272,7 +272,7 @@ func (s *PostgresStore) Close() error {
 // classifies its failure: not sent (ErrUnavailable), or for a write that
 // was sent, in doubt (ErrInDoubt). When the caller's ctx ended the call,
 // its error is wrapped too.
-func (s *PostgresStore) do(ctx context.Context, op string, write bool, fn func(context.Context, *pgxpool.Conn) error) error {
+func (s *PostgresStore) do(ctx context.Context, op opName, write bool, fn func(context.Context, *pgxpool.Conn) error) error {
 	if s.closed.Load() {
 		return fmt.Errorf("%w: %s after Close", ErrClosed, op)
 	}
@@ -287,7 +287,7 @@ func (s *PostgresStore) do(ctx context.Context, op string, write bool, fn func(c
 
 // run is do without its checks: fn on a connection, its failure
 // classified. ctx is the caller's, or the store's for a batch.
-func (s *PostgresStore) run(ctx context.Context, op string, write bool, fn func(context.Context, *pgxpool.Conn) error) error {
+func (s *PostgresStore) run(ctx context.Context, op opName, write bool, fn func(context.Context, *pgxpool.Conn) error) error {
 	qctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	c, err := s.pool.Acquire(qctx)
@@ -353,9 +353,30 @@ type closeOnCancel struct{ conn net.Conn }
 func (h closeOnCancel) HandleCancel(context.Context) { h.conn.Close() }
 func (h closeOnCancel) HandleUnwatchAfterCancel()    {}
 
+// opName names a request in error messages. It is formatted only when a
+// request fails, so that a request that succeeds builds no text.
+type opName struct {
+	verb   string // "book", "unbook", "rooms on", "dates of room", "batch"
+	room   string
+	date   wire.Date
+	writes int // of a batch
+}
+
+func (o opName) String() string {
+	switch o.verb {
+	case "book", "unbook":
+		return o.verb + " " + o.room + " on " + o.date.String()
+	case "rooms on":
+		return "rooms on " + o.date.String()
+	case "dates of room":
+		return "dates of room " + o.room
+	}
+	return "a transaction of " + writes(o.writes)
+}
+
 // failure is the error of a failed call: kind (nil for a plain store
 // error) with op and reason, and ctx's error when the caller's ctx ended.
-func failure(ctx context.Context, kind error, op, reason string) error {
+func failure(ctx context.Context, kind error, op opName, reason string) error {
 	if kind == nil {
 		kind = errPostgres
 	}

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/poolside-dev/poolside/wire"
 )
 
 // maxBatch is the most writes one transaction carries.
@@ -34,6 +36,15 @@ type writeOp struct {
 
 	state atomic.Int32 // opPending, opTaken or opAbandoned
 	done  chan writeResult
+}
+
+// name names op in error messages.
+func (op *writeOp) name() opName {
+	n := opName{verb: "book", room: op.room, date: wire.Date(op.day)}
+	if op.unbook {
+		n.verb = "unbook"
+	}
+	return n
 }
 
 // The states of a writeOp.
@@ -73,7 +84,8 @@ type writeBatcher struct {
 // gave it, or the error of its batch (not saved, or in doubt once a batch
 // took it), or, when ctx ends first or the store's deadline passes, not
 // saved while it waited in the queue, in doubt once it was sent.
-func (b *writeBatcher) submit(ctx context.Context, op *writeOp, what string) (int, error) {
+func (b *writeBatcher) submit(ctx context.Context, op *writeOp) (int, error) {
+	what := op.name()
 	s := b.s
 	switch {
 	case s.closed.Load():
@@ -184,7 +196,7 @@ func (b *writeBatcher) run(batch []*writeOp) {
 		days[i], rooms[i], limits[i] = op.day, op.room, int32(op.limit)
 	}
 	var codes []int32
-	err := s.run(s.ctx, "a transaction of "+writes(len(batch)), true, func(ctx context.Context, c *pgxpool.Conn) error {
+	err := s.run(s.ctx, opName{verb: "batch", writes: len(batch)}, true, func(ctx context.Context, c *pgxpool.Conn) error {
 		return c.QueryRow(ctx, "SELECT poolside_write($1, $2, $3, $4)", ops, days, rooms, limits).Scan(&codes)
 	})
 	if err == nil && len(codes) != len(batch) {

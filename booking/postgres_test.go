@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -22,18 +21,6 @@ import (
 	"github.com/poolside-dev/poolside/internal/pgtest"
 	"github.com/poolside-dev/poolside/wire"
 )
-
-// pgExec runs sql on the database at url.
-func pgExec(t *testing.T, url, sql string, args ...any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	defer c.Close(ctx)
-	_, err = c.Exec(ctx, sql, args...)
-	require.NoError(t, err)
-}
 
 // TestPostgresInstancesRace: three stores (as three servers would hold)
 // on one database, 48 clients booking random rooms on 10 dates at once.
@@ -191,7 +178,7 @@ func TestOpenPostgresErrors(t *testing.T) {
 	t.Run("schema of another version", func(t *testing.T) {
 		require.NoError(t, open(db.URL))
 		require.NoError(t, open(db.URL), "a second start finds the schema it made")
-		pgExec(t, db.URL, "UPDATE poolside_schema SET version = 99")
+		db.Exec(t, "UPDATE poolside_schema SET version = 99")
 		err := open(db.URL)
 		require.ErrorIs(t, err, booking.ErrSchemaVersion)
 		assert.Contains(t, err.Error(), "version 99")

@@ -22,15 +22,7 @@ func TestServeMetrics(t *testing.T) {
 		t.Skip("runs the server as a process")
 	}
 	p := startServe(t, "--store", "memory", "--metrics-addr", "127.0.0.1:0")
-	var line string
-	select {
-	case line = <-p.lines:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no metrics address line")
-	}
-	const prefix = "poolside: metrics on http://"
-	require.True(t, strings.HasPrefix(line, prefix), "line %q", line)
-	metricsAddr := strings.SplitN(strings.TrimPrefix(line, prefix), "/", 2)[0]
+	metricsAddr := strings.TrimSuffix(strings.TrimPrefix(metricsURL(t, p), "http://"), "/metrics")
 
 	nc := p.dial(t)
 	r, err := wiretest.Exchange(nc, wire.Request{Action: wire.ActionBook, Room: "312", Date: wire.FromTime(time.Now()) + 10})

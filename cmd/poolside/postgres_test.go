@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -306,16 +304,6 @@ func TestDatabaseRestartMidLoad(t *testing.T) {
 	checkLedger(t, addrs, l.dates, l.ledger, false)
 }
 
-// metricsURL reads the "poolside: metrics on http://ADDR/metrics, ..."
-// line of a serve started with --metrics-addr.
-func metricsURL(t *testing.T, p *serveProcess) string {
-	t.Helper()
-	line := nextLine(t, p.lines, "the metrics line")
-	const prefix = "poolside: metrics on "
-	require.True(t, strings.HasPrefix(line, prefix), "line %q", line)
-	return strings.TrimSuffix(strings.Fields(strings.TrimPrefix(line, prefix))[0], ",")
-}
-
 // TestBenchSeveralInstancesWithMetrics: bench --addr A,B with --metrics
 // A',B' spreads its clients over two instances on one database, reports
 // each and the sum, and shows from each server's /metrics the time
@@ -360,7 +348,7 @@ func TestServePostgresStartErrors(t *testing.T) {
 	require.NoError(t, err)
 	closed := ln.Addr().String()
 	ln.Close()
-	pgExecURL(t, db.URL, "CREATE TABLE poolside_schema (version integer NOT NULL, created timestamptz NOT NULL DEFAULT now()); INSERT INTO poolside_schema (version) VALUES (7)")
+	db.Exec(t, "CREATE TABLE poolside_schema (version integer NOT NULL, created timestamptz NOT NULL DEFAULT now()); INSERT INTO poolside_schema (version) VALUES (7)")
 
 	for _, tc := range []struct {
 		name string
@@ -392,18 +380,6 @@ func TestServePostgresStartErrors(t *testing.T) {
 			assert.Empty(t, stdout)
 		})
 	}
-}
-
-// pgExecURL runs sql on the database at url.
-func pgExecURL(t *testing.T, url, sql string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	defer c.Close(ctx)
-	_, err = c.Exec(ctx, sql)
-	require.NoError(t, err)
 }
 
 // TestCheckPassesOnServe: poolside check passes against poolside serve,

@@ -202,3 +202,13 @@ func (l *lockedWriter) String() string {
 	defer l.mu.Unlock()
 	return l.w.String()
 }
+
+// metricsURL reads the "poolside: metrics on http://ADDR/metrics, ..."
+// line of a serve started with --metrics-addr.
+func metricsURL(t *testing.T, p *serveProcess) string {
+	t.Helper()
+	line := nextLine(t, p.lines, "the metrics line")
+	const prefix = "poolside: metrics on "
+	require.True(t, strings.HasPrefix(line, prefix), "line %q", line)
+	return strings.TrimSuffix(strings.Fields(strings.TrimPrefix(line, prefix))[0], ",")
+}

@@ -120,6 +120,22 @@ func NewDB(t testing.TB) DB {
 	return d
 }
 
+// Exec runs sql (one statement or several, not parameterised) in the
+// database, as its owner, and fails t on an error.
+func (d DB) Exec(t testing.TB, sql string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	c, err := pgx.Connect(ctx, d.URL)
+	if err != nil {
+		t.Fatalf("pgtest: connect to %s: %v", d.Name, err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatalf("pgtest: %s: %v", sql, err)
+	}
+}
+
 // Exec runs sql, which may not be parameterised, as the superuser (or
 // POOLSIDE_TEST_DB_URL's user) on the server's maintenance database, and
 // fails t on an error. It starts the cluster if need be.
