@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -23,64 +22,44 @@ func slot(i int64) (string, wire.Date) {
 	return allRooms[i%int64(len(allRooms))], date(2027, 1, 1) + wire.Date(i/int64(len(allRooms)))
 }
 
-// BenchmarkBoltBook measures a booking's latency on a BoltStore (commit and
-// fsync included): one caller at a time (serial), and many at once
-// (RunParallel with 1 and 16 goroutines per P). Every booking is of a new
-// (room, date) pair, so every one writes. "default" is BoltOptions{};
-// "batch-only" sends even a lone booking through bbolt's Batch, as the
-// store would without its lone-writer fast path; the delay=... runs vary
-// MaxBatchDelay (10ms is bbolt's default). Run it on the disk the server
-// will use: a tmpfs hides the fsync.
+// BenchmarkBoltBook measures a booking's latency on a BoltStore (the
+// journal's sync included): one caller at a time (serial), and many at
+// once (RunParallel with 1 and 16 goroutines per P). Every booking is of a
+// new (room, date) pair, so every one writes. Run it on the disk the
+// server will use: a tmpfs hides the sync.
 func BenchmarkBoltBook(b *testing.B) {
 	ctx := context.Background()
-	for _, cfg := range []struct {
-		name      string
-		delay     time.Duration
-		batchOnly bool
-	}{
-		{name: "default"},
-		{name: "delay=200us", delay: 200 * time.Microsecond},
-		{name: "delay=2ms", delay: 2 * time.Millisecond},
-		{name: "delay=10ms", delay: 10 * time.Millisecond},
-		{name: "batch-only/delay=1ms", batchOnly: true},
-		{name: "batch-only/delay=200us", delay: 200 * time.Microsecond, batchOnly: true},
-		{name: "batch-only/delay=10ms", delay: 10 * time.Millisecond, batchOnly: true},
-	} {
-		b.Run(cfg.name, func(b *testing.B) {
-			open := func(b *testing.B) *booking.BoltStore {
-				s, err := booking.OpenBolt(filepath.Join(b.TempDir(), "bench.db"), booking.BoltOptions{MaxBatchDelay: cfg.delay})
-				require.NoError(b, err)
-				booking.SetBatchOnly(s, cfg.batchOnly)
-				b.Cleanup(func() { _ = s.Close() })
-				return s
+	open := func(b *testing.B) *booking.BoltStore {
+		s, err := booking.OpenBolt(filepath.Join(b.TempDir(), "bench.db"), booking.BoltOptions{})
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	b.Run("serial", func(b *testing.B) {
+		s := open(b)
+		var i int64
+		for b.Loop() {
+			room, d := slot(i)
+			i++
+			if err := s.Book(ctx, room, d, len(allRooms)); err != nil {
+				b.Fatal(err)
 			}
-			b.Run("serial", func(b *testing.B) {
-				s := open(b)
-				var i int64
-				for b.Loop() {
-					room, d := slot(i)
-					i++
+		}
+	})
+	for _, p := range []int{1, 16} {
+		b.Run(fmt.Sprintf("parallel=%d", p), func(b *testing.B) {
+			s := open(b)
+			var next atomic.Int64
+			b.SetParallelism(p)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					room, d := slot(next.Add(1) - 1)
 					if err := s.Book(ctx, room, d, len(allRooms)); err != nil {
-						b.Fatal(err)
+						b.Error(err)
+						return
 					}
 				}
 			})
-			for _, p := range []int{1, 16} {
-				b.Run(fmt.Sprintf("parallel=%d", p), func(b *testing.B) {
-					s := open(b)
-					var next atomic.Int64
-					b.SetParallelism(p)
-					b.RunParallel(func(pb *testing.PB) {
-						for pb.Next() {
-							room, d := slot(next.Add(1) - 1)
-							if err := s.Book(ctx, room, d, len(allRooms)); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					})
-				})
-			}
 		})
 	}
 }

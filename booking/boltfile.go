@@ -102,8 +102,10 @@ func statDatabase(path string) (exists bool, err error) {
 
 // checkShared checks the database file at path while holding a shared
 // lock on it (a read-only bbolt open, which reads only its two header
-// pages), so that no writer changes it meanwhile.
-func checkShared(path string, opts BoltOptions) (scan, error) {
+// pages), so that no writer changes it meanwhile. When locked is not nil,
+// it runs after the check, still under the lock (CheckBolt reads the
+// journal there).
+func checkShared(path string, opts BoltOptions, locked func() error) (scan, error) {
 	ro, err := openBbolt(path, opts.FileMode, bolt.Options{ReadOnly: true, Timeout: opts.LockTimeout})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return scan{}, lockedError(path, opts.LockTimeout)
@@ -120,6 +122,9 @@ func checkShared(path string, opts BoltOptions) (scan, error) {
 	s, err := checkFile(path)
 	if err == nil {
 		err = readThrough(ro, path, s)
+	}
+	if err == nil && locked != nil {
+		err = locked()
 	}
 	return s, err
 }

@@ -3,6 +3,7 @@ package booking
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -88,6 +89,15 @@ type CheckReport struct {
 	// Fresh reports a file bbolt initialised but poolside never wrote to
 	// (no indexes yet); OpenBolt creates them.
 	Fresh bool
+
+	// Journal reports that the file has a journal (JournalPath), and
+	// Pending how many of its records (bookings and cancellations)
+	// OpenBolt would apply to the file: acknowledged writes that a server
+	// stopped by a crash had not yet copied into it. Bookings, Dates,
+	// Rooms and the dates count them, as a server started on the file
+	// would serve them; the page figures describe the file as it is.
+	Journal bool
+	Pending int
 }
 
 // problems collects what a check found, keeping the first maxProblems.
@@ -341,7 +351,14 @@ func CheckBolt(path string, opts BoltOptions) (CheckReport, error) {
 	if err != nil {
 		return CheckReport{}, err
 	}
-	s, err := checkShared(path, opts)
+	var (
+		pending []journalRecord
+		journal bool
+	)
+	s, err := checkShared(path, opts, func() (err error) {
+		pending, journal, err = readJournal(JournalPath(path))
+		return err
+	})
 	if err != nil {
 		return CheckReport{}, err
 	}
@@ -349,5 +366,34 @@ func CheckBolt(path string, opts BoltOptions) (CheckReport, error) {
 	if err != nil {
 		return CheckReport{}, fmt.Errorf("booking: %w", err)
 	}
-	return s.report(fi.Size()), nil
+	if s.pairs == nil {
+		s.pairs = map[uint64]uint8{}
+	}
+	for _, r := range pending {
+		if k := pairKey(r.room, r.date); r.unbook {
+			delete(s.pairs, k)
+		} else {
+			s.pairs[k] = inDates | inRooms
+		}
+	}
+	rep := s.report(fi.Size())
+	rep.Journal, rep.Pending = journal, len(pending)
+	return rep, nil
+}
+
+// readJournal reads the journal at path without changing it, and returns
+// the records OpenBolt would replay; exists is false when there is no
+// journal (a file written before poolside kept one, or never opened
+// since). A damaged journal is a *DamageError naming it.
+func readJournal(path string) (recs []journalRecord, exists bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("booking: open the journal: %w", err)
+	}
+	defer f.Close()
+	recs, err = (&journal{f: f, path: path}).read()
+	return recs, true, err
 }

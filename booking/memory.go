@@ -132,3 +132,23 @@ func (s *MemoryStore) Close() error {
 	s.dates, s.rooms = nil, nil
 	return nil
 }
+
+// refusal returns the refusal a Book (unbook false, with limit) or an
+// Unbook of room on date would get now, or nil when it would write. It
+// changes nothing.
+func (s *MemoryStore) refusal(unbook bool, room string, date wire.Date, limit int) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, found := slices.BinarySearch(s.dates[date], room)
+	switch {
+	case unbook && !found:
+		return ErrNotBooked
+	case unbook:
+		return nil
+	case found:
+		return ErrDuplicate
+	case len(s.dates[date]) >= limit:
+		return ErrFullyBooked
+	}
+	return nil
+}

@@ -204,7 +204,6 @@ func TestOpenBoltErrors(t *testing.T) {
 		damaged bool
 	}{
 		{"negative lock timeout", filepath.Join(dir, "a.db"), booking.BoltOptions{LockTimeout: -1}, true, false},
-		{"negative batch delay", filepath.Join(dir, "a.db"), booking.BoltOptions{MaxBatchDelay: -time.Millisecond}, true, false},
 		{"negative batch size", filepath.Join(dir, "a.db"), booking.BoltOptions{MaxBatchSize: -1}, true, false},
 		{"missing directory", filepath.Join(dir, "no", "such", "dir.db"), booking.BoltOptions{}, false, false},
 		{"not a bolt file", notBolt, booking.BoltOptions{}, false, true},
@@ -229,11 +228,10 @@ func TestOpenBoltErrors(t *testing.T) {
 
 // TestBoltBatchRefusalsDoNotPoison starts, all at once, bookings that
 // race for one room, bookings that race for a date with room for one, and
-// bookings that cannot conflict, with a batch delay long enough that they
-// share commits: the refused ones must not make the others fail.
+// bookings that cannot conflict, so that many share a sync of the journal: the refused ones must not make the others fail.
 func TestBoltBatchRefusalsDoNotPoison(t *testing.T) {
 	ctx := context.Background()
-	s, err := booking.OpenBolt(filepath.Join(t.TempDir(), "bookings.db"), booking.BoltOptions{MaxBatchDelay: 20 * time.Millisecond})
+	s, err := booking.OpenBolt(filepath.Join(t.TempDir(), "bookings.db"), booking.BoltOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 
@@ -276,7 +274,7 @@ func TestBoltBatchRefusalsDoNotPoison(t *testing.T) {
 func TestBoltCloseDuringBookings(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "bookings.db")
-	s, err := booking.OpenBolt(path, booking.BoltOptions{MaxBatchDelay: 5 * time.Millisecond})
+	s, err := booking.OpenBolt(path, booking.BoltOptions{})
 	require.NoError(t, err)
 
 	rooms := validRooms(100)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/internal/wiretest"
 	"github.com/poolside-dev/poolside/wire"
 )
@@ -94,6 +95,7 @@ func TestCrashKeepsAcknowledgedBookings(t *testing.T) {
 	require.NotEmpty(t, refused, "some bookings were refused (fully booked)")
 
 	q := startServe(t, "--data", data)
+	q.waitLog(t, "acknowledged writes from the journal "+booking.JournalPath(data)+" into "+data+": the server before this one stopped without closing the file")
 	nc := q.dial(t)
 	stored := map[slot]bool{}
 	rooms := map[string]bool{}

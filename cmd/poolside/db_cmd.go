@@ -91,8 +91,11 @@ and say what it holds or what is wrong with it. The check reads all of the
 file: bbolt's structure (its two header pages, every page, key and value in
 use, and the list of free pages) and the bookings (the index by date and the
 index by room must list the same bookings, of valid rooms and real dates).
+It reads the file's journal too (FILE-wal, where a booking is on disk before
+it is acknowledged, until the server copies it into FILE): a server stopped by
+a crash leaves acknowledged writes there, which the next start applies.
 
-It never changes the file: it opens it read-only.
+It never changes the file or its journal: it opens them read-only.
 
 Exit status: 0 the file is sound (a summary on standard output); 5 it is
 damaged (what is wrong on standard output); 2 bad arguments; 4 the file
@@ -107,6 +110,10 @@ cannot be checked (it does not exist, or a running server has it open).`,
 
 func runDBCheck(stdout io.Writer, path string) error {
 	r, err := booking.CheckBolt(path, booking.BoltOptions{})
+	if de, ok := errors.AsType[*booking.DamageError](err); ok && de.Path == booking.JournalPath(path) {
+		printProblems(stdout, de.Path, de.Problems, de.Omitted)
+		return &exitError{code: exitDamaged, err: &messageError{msg: journalDamaged(path, de.Path), err: err}}
+	}
 	if de, ok := errors.AsType[*booking.DamageError](err); ok {
 		printProblems(stdout, path, de.Problems, de.Omitted)
 		msg := fmt.Sprintf("the booking database %s is damaged: restore it from a backup, or copy the bookings that can still be read into a new file with 'poolside db salvage %s NEWFILE'", path, path)
@@ -119,7 +126,7 @@ func runDBCheck(stdout io.Writer, path string) error {
 		return dbFileError("check", path, err)
 	}
 	switch {
-	case r.Fresh || r.Bookings == 0:
+	case r.Bookings == 0:
 		fmt.Fprintf(stdout, "%s is sound: no bookings yet\n", path)
 	default:
 		fmt.Fprintf(stdout, "%s is sound: %d %s of %d %s on %d %s, from %s to %s (at most %d on one date)\n",
@@ -127,6 +134,13 @@ func runDBCheck(stdout io.Writer, path string) error {
 			r.Dates, textfmt.PluralWord(r.Dates, "date", "dates"), r.First, r.Last, r.MostOnOneDate)
 	}
 	fmt.Fprintf(stdout, "  %d bytes: %d pages of %d bytes in use, %d of them free; last commit %d\n", r.Size, r.Pages, r.PageSize, r.FreePages, r.Commit)
+	switch journal := booking.JournalPath(path); {
+	case r.Pending > 0:
+		fmt.Fprintf(stdout, "  journal %s: %d acknowledged %s not copied into the file yet (the server stopped without closing it); the next 'poolside serve' on the file applies them first, and the counts above include them\n",
+			journal, r.Pending, textfmt.PluralWord(r.Pending, "write", "writes"))
+	case r.Journal:
+		fmt.Fprintf(stdout, "  journal %s: empty, every acknowledged write is in the file\n", journal)
+	}
 	if r.MostOnOneDate > booking.MaxBookingsPerDay {
 		fmt.Fprintf(stdout, "note: a date has %d bookings, more than the %d a day poolside serve takes (it was written with a higher limit); serve lists them all and takes no more that day\n",
 			r.MostOnOneDate, booking.MaxBookingsPerDay)
@@ -261,6 +275,14 @@ func dbFileError(verb, path string, err error) error {
 	return &exitError{code: exitInternal, err: &messageError{msg: msg, err: err}}
 }
 
+// journalDamaged says what to do about the damaged journal of the
+// database at path.
+func journalDamaged(path, journal string) string {
+	return fmt.Sprintf("the journal %s of the booking database %s is damaged, and it may hold acknowledged bookings that are not in the database file yet: "+
+		"restore both files from a backup; or move the journal away to serve from the file alone, without those bookings ('poolside db check %s' then says what the file holds)",
+		journal, path, path)
+}
+
 // damagedError is serve's error for the damaged database at path (exit
 // status 5): what is wrong, that serve will not start on it, and what to
 // do.
@@ -279,6 +301,12 @@ func damagedError(path string, err error) error {
 		if n := len(de.Problems) - 1 + de.Omitted; n > 0 {
 			what += fmt.Sprintf(" (and %d more %s)", n, textfmt.PluralWord(n, "problem", "problems"))
 		}
+	}
+	if ok && de.Path == booking.JournalPath(path) {
+		return &exitError{code: exitDamaged, err: &messageError{
+			msg: fmt.Sprintf("the server will not start on --data %s: %s (%s)", path, journalDamaged(path, de.Path), what),
+			err: err,
+		}}
 	}
 	return &exitError{code: exitDamaged, err: &messageError{
 		msg: fmt.Sprintf("the booking database %s is damaged, so the server will not start on it: %s. "+

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/internal/wiretest"
 	"github.com/poolside-dev/poolside/wire"
 )
 
@@ -26,16 +28,19 @@ var dbBookings = []slot{
 }
 
 // makeDatabase writes dbBookings to a new database in a new directory and
-// returns its path.
+// returns its path. Each booking is its own bbolt commit (a store opened
+// and closed for it: the journal reaches the file at Close), so that the
+// commit before the last holds all but the last booking, as the damage
+// and salvage tests expect.
 func makeDatabase(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "poolside.db")
-	s, err := booking.OpenBolt(path, booking.BoltOptions{})
-	require.NoError(t, err)
 	for _, b := range dbBookings {
+		s, err := booking.OpenBolt(path, booking.BoltOptions{})
+		require.NoError(t, err)
 		require.NoError(t, s.Book(context.Background(), b.room, b.date, booking.MaxBookingsPerDay))
+		require.NoError(t, s.Close())
 	}
-	require.NoError(t, s.Close())
 	return path
 }
 
@@ -76,9 +81,42 @@ func TestDBCheck(t *testing.T) {
 		stdout, _, err := runCLI(t, "db", "check", path)
 		require.NoError(t, err)
 		assert.Contains(t, stdout, path+" is sound: 3 bookings of 2 rooms on 2 dates, from 2030-12-01 to 2030-12-02 (at most 2 on one date)\n")
+		assert.Contains(t, stdout, "  journal "+booking.JournalPath(path)+": empty, every acknowledged write is in the file\n")
 		after, err := os.ReadFile(path)
 		require.NoError(t, err)
 		assert.Equal(t, before, after, "check changed the file")
+	})
+	t.Run("writes in the journal", func(t *testing.T) {
+		// As a kill -9 leaves it: the file as it was before two
+		// acknowledged writes, the journal that holds them.
+		path := makeDatabase(t)
+		crashed := filepath.Join(t.TempDir(), "poolside.db")
+		copyFile(t, path, crashed)
+		s, err := booking.OpenBolt(path, booking.BoltOptions{})
+		require.NoError(t, err)
+		require.NoError(t, s.Book(context.Background(), "314", wire.DateOf(2030, 12, 1), booking.MaxBookingsPerDay))
+		require.NoError(t, s.Unbook(context.Background(), "313", wire.DateOf(2030, 12, 1)))
+		copyFile(t, booking.JournalPath(path), booking.JournalPath(crashed))
+		require.NoError(t, s.Close())
+		before, err := os.ReadFile(booking.JournalPath(crashed))
+		require.NoError(t, err)
+
+		stdout, _, err := runCLI(t, "db", "check", crashed)
+		require.NoError(t, err)
+		assert.Contains(t, stdout, crashed+" is sound: 3 bookings of 2 rooms on 2 dates, from 2030-12-01 to 2030-12-02 (at most 2 on one date)\n")
+		assert.Contains(t, stdout, "  journal "+booking.JournalPath(crashed)+": 2 acknowledged writes not copied into the file yet")
+		after, err := os.ReadFile(booking.JournalPath(crashed))
+		require.NoError(t, err)
+		assert.Equal(t, before, after, "check changed the journal")
+	})
+	t.Run("damaged journal", func(t *testing.T) {
+		path := makeDatabase(t)
+		zeroJournalHeaders(t, path)
+		stdout, _, err := runCLI(t, "db", "check", path)
+		require.Error(t, err)
+		assert.Equal(t, exitDamaged, exitCode(err), "%v", err)
+		assert.Contains(t, stdout, booking.JournalPath(path)+" is damaged:\n  - neither header of the journal is readable\n")
+		assert.Contains(t, err.Error(), "the journal "+booking.JournalPath(path)+" of the booking database "+path+" is damaged")
 	})
 	t.Run("damaged", func(t *testing.T) {
 		path := makeDatabase(t)
@@ -291,6 +329,17 @@ func TestServeStoreDamaged(t *testing.T) {
 			assert.Equal(t, before, after, "serve changed the damaged file")
 		})
 	}
+	t.Run("journal", func(t *testing.T) {
+		path := makeDatabase(t)
+		zeroJournalHeaders(t, path)
+		_, _, err := runCLI(t, "serve", "--addr", "127.0.0.1:0", "--data", path)
+		require.Error(t, err)
+		assert.Equal(t, exitDamaged, exitCode(err), "%v", err)
+		assert.Equal(t, "the server will not start on --data "+path+": the journal "+booking.JournalPath(path)+" of the booking database "+path+
+			" is damaged, and it may hold acknowledged bookings that are not in the database file yet: restore both files from a backup; "+
+			"or move the journal away to serve from the file alone, without those bookings ('poolside db check "+path+"' then says what the file holds) "+
+			"(neither header of the journal is readable)", err.Error())
+	})
 	t.Run("not a database", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "notes.txt")
 		require.NoError(t, os.WriteFile(path, []byte(strings.Repeat("not a database\n", 2000)), 0o600))
@@ -353,4 +402,42 @@ func TestServeProcessStoreDamaged(t *testing.T) {
 		assert.False(t, r.IsError(), r.Message)
 		require.NoError(t, q.stop(t, syscall.SIGTERM))
 	})
+}
+
+// copyFile copies the file from to the new file to.
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(to, b, 0o600))
+}
+
+// zeroJournalHeaders overwrites both header slots of the journal of the
+// database at path with zeros.
+func zeroJournalHeaders(t *testing.T, path string) {
+	t.Helper()
+	j, err := os.OpenFile(booking.JournalPath(path), os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = j.WriteAt(make([]byte, 1024), 0)
+	require.NoError(t, err)
+	require.NoError(t, j.Close())
+}
+
+// TestServeOpensAFileWithoutJournal opens a database as poolside wrote it
+// before it kept a journal: as it is, saying so in the log, and serves its
+// bookings.
+func TestServeOpensAFileWithoutJournal(t *testing.T) {
+	path := makeDatabase(t)
+	require.NoError(t, os.Remove(booking.JournalPath(path)))
+	p := startServeInProcess(t, "--store", "bolt", "--data", path, "--log-level", "info")
+	assert.Contains(t, p.stderr.String(), "store: "+path+" had no journal (written by an earlier poolside, or copied without it): opened as it is, with a new journal "+booking.JournalPath(path))
+	nc, err := net.DialTimeout("tcp", p.addr, 5*time.Second)
+	require.NoError(t, err)
+	defer nc.Close()
+	require.NoError(t, nc.SetDeadline(time.Now().Add(30*time.Second)))
+	r, err := wiretest.Exchange(nc, wire.Request{Action: wire.ActionBookingsOnDate, Date: wire.DateOf(2030, 12, 1)})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"312", "313"}, r.Rooms)
+	_, err = os.Stat(booking.JournalPath(path))
+	assert.NoError(t, err, "no journal made")
 }

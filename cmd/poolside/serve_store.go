@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/internal/textfmt"
 	"github.com/poolside-dev/poolside/server"
 )
 
@@ -48,9 +49,20 @@ func openService(ctx context.Context, f serveFlags, cfg server.Config, log logru
 		workers = server.DefaultWorkers() // unbounded: no pool to size it from
 	}
 	sc := storeConfig(f, workers)
+	older := sc.Kind == booking.StoreBolt && exists(sc.Path) && !exists(booking.JournalPath(sc.Path))
 	store, err := booking.OpenStore(ctx, sc)
 	if err != nil {
 		return nil, nil, storeOpenError(sc, err)
+	}
+	if bs, ok := store.(*booking.BoltStore); ok {
+		journal := booking.JournalPath(sc.Path)
+		if older {
+			log.Infof("store: %s had no journal (written by an earlier poolside, or copied without it): opened as it is, with a new journal %s", sc.Path, journal)
+		}
+		if n := bs.Replayed(); n > 0 {
+			log.Warnf("store: replayed %d acknowledged %s from the journal %s into %s: the server before this one stopped without closing the file (a crash, kill -9 or power loss); nothing it acknowledged was lost",
+				n, textfmt.PluralWord(n, "write", "writes"), journal, sc.Path)
+		}
 	}
 	svc, err := booking.New(store, booking.Config{Horizon: f.horizon, OnStoreError: newStoreFailures(log, sc.Path).hook})
 	if err != nil {
@@ -58,6 +70,12 @@ func openService(ctx context.Context, f serveFlags, cfg server.Config, log logru
 		return nil, nil, err
 	}
 	return svc, store, nil
+}
+
+// exists reports whether a file is at path.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // storeOpenError describes err, the failure to open the store sc names,
