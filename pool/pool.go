@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"math"
 	"sync"
-	"sync/atomic"
 
 	"github.com/alitto/pond/v2"
 )
 
 // Config configures a Pool. The zero value is valid: no worker limit and no
-// queue, so every task starts at once on its own goroutine and Go never
-// returns ErrSaturated.
+// queue, so every task starts at once (a task of Go on its own goroutine)
+// and neither Go nor Run returns ErrSaturated.
 type Config struct {
 	// Workers is the most tasks that run at once. 0 means no limit.
 	// Must be >= 0.
@@ -24,11 +23,12 @@ type Config struct {
 	// waits, but the queue applies once Resize sets a limit. Queue memory
 	// grows with use, not with this bound.
 	//
-	// A worker frees its slot a moment after its task returns, so with
-	// Queue 0 and every worker in use, a caller that calls Go again as soon
-	// as its previous task has signalled completion can be refused. A queue
-	// of one slot per such caller absorbs that hand-over: the finishing
-	// worker picks the queued task up at once.
+	// A worker goroutine frees its slot a moment after its task returns,
+	// so with Queue 0 and every worker in use, a caller that calls Go again
+	// as soon as its previous task has signalled completion can be
+	// refused. A queue of one slot per such caller absorbs that hand-over:
+	// the finishing worker picks the queued task up at once. Run, which
+	// returns only once the slot is free, has no such gap.
 	Queue int
 }
 
@@ -45,16 +45,36 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Pool runs tasks on a bounded set of worker goroutines with a bounded
-// queue. Create one with New; the zero value is not usable. All methods are
-// safe for concurrent use. A Pool must be stopped with Stop to wait for its
+// Pool runs tasks on a bounded set of worker slots with a bounded queue.
+// Create one with New; the zero value is not usable. All methods are safe
+// for concurrent use. A Pool must be stopped with Stop to wait for its
 // tasks; after Stop it refuses new work.
+//
+// A slot is held by a task while it runs, on a worker goroutine (Go, and
+// Run once its task has queued) or on the caller's (Run with a slot free).
+// The limit, the queue and every counter are kept under one mutex that is
+// never held while a task runs. Worker goroutines are pond's: a task that
+// has its slot and does not run on its caller is handed to p.pond.
 type Pool struct {
-	pond     pond.Pool
-	rejected atomic.Uint64 // Go calls that returned ErrSaturated
+	queueSize int       // Config.Queue; never changes
+	pond      pond.Pool // runs tasks that have a slot; no limit of its own
 
-	mu      sync.Mutex  // orders Resize against Stop
-	stopped atomic.Bool // set by Stop, under mu
+	mu        sync.Mutex
+	limit     int   // Workers, math.MaxInt for no limit
+	running   int64 // slots held
+	queue     fifo  // accepted tasks waiting for a slot
+	stopped   bool
+	drained   chan struct{} // closed once stopped with nothing running or queued
+	submitted uint64
+	completed uint64
+	rejected  uint64
+	panicked  uint64
+}
+
+// item is a task with, for Run, the channel its caller waits on.
+type item struct {
+	fn   func()
+	done chan struct{} // nil for Go
 }
 
 // New returns a running Pool configured by cfg, or an error wrapping
@@ -63,11 +83,23 @@ func New(cfg Config) (*Pool, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	// pond treats a queue size of 0 as "no queue" and, when non-blocking,
-	// refuses a task as soon as every worker is busy: exactly Config.Queue.
-	// pond recovers task panics by default and counts them as failed.
-	p := pond.NewPool(cfg.Workers, pond.WithQueueSize(cfg.Queue), pond.WithNonBlocking(true))
-	return &Pool{pond: p}, nil
+	return &Pool{
+		queueSize: cfg.Queue,
+		// Admission is p's own, so pond gets no limit and no queue: it
+		// starts every task at once. p recovers and counts panics itself,
+		// so pond's recovery would never see one.
+		pond:    pond.NewPool(0, pond.WithoutPanicRecovery()),
+		limit:   limitOf(cfg.Workers),
+		drained: make(chan struct{}),
+	}, nil
+}
+
+// limitOf turns a worker count, 0 meaning no limit, into a slot limit.
+func limitOf(workers int) int {
+	if workers == 0 {
+		return math.MaxInt
+	}
+	return workers
 }
 
 // Go runs task on a worker: at once if one is free, otherwise after the
@@ -75,37 +107,186 @@ func New(cfg Config) (*Pool, error) {
 // worker is busy and the queue is full, and ErrStopped once Stop has been
 // called; either way task will not run. It returns no other error.
 //
-// Go allocates nothing beyond what pond does for its own Go and returns no
+// Go allocates nothing beyond the goroutine a task starts on and returns no
 // handle: a caller that needs to know when task has finished must signal it
-// from task (a reused done channel, a sync.WaitGroup). If task panics the
-// pool recovers, counts it in Stats.Panicked and carries on; the panic value
-// and stack are discarded, so a task that needs them must recover itself.
-// Go panics if task is nil.
+// from task (a reused done channel, a sync.WaitGroup), or use Run. If task
+// panics the pool recovers, counts it in Stats.Panicked and carries on; the
+// panic value and stack are discarded, so a task that needs them must
+// recover itself. Go panics if task is nil.
 func (p *Pool) Go(task func()) error {
 	if task == nil {
 		panic("pool: Go called with a nil task")
 	}
-	if p.stopped.Load() {
+	start, err := p.admit(task)
+	if start {
+		p.start(item{fn: task})
+	}
+	return err
+}
+
+// Run runs task and returns once it has finished and its worker is free
+// (and counted in Stats). If a worker is free and no task is queued (which
+// would have the first claim), task runs at once on the calling goroutine,
+// holding the worker until it returns: no other goroutine is involved. Otherwise task is queued as Go would queue
+// it, runs on a worker after the tasks queued before it, and Run waits for
+// it. Either way it is counted in Stats as a task of Go is, and the limit
+// and the queue bound apply to both alike.
+//
+// Run returns ErrSaturated at once if every worker is busy and the queue is
+// full, and ErrStopped once Stop has been called; then task has not run.
+// Otherwise it returns nil, also if task panicked: as with Go, the pool
+// recovers the panic and counts it in Stats.Panicked. If task calls
+// runtime.Goexit, its worker is freed and counted as for a panic; when
+// task ran on the calling goroutine, that goroutine then exits, as Goexit
+// does. Run panics if task is nil. A task running on p should not call
+// Run: with every worker busy it would queue and wait while holding a
+// worker itself.
+//
+// Run allocates nothing in its steady state; waiting for a queued task
+// takes a channel from a free list.
+func (p *Pool) Run(task func()) error {
+	if task == nil {
+		panic("pool: Run called with a nil task")
+	}
+	p.mu.Lock()
+	switch {
+	case p.stopped:
+		p.mu.Unlock()
 		return ErrStopped
+	case p.free():
+		p.running++
+		p.submitted++
+		p.mu.Unlock()
+		if next, ok := p.exec(item{fn: task}); ok {
+			p.start(next) // the slot goes to the task that queued for it
+		}
+		return nil
+	case p.queue.len() >= p.queueSize:
+		p.rejected++
+		p.mu.Unlock()
+		return ErrSaturated
 	}
-	if err := p.pond.Go(task); err != nil {
-		return p.refused(err)
-	}
+	done := doneChans.Get().(chan struct{})
+	p.queue.push(item{fn: task, done: done})
+	p.submitted++
+	p.mu.Unlock()
+	<-done
+	doneChans.Put(done)
 	return nil
 }
 
-// refused maps the error of pond's non-blocking Go to this package's.
-func (p *Pool) refused(err error) error {
+// doneChans holds the channels that Run's callers wait on while their
+// task is queued. A channel is back in the list only once its signal has
+// been received, so it is always empty there.
+var doneChans = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
+
+// free reports whether a task may take a slot now: one is free and no task
+// is queued, which would have the first claim on it. p.mu must be held.
+func (p *Pool) free() bool {
+	return p.running < int64(p.limit) && p.queue.len() == 0
+}
+
+// admit accepts task for Go or refuses it. With start true its slot is
+// taken and the caller must start it on a new worker goroutine; otherwise,
+// with a nil error, it has been queued.
+func (p *Pool) admit(task func()) (start bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	switch {
-	case errors.Is(err, pond.ErrQueueFull):
-		p.rejected.Add(1)
-		return ErrSaturated
-	case errors.Is(err, pond.ErrPoolStopped):
-		return ErrStopped
-	default:
-		// Unreachable with pond v2.7.1: non-blocking Go fails only with the
-		// two errors above.
-		return fmt.Errorf("pool: unexpected error from pond: %w", err)
+	case p.stopped:
+		return false, ErrStopped
+	case p.free():
+		p.running++
+		p.submitted++
+		return true, nil
+	case p.queue.len() >= p.queueSize:
+		p.rejected++
+		return false, ErrSaturated
+	}
+	p.queue.push(item{fn: task})
+	p.submitted++
+	return false, nil
+}
+
+// start hands it, which holds a slot, to a worker goroutine of pond's. pond
+// has no limit and refuses only once stopped, which it is only after every
+// slot is free (see Stop), so start never fails.
+func (p *Pool) start(it item) {
+	if err := p.pond.Go(func() { p.work(it) }); err != nil {
+		panic("pool: pond refused a task that holds a slot: " + err.Error())
+	}
+}
+
+// work runs it on a worker goroutine, then the queued tasks its slot is
+// handed on to, and returns when the slot is free.
+func (p *Pool) work(it item) {
+	for {
+		next, ok := p.exec(it)
+		if !ok {
+			return
+		}
+		it = next
+	}
+}
+
+// exec runs it.fn on the calling goroutine, which holds a slot for it, then
+// frees the slot and signals it.done, in that order, so that Run returns
+// with its task counted and its slot free. It returns the queued task the
+// slot passes to, if any, which the caller must run. A panic in it.fn is
+// recovered and counted. If it.fn calls runtime.Goexit, exec counts it
+// likewise and starts the next task on a new goroutine before the calling
+// goroutine exits.
+func (p *Pool) exec(it item) (next item, ok bool) {
+	normal := false
+	defer func() {
+		if normal {
+			return
+		}
+		goexit := recover() == nil // a panic, even panic(nil), recovers non-nil
+		next, ok = p.release(true)
+		if it.done != nil {
+			it.done <- struct{}{}
+		}
+		if goexit && ok {
+			p.start(next)
+		}
+	}()
+	it.fn()
+	normal = true
+	next, ok = p.release(false)
+	if it.done != nil {
+		it.done <- struct{}{}
+	}
+	return next, ok
+}
+
+// release counts a finished task and frees its slot, or hands it to the
+// first queued task, which it returns with ok. A slot over the limit (after
+// Resize lowered it) is freed, not handed on.
+func (p *Pool) release(panicked bool) (next item, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.completed++
+	if panicked {
+		p.panicked++
+	}
+	if p.running <= int64(p.limit) && p.queue.len() > 0 {
+		return p.queue.pop(), true
+	}
+	p.running--
+	p.checkDrained()
+	return item{}, false
+}
+
+// checkDrained closes p.drained once Stop has been called and nothing is
+// running or queued. p.mu must be held.
+func (p *Pool) checkDrained() {
+	if p.stopped && p.running == 0 && p.queue.len() == 0 {
+		select {
+		case <-p.drained:
+		default:
+			close(p.drained)
+		}
 	}
 }
 
@@ -121,26 +302,35 @@ func (p *Pool) Resize(n int) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stopped.Load() {
+	if p.stopped {
 		return ErrStopped
 	}
-	p.pond.Resize(n)
+	p.limit = limitOf(n)
+	for p.running < int64(p.limit) && p.queue.len() > 0 {
+		p.running++
+		p.start(p.queue.pop())
+	}
 	return nil
 }
 
 // Workers returns the current worker limit, 0 meaning no limit. After Stop
 // it returns the last limit set.
 func (p *Pool) Workers() int {
-	n := p.pond.MaxConcurrency()
-	if n == math.MaxInt { // pond's representation of "no limit"
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.workers()
+}
+
+func (p *Pool) workers() int {
+	if p.limit == math.MaxInt {
 		return 0
 	}
-	return n
+	return p.limit
 }
 
 // QueueSize returns the queue bound from Config.Queue; it never changes.
 func (p *Pool) QueueSize() int {
-	return p.pond.QueueSize()
+	return p.queueSize
 }
 
 // Stats is a snapshot of a Pool's counters, returned by Pool.Stats. The
@@ -148,35 +338,38 @@ func (p *Pool) QueueSize() int {
 // which are current values.
 //
 // Each accepted task is counted in Submitted, then Waiting if it has to
-// queue, then Running, then Completed. While tasks are in flight the
-// fields are read one at a time, so Submitted == Completed + Running +
-// Waiting holds only approximately. It holds exactly once the pool is idle,
-// with no Go call in progress and Running and Waiting both 0 (as after Stop
-// returns): then Submitted == Completed. Go calls that were refused are not in Submitted: those that
-// got ErrSaturated are in Rejected, those that got ErrStopped are nowhere.
+// queue, then Running, then Completed; tasks of Run and of Go alike. The
+// snapshot is taken under the lock that every change takes, so
+// Submitted == Completed + Running + Waiting holds in every snapshot, and
+// once the pool is idle (as after Stop returns) Submitted == Completed.
+// Calls that were refused are not in Submitted: those that got
+// ErrSaturated are in Rejected, those that got ErrStopped are nowhere.
 type Stats struct {
 	// Workers is the worker limit, 0 meaning no limit (see Pool.Workers).
 	Workers int
 
-	// Running is the number of tasks held by a worker and not yet
-	// finished. pond keeps no idle workers (a worker exits when it finds
-	// the queue empty), so this is also the number of busy workers. A task
-	// is counted from its admission, a moment before it starts, until just
-	// after Completed counts it, so while tasks hand over Running may
-	// include one that has not quite started or has just finished.
+	// Running is the number of workers in use: tasks that hold a worker
+	// and have not finished, whether they run on a goroutine of the
+	// pool's or, through Run, on their caller's. The pool keeps no idle
+	// goroutines (a worker goroutine exits when it finds the queue empty).
+	// A task is counted from its admission, a moment before it starts,
+	// until Completed counts it, so while tasks hand over Running may
+	// include one that has not quite started or has just returned.
 	Running int64
 
 	// Waiting is the number of accepted tasks in the queue, not yet started.
 	Waiting uint64
 
-	// Submitted is the number of tasks accepted: Go calls that returned nil.
+	// Submitted is the number of tasks accepted: Go and Run calls that
+	// returned nil.
 	Submitted uint64
 
 	// Completed is the number of accepted tasks that have finished running,
 	// whether they returned or panicked.
 	Completed uint64
 
-	// Rejected is the number of Go calls that returned ErrSaturated.
+	// Rejected is the number of Go and Run calls that returned
+	// ErrSaturated.
 	Rejected uint64
 
 	// Panicked is the number of completed tasks that did not return
@@ -185,35 +378,64 @@ type Stats struct {
 	Panicked uint64
 }
 
-// Stats returns a snapshot of p's counters. It is cheap (a handful of atomic
-// loads and one short lock) and valid after Stop.
+// Stats returns a snapshot of p's counters. It is cheap (one short lock)
+// and valid after Stop.
 func (p *Pool) Stats() Stats {
-	// Read the later stages of a task's life first, so that a task moving
-	// on during the snapshot is missed rather than counted twice; and
-	// pond's dropped count before its submitted count (it bumps them in the
-	// other order), so that their difference cannot go negative.
-	s := Stats{
-		Workers:   p.Workers(),
-		Panicked:  p.pond.FailedTasks(),
-		Completed: p.pond.CompletedTasks(),
-		Running:   p.pond.RunningWorkers(),
-		Waiting:   p.pond.WaitingTasks(),
-		Rejected:  p.rejected.Load(),
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return Stats{
+		Workers:   p.workers(),
+		Running:   p.running,
+		Waiting:   uint64(p.queue.len()),
+		Submitted: p.submitted,
+		Completed: p.completed,
+		Rejected:  p.rejected,
+		Panicked:  p.panicked,
 	}
-	dropped := p.pond.DroppedTasks() // ErrSaturated and ErrStopped refusals
-	s.Submitted = p.pond.SubmittedTasks() - dropped
-	return s
 }
 
 // Stop stops accepting tasks, lets the running and queued ones finish, and
-// returns when they have. Go and Resize return ErrStopped from the moment
-// Stop is called; Workers, QueueSize and Stats keep working. Stop is safe to
-// call more than once and from several goroutines; every call returns once
-// the pool has drained. It must not be called from a task running on p,
-// which would wait for itself.
+// returns when they have. Go, Run and Resize return ErrStopped from the
+// moment Stop is called; Workers, QueueSize and Stats keep working. Stop is
+// safe to call more than once and from several goroutines; every call
+// returns once the pool has drained. It must not be called from a task
+// running on p, which would wait for itself.
 func (p *Pool) Stop() {
 	p.mu.Lock()
-	p.stopped.Store(true)
+	p.stopped = true
+	p.checkDrained()
 	p.mu.Unlock()
+	<-p.drained
+	// Every slot is free, so no task will be handed to pond again; wait
+	// for its worker goroutines to exit.
 	p.pond.StopAndWait()
+}
+
+// fifo is the queue of tasks waiting for a slot: a ring that grows with
+// use and keeps its capacity.
+type fifo struct {
+	buf  []item
+	head int // index of the first item
+	n    int
+}
+
+func (q *fifo) len() int { return q.n }
+
+func (q *fifo) push(it item) {
+	if q.n == len(q.buf) {
+		buf := make([]item, max(16, 2*len(q.buf)))
+		k := copy(buf, q.buf[q.head:])
+		copy(buf[k:], q.buf[:q.head])
+		q.buf, q.head = buf, 0
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = it
+	q.n++
+}
+
+func (q *fifo) pop() item {
+	it := q.buf[q.head]
+	q.buf[q.head] = item{} // let the task's closure go
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	return it
 }

@@ -9,10 +9,12 @@ import (
 	"github.com/poolside-dev/poolside/pool"
 )
 
-// The benchmarks compare the two ways a connection can hand one request at
-// a time to a pool and wait for it: pond's Submit(f).Wait(), which builds a
-// future per task, and Pool.Go with a done channel the connection reuses.
-// BenchmarkPondGoDoneChan is pond's own Go, the floor for Pool.Go.
+// The benchmarks compare the ways a connection can hand one request at a
+// time to a pool and wait for it: pond's Submit(f).Wait(), which builds a
+// future per task; Go (pond's own, and Pool's) with a done channel the
+// connection reuses, which starts a goroutine per task and wakes the
+// connection when it ends; and Pool.Run, which runs the task on the
+// caller's goroutine while a worker is free, with no hand-off at all.
 //
 // The pools have a worker and a queue slot per benchmark goroutine, so no
 // submission is refused.
@@ -77,6 +79,17 @@ func BenchmarkPoolGoDoneChan(b *testing.B) {
 	}
 }
 
+func BenchmarkPoolRun(b *testing.B) {
+	p := newBenchPool(b)
+	task := func() {}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := p.Run(task); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // The Parallel variants run one "connection" per GOMAXPROCS, each with at
 // most one request in the pool.
 
@@ -106,6 +119,20 @@ func BenchmarkPoolGoDoneChanParallel(b *testing.B) {
 				return
 			}
 			<-done
+		}
+	})
+}
+
+func BenchmarkPoolRunParallel(b *testing.B) {
+	p := newBenchPool(b)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		task := func() {}
+		for pb.Next() {
+			if err := p.Run(task); err != nil {
+				b.Error(err)
+				return
+			}
 		}
 	})
 }

@@ -16,8 +16,10 @@ import (
 
 // conn is one client connection. Its serve method runs on one goroutine (a
 // tracked goroutine, or a pool task in ModelConn) and owns the buffers; in
-// ModelPool and ModelSerial the request is handed to a pool worker through
-// task and done, and serve waits for it before touching the buffers again.
+// ModelPool and ModelSerial each request is the pool task task, run with
+// pool.Run: on serve's own goroutine while a worker is free, otherwise on a
+// worker once it has waited in the queue, and serve waits for it either
+// way before touching the buffers again.
 type conn struct {
 	s   *Server
 	nc  net.Conn
@@ -37,11 +39,11 @@ type conn struct {
 	// the requests the drain will not start.
 	refuseBy time.Time
 
-	// Hand-off to a pool worker: task reads req and writes the results
-	// before signalling done. Created once per connection so that a
-	// request costs no allocation.
+	// The request's pool task (pool.Run): task reads req and writes the
+	// results. It runs on this connection's goroutine while it holds a
+	// free worker, and on a worker goroutine only when it had to queue.
+	// Created once per connection so that a request costs no allocation.
 	task      func()
-	done      chan struct{}
 	req       []byte
 	reply     []byte
 	timed     bool // an Observer or adaptive sizing wants queueWait and service
@@ -55,7 +57,6 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		s:    s,
 		nc:   nc,
 		rbuf: make([]byte, 0, initialBuffer),
-		done: make(chan struct{}, 1),
 	}
 	c.log = s.log.WithFields(logrus.Fields{"conn": s.nextID.Add(1), "remote": nc.RemoteAddr().String()})
 	c.task = c.runTask
@@ -396,14 +397,14 @@ func (c *conn) handle(block []byte) (reply []byte, busy bool) {
 				a.begin()
 			}
 		}
-		if err := c.s.pool.Go(c.task); err != nil {
+		if err := c.s.pool.Run(c.task); err != nil {
+			c.req = nil
 			if c.timed && c.s.adaptive != nil {
 				c.s.adaptive.end(0, false)
 			}
 			c.s.busy.Add(1)
 			return c.s.cfg.BusyReply, true
 		}
-		<-c.done
 		c.req = nil
 		if c.timed && c.s.adaptive != nil {
 			c.s.adaptive.end(c.service, true)
@@ -426,18 +427,17 @@ func (c *conn) handle(block []byte) (reply []byte, busy bool) {
 	return reply, false
 }
 
-// runTask is the pool task of ModelPool and ModelSerial.
+// runTask is the pool task of ModelPool and ModelSerial. pool.Run returns
+// only once it has finished, so handle reads its results after Run.
 func (c *conn) runTask() {
 	if !c.timed {
 		c.reply = c.run(c.req)
-		c.done <- struct{}{}
 		return
 	}
 	start := time.Now()
 	c.queueWait = start.Sub(c.submitted)
 	c.reply = c.run(c.req)
 	c.service = time.Since(start)
-	c.done <- struct{}{}
 }
 
 // run calls the handler, turning a panic into

@@ -12,9 +12,13 @@
 // project exists for:
 //
 //   - ModelPool (the default): one goroutine per connection reads frames;
-//     each complete request runs on one of Workers pool workers, behind a
-//     bounded queue. When the queue is full the client gets the busy reply
-//     at once and the connection stays usable.
+//     each complete request runs holding one of Workers pool workers,
+//     behind a bounded queue. While a worker is free the request runs on
+//     the connection's own goroutine (pool.Run), so the hand-off costs a
+//     short lock and no goroutine switch; when every worker is busy it
+//     waits in the queue and runs on a worker goroutine. When the queue is
+//     full the client gets the busy reply at once and the connection stays
+//     usable.
 //   - ModelSerial: the same, with one worker, so one request at a time runs
 //     across all connections (the book's single-threaded event loop). A slow
 //     client never blocks the others, because reading and writing happen on
