@@ -59,7 +59,8 @@ const (
 // conn is the net.Conn that Wrap returns.
 type conn struct {
 	net.Conn
-	plain  bool // no faults: forward everything
+	plain  bool   // no faults: forward everything
+	raw    *rawIO // a Proxy's fast path to a plain side (relayRead); nil elsewhere
 	rd, wr side
 
 	closing   chan struct{} // closed once conn is closed, by anyone

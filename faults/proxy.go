@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log"
 	"net"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -121,6 +119,11 @@ func checkProxyFaults(name string, fs []Fault) error {
 // Proxy is a TCP proxy that relays every accepted connection to an upstream
 // address, injecting faults into either direction. With no faults it
 // relays with RelayBufferSize (32 KiB) buffers and nothing else in the way.
+// On Linux every link with no faults on either side is relayed by one
+// goroutine around an epoll instance (see evloop), so that a message costs
+// one read and one write, and a share of an epoll_wait, as in HAProxy;
+// other links get one goroutine per direction, a buffer reused for every
+// read, and raw system calls for a side with no faults (see rawIO).
 //
 // Half-closes are carried through: when the client closes its write side,
 // the proxy closes its write side to the upstream and keeps relaying the
@@ -158,6 +161,8 @@ type Proxy struct {
 	idle     chan struct{} // closed when shut down with no goroutine left
 	running  int           // goroutines started by goroutine, not yet ended
 	links    map[*link]struct{}
+	loop     *evloop // relays the links with no faults (Linux); made on first use
+	noLoop   bool    // making it failed: goroutines relay every link
 	wg       sync.WaitGroup
 	serveErr error // what ended Start's accept loop, if not shutdown
 }
@@ -320,6 +325,11 @@ func (p *Proxy) isShutdown() bool {
 func (p *Proxy) goroutine(fn func()) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.goroutineLocked(fn)
+}
+
+// goroutineLocked is goroutine, called with p.mu held.
+func (p *Proxy) goroutineLocked(fn func()) bool {
 	if p.shutdown {
 		return false
 	}
@@ -364,6 +374,11 @@ func (p *Proxy) handle(c net.Conn) {
 		client:   wrap(c, nil, fs.down, p.cfg.Seed, laneDown),
 		upstream: wrap(u, nil, fs.up, p.cfg.Seed, laneUp),
 	}
+	for _, s := range [...]*conn{l.client, l.upstream} {
+		if s.plain {
+			s.raw = newRawIO(s.Conn)
+		}
+	}
 	if !p.track(l) {
 		l.kill()
 		return
@@ -371,7 +386,48 @@ func (p *Proxy) handle(c net.Conn) {
 	defer p.untrack(l)
 	p.active.Add(1)
 	defer p.active.Add(-1)
+	if l.client.plain && l.upstream.plain {
+		if ev := p.evloop(); ev != nil {
+			if el := ev.add(c, u); el != nil {
+				l.loop = ev
+				l.ev.Store(el)
+				if p.isKilled() { // Close began before l.ev was set
+					ev.kill(el)
+				}
+				<-el.done
+				return
+			}
+		}
+	}
 	l.run(&p.bufs)
+}
+
+// evloop returns the loop that relays links with no faults, making and
+// starting it on first use, or nil when there is none: on other systems
+// than Linux, when making it failed, and after shutdown began before it
+// was made.
+func (p *Proxy) evloop() *evloop {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.loop != nil || p.noLoop || p.shutdown {
+		return p.loop
+	}
+	ev, err := newEvloop()
+	if err != nil {
+		p.noLoop = true
+		return nil
+	}
+	if !p.goroutineLocked(ev.run) {
+		return nil
+	}
+	p.loop = ev
+	return ev
+}
+
+func (p *Proxy) isKilled() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.killed
 }
 
 func (p *Proxy) track(l *link) bool {
@@ -447,6 +503,9 @@ func (p *Proxy) beginShutdown() error {
 	}
 	p.shutdown = true
 	close(p.done)
+	if p.loop != nil {
+		p.loop.shutdown() // it ends once its last link has
+	}
 	if p.running == 0 {
 		close(p.idle)
 	}
@@ -499,98 +558,4 @@ func (p *Proxy) Stats() ProxyStats {
 		Active:     p.active.Load(),
 		DialErrors: p.dialErrors.Load(),
 	}
-}
-
-// link is one relayed connection: the client's and the upstream's.
-type link struct {
-	client   *conn // writes carry the Down faults
-	upstream *conn // writes carry the Up faults
-	once     sync.Once
-}
-
-// run relays both directions until both end, then closes both sides.
-//
-// A side whose writes a Blackhole swallows stays open while its peer may
-// still send: abort leaves it alone, and pipe goes on reading it. Once its
-// peer has sent its own end too, the proxy cannot tell a half-close from a
-// close; run then closes it like any other side, so that a peer that has
-// gone does not leave two descriptors behind until the proxy stops.
-func (l *link) run(bufs *sync.Pool) {
-	clientEnd := make(chan struct{})
-	go func() { // bounded by run, so tracked with it
-		defer close(clientEnd)
-		l.pipe(l.upstream, l.client, bufs)
-	}()
-	l.pipe(l.client, l.upstream, bufs)
-	<-clientEnd
-	l.kill()
-}
-
-// pipe relays src to dst until src ends. At src's EOF it half-closes dst;
-// on an error it aborts the link. When a Blackhole swallows what the proxy
-// writes to src, src's peer hears nothing of that: pipe then goes on
-// reading src, and drops what it reads, until src's peer ends the
-// connection itself.
-func (l *link) pipe(dst, src *conn, bufs *sync.Pool) {
-	bp := bufs.Get().(*[]byte)
-	defer bufs.Put(bp)
-	readFailed, err := relay(dst, src, *bp)
-	if err == nil && !src.cut() {
-		_ = dst.CloseWrite()
-		return
-	}
-	l.abort(err) // a Cut on src: not a half-close but the end of the connection
-	if !src.writesLost() || readFailed {
-		return // src's peer has ended the connection (a reset): nothing to wait for
-	}
-	for { // a lost side is never closed by abort: its peer ends this
-		if _, err := src.Read(*bp); err != nil {
-			return
-		}
-	}
-}
-
-// relay copies src to dst until src's EOF (nil) or an error; readFailed
-// reports an error in reading src rather than in writing dst.
-func relay(dst, src net.Conn, buf []byte) (readFailed bool, err error) {
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return false, werr
-			}
-		}
-		if err == io.EOF {
-			return false, nil
-		}
-		if err != nil {
-			return true, err
-		}
-	}
-}
-
-// abort ends the link once: it closes both sides, and after a reset resets
-// both, except a side whose writes a Blackhole swallows. Its peer hears
-// nothing more, not even the end, so that side stays open until its peer
-// ends the connection or kill closes it.
-func (l *link) abort(err error) {
-	l.once.Do(func() {
-		reset := errors.Is(err, syscall.ECONNRESET)
-		for _, c := range [...]*conn{l.client, l.upstream} {
-			if c.writesLost() {
-				continue
-			}
-			if reset {
-				setLingerZero(c.Conn)
-			}
-			_ = c.Close()
-		}
-	})
-}
-
-// kill aborts the link and closes both sides, blackholed or not.
-func (l *link) kill() {
-	l.abort(nil)
-	_ = l.client.Close()
-	_ = l.upstream.Close()
 }

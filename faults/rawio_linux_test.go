@@ -1,0 +1,75 @@
+package faults
+
+import (
+	"io"
+	"net"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The proxy reads and writes its sides with no faults through rawIO, and a
+// side with faults through them.
+func TestProxyUsesRawIOForPlainTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	p, err := NewProxy(Config{Upstream: ln.Addr().String(), Up: []Fault{Chunk{Max: 1}}})
+	require.NoError(t, err)
+	require.NoError(t, p.Start())
+	defer p.Close()
+	c, err := net.Dial("tcp", p.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	u, err := ln.Accept()
+	require.NoError(t, err)
+	defer u.Close()
+	_, err = c.Write([]byte("ab"))
+	require.NoError(t, err)
+	_, err = io.ReadFull(u, make([]byte, 2))
+	require.NoError(t, err)
+	p.mu.Lock()
+	require.Len(t, p.links, 1)
+	var l *link
+	for l = range p.links {
+	}
+	p.mu.Unlock()
+	assert.NotNil(t, l.client.raw, "the client's side has no faults")
+	assert.Nil(t, l.upstream.raw, "the upstream's side has Up faults")
+}
+
+// newRawIO takes only TCP connections; others keep their own methods.
+func TestNewRawIO(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	assert.Nil(t, newRawIO(a))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	s, err := ln.Accept()
+	require.NoError(t, err)
+	defer s.Close()
+	r, w := newRawIO(s), newRawIO(c)
+	require.NotNil(t, r)
+	require.NotNil(t, w)
+
+	n, err := w.Write([]byte("hello"))
+	require.NoError(t, err)
+	assert.Equal(t, 5, n)
+	require.NoError(t, c.(*net.TCPConn).CloseWrite())
+	got, err := io.ReadAll(r)
+	require.NoError(t, err, "io.EOF at the peer's half-close")
+	assert.Equal(t, "hello", string(got))
+
+	require.NoError(t, s.Close())
+	_, err = r.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, net.ErrClosed)
+	_, err = r.Write([]byte{1})
+	assert.ErrorIs(t, err, net.ErrClosed)
+}
