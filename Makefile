@@ -14,7 +14,7 @@ FUZZ_TARGETS := \
 	./wire:FuzzReadFrame ./wire:FuzzReadFrameUint32 ./wire:FuzzDecodeRequest ./wire:FuzzDecodeReply \
 	./wire:FuzzValidRoom ./faults:FuzzParseSpec ./robustness:FuzzFaultSchedule
 
-.PHONY: help build run test race bench bench-postgres fuzz lint check-imports check-haproxy robustness clean
+.PHONY: help build run test race bench bench-postgres bench-store bench-pool bench-proxy fuzz lint check-imports check-haproxy robustness clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,15 @@ bench: ## run the go test benchmarks (pool hand-off, codec, stores, models)
 
 bench-postgres: ## serve --store postgres against pgbench's insert rate, and 3 instances against 1 (throwaway cluster; ROUNDS=3)
 	scripts/bench-postgres.sh $(or $(ROUNDS),3)
+
+bench-store: ## serve's default store (bbolt + journal) against pgbench's prepared INSERT, 1 and 32 clients, same disk (throwaway cluster; ROUNDS=3, DURATION=8s)
+	scripts/bench-store.sh $(or $(ROUNDS),3)
+
+bench-pool: ## the pool model's hand-off against a goroutine per connection, load generator in its own process (ROUNDS=3, DURATION=4s)
+	scripts/bench-pool.sh $(or $(ROUNDS),3)
+
+bench-proxy: ## poolside proxy against HAProxy in front of the same server (needs haproxy; ROUNDS=3, DURATION=4s)
+	scripts/bench-proxy.sh $(or $(ROUNDS),3)
 
 robustness: ## the full robustness suite: every model x fault x direction at several offsets, more clients, 40 random schedules, and poolside check's nemesis runs for 30 s each (race on)
 	POOLSIDE_ROBUSTNESS=full $(GO) test -race -count=1 -timeout 30m ./robustness

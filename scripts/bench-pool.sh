@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# bench-pool: the pool model's request hand-off against a goroutine per
+# connection, with the load generator in its own process.
+#
+#   scripts/bench-pool.sh [ROUNDS]      (default 3; make bench-pool)
+#
+# It builds poolside into a temporary directory and starts two servers on
+# loopback ports, poolside serve --store memory --model unbounded and
+# --model pool (default workers and queue). Each round runs poolside bench
+# --read-only (BOOKINGSONDATE and BOOKINGSFORROOM on an empty memory store,
+# a trivial handler), 16 persistent clients, 1 s warm-up and DURATION
+# measured (default 4s), first against unbounded, then against pool, and
+# prints both rates, the ratio pool/unbounded, and each server's CPU time
+# per request (from /proc, warm-up included: a guide, not a measurement to
+# three digits). When the load generator shares a few cores with the
+# server, the rates are bound by the CPU of both processes, and the
+# servers' CPU per request shows what the hand-off costs more clearly.
+# POOLSIDE=path/to/poolside measures that binary instead of building one.
+# It removes every process and file it made when it ends (scripts/bench-lib.sh).
+# On a shared machine, run it under flock /tmp/poolside-bench.lock so that
+# no other benchmark overlaps it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/bench-lib.sh
+
+rounds=${1:-3}
+duration=${DURATION:-4s}
+clients=${CLIENTS:-16}
+
+bench_init pool
+build_poolside
+
+hz=$(getconf CLK_TCK)
+secs=$(awk -v d="$duration" 'BEGIN {sub(/s$/, "", d); print d + 1}') # warm-up included
+
+# measure ADDR PID: one bench run against ADDR; leaves its req/s in $got
+# and the server's CPU µs per request in $cpu.
+measure() {
+	local t0 t1
+	t0=$(cputicks "$2")
+	got=$(bench --addr "$1" --clients "$clients" --read-only --duration "$duration" --warmup 1s | rps "$1")
+	need "$got" "poolside bench --addr $1"
+	t1=$(cputicks "$2")
+	cpu=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v r="$got" -v s="$secs" 'BEGIN {printf "%.1f", t / hz * 1e6 / (r * s)}')
+}
+
+uaddr=127.0.0.1:$(freeport)
+serve unbounded --model unbounded --store memory --addr "$uaddr" --log-level warn
+upid=$pid
+paddr=127.0.0.1:$(freeport)
+serve pool --model pool --store memory --addr "$paddr" --log-level warn
+ppid=$pid
+echo "== trivial handler (--read-only, memory store), $clients persistent clients, $duration per run"
+for r in $(seq "$rounds"); do
+	measure "$uaddr" "$upid"
+	u=$got ucpu=$cpu
+	measure "$paddr" "$ppid"
+	p=$got pcpu=$cpu
+	echo "round $r: unbounded $u req/s ($ucpu µs CPU/req), pool $p req/s ($pcpu µs CPU/req): pool/unbounded $(ratio "$p" "$u")x"
+done
