@@ -199,3 +199,19 @@ pgbench_tps() {
 # need VALUE WHAT: exit 1 saying WHAT gave no figure when VALUE is empty
 # (poolside bench failed, or printed no line for the address).
 need() { [ -n "$1" ] || die "$2 gave no figure"; }
+
+# measure ADDR PID: one poolside bench --read-only run of $clients clients
+# for $duration (after a 1 s warm-up) against ADDR; leaves its req/s in
+# $got and the CPU µs per request of process PID (warm-up included: a
+# guide, not a figure to three digits) in $cpu.
+# shellcheck disable=SC2154 # clients and duration are the caller's
+measure() {
+	local t0 t1 hz secs
+	hz=$(getconf CLK_TCK)
+	secs=$(awk -v d="$duration" 'BEGIN {sub(/s$/, "", d); print d + 1}')
+	t0=$(cputicks "$2")
+	got=$(bench --addr "$1" --clients "$clients" --read-only --duration "$duration" --warmup 1s | rps "$1")
+	need "$got" "poolside bench --addr $1"
+	t1=$(cputicks "$2")
+	cpu=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v r="$got" -v s="$secs" 'BEGIN {printf "%.1f", t / hz * 1e6 / (r * s)}')
+}

@@ -30,20 +30,6 @@ clients=${CLIENTS:-16}
 bench_init pool
 build_poolside
 
-hz=$(getconf CLK_TCK)
-secs=$(awk -v d="$duration" 'BEGIN {sub(/s$/, "", d); print d + 1}') # warm-up included
-
-# measure ADDR PID: one bench run against ADDR; leaves its req/s in $got
-# and the server's CPU µs per request in $cpu.
-measure() {
-	local t0 t1
-	t0=$(cputicks "$2")
-	got=$(bench --addr "$1" --clients "$clients" --read-only --duration "$duration" --warmup 1s | rps "$1")
-	need "$got" "poolside bench --addr $1"
-	t1=$(cputicks "$2")
-	cpu=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v r="$got" -v s="$secs" 'BEGIN {printf "%.1f", t / hz * 1e6 / (r * s)}')
-}
-
 uaddr=127.0.0.1:$(freeport)
 serve unbounded --model unbounded --store memory --addr "$uaddr" --log-level warn
 upid=$pid

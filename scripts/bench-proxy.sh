@@ -68,20 +68,6 @@ ppid=$!
 pids+=("$ppid")
 await "poolside proxy" "$tmp/proxy.out" 'proxying'
 
-hz=$(getconf CLK_TCK)
-secs=$(awk -v d="$duration" 'BEGIN {sub(/s$/, "", d); print d + 1}') # warm-up included
-
-# measure ADDR PID: one bench run through the relay at ADDR; leaves its
-# req/s in $got and the relay's CPU µs per request in $cpu.
-measure() {
-	local t0 t1
-	t0=$(cputicks "$2")
-	got=$(bench --addr "$1" --clients "$clients" --read-only --duration "$duration" --warmup 1s | rps "$1")
-	need "$got" "poolside bench --addr $1"
-	t1=$(cputicks "$2")
-	cpu=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v r="$got" -v s="$secs" 'BEGIN {printf "%.1f", t / hz * 1e6 / (r * s)}')
-}
-
 echo "== no faults, trivial handler (--read-only, memory store), $clients persistent clients, $duration per run"
 echo "   $(haproxy -v | head -1 | awk '{print $1, $3}'), mode tcp, nbthread 1; poolside proxy, GOMAXPROCS default ($(nproc) cores)"
 for r in $(seq "$rounds"); do
