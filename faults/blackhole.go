@@ -1,6 +1,9 @@
 package faults
 
-import "strconv"
+import (
+	"strconv"
+	"time"
+)
 
 // Blackhole lets At bytes through and then nothing more. In the read
 // direction a Read at or past At blocks until the read deadline passes (a
@@ -19,33 +22,52 @@ import "strconv"
 // (EOF) after the At bytes, once the other side has ended too. (Close
 // still closes the socket.)
 //
-// Spec: "blackhole" (from the start) or "blackhole=AT".
+// With After set, the connection is closed (as Cut closes it) After the
+// blackhole begins, as toxiproxy's timeout does; without it the blackhole
+// lasts until the connection ends or, in a Proxy, its faults change.
+//
+// Spec: "blackhole" (from the start), "blackhole=AT", or
+// "blackhole=AT@DURATION" for After.
 type Blackhole struct {
 	// At is the number of bytes that pass before the blackhole.
 	At int64
+	// After, when not 0, closes the connection this long after the
+	// blackhole begins.
+	After time.Duration
 }
 
 // Validate reports a negative offset.
 func (f Blackhole) Validate() error {
-	if f.At < 0 {
+	switch {
+	case f.At < 0:
 		return invalid("blackhole", "negative offset %d", f.At)
+	case f.After < 0:
+		return invalid("blackhole", "negative After %v", f.After)
 	}
 	return nil
 }
 
-// String returns "blackhole", or "blackhole=AT" when At is not 0.
+// String returns "blackhole", or "blackhole=AT" when At is not 0, with
+// "@DURATION" when After is set.
 func (f Blackhole) String() string {
-	if f.At == 0 {
+	if f.At == 0 && f.After == 0 {
 		return "blackhole"
 	}
-	return "blackhole=" + strconv.FormatInt(f.At, 10)
+	return "blackhole=" + strconv.FormatInt(f.At, 10) + atDuration(f.After)
 }
 
 // Inject swallows the stream from At on.
 func (f Blackhole) Inject(s *Stream, next Op) Op {
-	var off int64
-	if f.At == 0 {
+	off := s.base
+	begin := func() {
 		s.lose()
+		s.fire()
+		if f.After > 0 {
+			s.after(f.After, false)
+		}
+	}
+	if off >= f.At {
+		begin()
 	}
 	return func(p []byte) (int, error) {
 		if off >= f.At {
@@ -57,7 +79,7 @@ func (f Blackhole) Inject(s *Stream, next Op) Op {
 		n, err := next(upTo(p, f.At-off))
 		off += int64(n)
 		if off >= f.At {
-			s.lose()
+			begin()
 		}
 		return n, err
 	}

@@ -53,6 +53,7 @@ func (f Chunk) Inject(s *Stream, next Op) Op {
 		}
 		if len(p) > left {
 			p = p[:left]
+			s.fire()
 		}
 		n, err := next(p)
 		left -= n

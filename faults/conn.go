@@ -69,13 +69,37 @@ type conn struct {
 	closed    atomic.Bool  // Close was called by the application
 	dropped   atomic.Int32 // a fault cut or reset the connection
 	lost      atomic.Bool  // a Blackhole swallows the writes: the peer hears nothing more
+	slowClose atomic.Int64 // a SlowClose's delay before CloseWrite, in nanoseconds
+
+	live *live       // a Proxy's side, whose write faults follow the Proxy's; nil elsewhere
+	fast atomic.Bool // live and no write fault: the relay may use raw
+	num  uint64      // the connection's number in its Proxy (1 is the first); 0 elsewhere
+	fire func(kind string)
+
+	tmu    sync.Mutex
+	timers []*time.Timer // faults' timers (After), stopped at close and at a change
 }
 
 // side is one direction of a conn.
 type side struct {
-	op Op         // nil when no fault acts on this direction
-	mu sync.Mutex // serialises op, whose faults keep unsynchronised state
-	dl deadline
+	op   Op         // nil when no fault acts on this direction
+	mu   sync.Mutex // serialises op, whose faults keep unsynchronised state
+	dl   deadline
+	n    int64 // bytes a live side has written (the relay's writes)
+	cont bool  // the operation running continues the message of the one before
+	more bool  // the next Write continues the message of the last one
+	full bool  // the relay's last write filled its buffer: more was waiting
+}
+
+// live is what a Proxy's side needs to follow the Proxy's faults as they
+// change: its write chain is rebuilt at its next write after a change.
+type live struct {
+	src  *atomic.Pointer[faultSet]
+	set  *faultSet // the set the write chain was built from
+	down bool      // the client's side: the Down faults; else the Up ones
+	seed  uint64
+	lane  uint64
+	bytes *atomic.Uint64 // the Proxy's count of bytes relayed this way
 }
 
 // wrap builds a conn whose reads pass through the faults in rfs that apply to
@@ -91,15 +115,84 @@ func wrap(nc net.Conn, rfs, wfs []Fault, seed, lane uint64) *conn {
 	return c
 }
 
+// wrapLive builds a Proxy's side whose writes pass through the faults of
+// src's current set (Down when down, else Up), rebuilt when it changes.
+func wrapLive(nc net.Conn, src *atomic.Pointer[faultSet], down bool, seed, lane, num uint64, fire func(string)) *conn {
+	c := &conn{Conn: nc, closing: make(chan struct{}), num: num, fire: fire}
+	c.live = &live{src: src, down: down, seed: seed, lane: lane}
+	c.build(src.Load())
+	return c
+}
+
+// build makes a live side's write chain from fs, counting offsets from the
+// bytes already written. Only the side's writer calls it.
+func (c *conn) build(fs *faultSet) {
+	c.wr.mu.Lock()
+	defer c.wr.mu.Unlock()
+	c.stopTimers()
+	c.lost.Store(false)
+	c.slowClose.Store(0)
+	l := c.live
+	l.set = fs
+	list := fs.up
+	if l.down {
+		list = fs.down
+	}
+	c.wr.op = c.chainAt(Write, list, c.Conn.Write, l.seed, l.lane, c.wr.n)
+	c.fast.Store(c.wr.op == nil)
+}
+
+// refresh rebuilds a live side's write chain if its Proxy's faults have
+// changed since it was built. Only the side's writer calls it.
+func (c *conn) refresh() {
+	if c.live == nil {
+		return
+	}
+	if fs := c.live.src.Load(); fs != c.live.set {
+		c.build(fs)
+	}
+}
+
+// replaced returns a channel closed when the faults a live side's chain
+// was built from are replaced; nil (never ready) for other connections.
+func (c *conn) replaced(d Dir) <-chan struct{} {
+	if c.live == nil || d != Write {
+		return nil
+	}
+	return c.live.set.replaced
+}
+
+// after runs fn once d has passed, unless the connection closes or its
+// faults change first.
+func (c *conn) after(d time.Duration, fn func()) {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	c.timers = append(c.timers, time.AfterFunc(d, fn))
+}
+
+func (c *conn) stopTimers() {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	for _, t := range c.timers {
+		t.Stop()
+	}
+	c.timers = nil
+}
+
 // chain stacks the faults of fs that act on d over base. It returns nil when
 // none does.
 func (c *conn) chain(d Dir, fs []Fault, base Op, seed, lane uint64) Op {
+	return c.chainAt(d, fs, base, seed, lane, 0)
+}
+
+// chainAt is chain for a stream that has carried off bytes already.
+func (c *conn) chainAt(d Dir, fs []Fault, base Op, seed, lane uint64, off int64) Op {
 	op, applied := base, false
 	for i := len(fs) - 1; i >= 0; i-- {
 		if !appliesTo(fs[i], d) {
 			continue
 		}
-		s := &Stream{c: c, dir: d, seed: seed, salt: lane<<48 | uint64(d)<<40 | uint64(i)}
+		s := &Stream{c: c, dir: d, seed: seed, salt: lane<<48 | uint64(d)<<40 | uint64(i), base: off, kind: kindOf(fs[i])}
 		op, applied = fs[i].Inject(s, op), true
 	}
 	if !applied {
@@ -152,7 +245,11 @@ func (c *conn) Write(p []byte) (int, error) {
 	c.wr.mu.Lock()
 	defer c.wr.mu.Unlock()
 	total := 0
+	c.wr.cont, c.wr.more = c.wr.more, false
 	for len(p) > 0 {
+		if total > 0 {
+			c.wr.cont = true // the rest of one Write is one message
+		}
 		n, err := c.wr.op(p)
 		if n < 0 || n > len(p) {
 			panic(fmt.Sprintf("faults: write Op returned %d for %d bytes", n, len(p)))
@@ -236,6 +333,7 @@ func (c *conn) drop(kind int32) int32 {
 // shut closes the underlying connection once and wakes sleeping faults.
 func (c *conn) shut() error {
 	c.closeOnce.Do(func() {
+		c.stopTimers()
 		c.closeErr = c.Conn.Close()
 		close(c.closing)
 	})
@@ -292,7 +390,16 @@ func (c *conn) setFaultDeadline(s *side, t time.Time) {
 // CloseWrite half-closes the underlying connection, if it can. Once a
 // Blackhole swallows the writes it does nothing and returns nil: the end of
 // the stream is lost like the rest.
+// A SlowClose first holds it back for its Delay.
 func (c *conn) CloseWrite() error {
+	if d := time.Duration(c.slowClose.Load()); d > 0 {
+		if c.fire != nil {
+			c.fire("slow_close")
+		}
+		if err := c.wait(Write, d, false); err != nil {
+			return err
+		}
+	}
 	if c.lost.Load() {
 		return nil
 	}
@@ -382,13 +489,14 @@ func (c *conn) wait(d Dir, dur time.Duration, forever bool) error {
 		done = t.C
 	}
 	s := c.side(d)
+	changed := c.replaced(d)
 	for {
 		select {
 		case <-c.closing:
 			return c.closedErr(d)
 		default:
 		}
-		dl, changed := s.dl.get()
+		dl, dlChanged := s.dl.get()
 		var expired <-chan time.Time
 		var et *time.Timer
 		if !dl.IsZero() {
@@ -405,8 +513,14 @@ func (c *conn) wait(d Dir, dur time.Duration, forever bool) error {
 			return nil
 		case <-expired:
 			return c.opError(d, os.ErrDeadlineExceeded)
+		case <-dlChanged:
+			stopTimer(et)
 		case <-changed:
 			stopTimer(et)
+			if !forever {
+				return nil // the faults changed: the rest of the wait is dropped
+			}
+			changed = nil
 		case <-c.closing:
 			stopTimer(et)
 			return c.closedErr(d)
@@ -430,6 +544,34 @@ type Stream struct {
 	seed uint64
 	salt uint64
 	rng  *rand.Rand
+	base int64  // bytes the stream carried before this fault reached it
+	kind string // the fault's kind, as Proxy metrics count it
+}
+
+// fire counts one firing of the fault for its Proxy's metrics.
+func (s *Stream) fire() {
+	if s.c.fire != nil {
+		s.c.fire(s.kind)
+	}
+}
+
+// continues reports whether the operation running carries more of the
+// message of the one before it, rather than the start of a new one: the
+// rest of one Write, or in a Proxy bytes the relay read back to back
+// (each read filled its buffer).
+func (s *Stream) continues() bool { return s.dir == Write && s.c.wr.cont }
+
+// after ends the connection with Cut (reset false) or Reset once d has
+// passed, unless it is closed or its faults change first.
+func (s *Stream) after(d time.Duration, reset bool) {
+	kind := dropCut
+	if reset {
+		kind = dropReset
+	}
+	s.c.after(d, func() {
+		s.fire()
+		s.c.drop(kind)
+	})
 }
 
 // Dir reports the direction of the stream.

@@ -42,8 +42,8 @@ func (f Corrupt) Inject(s *Stream, next Op) Op {
 		mask = 0xFF
 	}
 	var (
-		off  int64
-		done bool
+		off  = s.base
+		done = off > f.At // a live change made this stream after byte At passed
 	)
 	return func(p []byte) (int, error) {
 		if done {
@@ -61,6 +61,7 @@ func (f Corrupt) Inject(s *Stream, next Op) Op {
 				p[i] ^= mask
 			}
 			done = true
+			s.fire()
 		}
 		off += int64(n)
 		return n, err

@@ -37,19 +37,22 @@ func (f Cut) Validate() error {
 func (f Cut) String() string { return "cut=" + strconv.FormatInt(f.At, 10) }
 
 // Inject closes the connection when the stream reaches At.
-func (f Cut) Inject(s *Stream, next Op) Op { return endAt(f.At, next, s.Cut) }
+func (f Cut) Inject(s *Stream, next Op) Op { return endAt(s, f.At, next, s.Cut) }
 
 // endAt returns next limited to at bytes in all, calling end (and failing
-// with its error) once the stream has carried them.
-func endAt(at int64, next Op, end func() error) Op {
-	var off int64
+// with its error) once s has carried them. A stream that a live change
+// made past at ends at its next operation.
+func endAt(s *Stream, at int64, next Op, end func() error) Op {
+	off := s.base
 	return func(p []byte) (int, error) {
 		if off >= at {
+			s.fire()
 			return 0, end()
 		}
 		n, err := next(upTo(p, at-off))
 		off += int64(n)
 		if off >= at {
+			s.fire()
 			_ = end() // the next operation reports it
 		}
 		return n, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -67,6 +68,7 @@ type eside struct {
 	shut       bool   // the end was carried here (shutdown SHUT_WR)
 	events     uint32 // interest
 	registered bool   // in the epoll interest list (not while events is 0)
+	bytes      *atomic.Uint64 // counts the bytes relayed to this side
 }
 
 // newEvloop makes an epoll instance and its wake-up eventfd; run serves
@@ -117,7 +119,9 @@ func takeFD(c net.Conn) (int, bool) {
 // the link, whose done is closed when it ends; the net.Conns are closed.
 // It returns nil, changing nothing, when either is not a TCP connection
 // or the loop has exited: the caller relays them itself.
-func (e *evloop) add(client, upstream net.Conn) *elink {
+//
+// toClient and toUpstream count the bytes relayed each way.
+func (e *evloop) add(client, upstream net.Conn, toClient, toUpstream *atomic.Uint64) *elink {
 	cfd, ok := takeFD(client)
 	if !ok {
 		return nil
@@ -128,8 +132,8 @@ func (e *evloop) add(client, upstream net.Conn) *elink {
 		return nil
 	}
 	l := &elink{done: make(chan struct{})}
-	l.client = eside{fd: cfd, link: l, peer: &l.upstream}
-	l.upstream = eside{fd: ufd, link: l, peer: &l.client}
+	l.client = eside{fd: cfd, link: l, peer: &l.upstream, bytes: toClient}
+	l.upstream = eside{fd: ufd, link: l, peer: &l.client, bytes: toUpstream}
 	e.mu.Lock()
 	if e.exited {
 		e.mu.Unlock()
@@ -304,6 +308,7 @@ func (e *evloop) read(s *eside) {
 	n, err := rawRead(s.fd, e.buf)
 	switch {
 	case n > 0:
+		s.peer.bytes.Add(uint64(n))
 		e.send(s.peer, e.buf[:n])
 	case err == nil: // the end of s's stream: carry it to the peer
 		s.eof = true

@@ -5,6 +5,7 @@ package faults
 import (
 	"errors"
 	"net"
+	"sync/atomic"
 )
 
 // evloop is the one-goroutine relay of links with no faults, which exists
@@ -16,7 +17,7 @@ type evloop struct{}
 type elink struct{ done chan struct{} }
 
 func newEvloop() (*evloop, error)        { return nil, errors.ErrUnsupported }
-func (*evloop) add(_, _ net.Conn) *elink { return nil }
+func (*evloop) add(_, _ net.Conn, _, _ *atomic.Uint64) *elink { return nil }
 func (*evloop) kill(*elink)              {}
 func (*evloop) shutdown()                {}
 func (*evloop) run()                     {}

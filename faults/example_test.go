@@ -115,7 +115,7 @@ func ExampleParseSpec() {
 	fmt.Println(err)
 	// Output:
 	// faults.Chunk{Max:8, Min:1}
-	// faults.Slow{Delay:1000000, Rate:0}
+	// faults.Slow{Delay:1000000, Jitter:0, Rate:0}
 	// chunk=1..8,delay=1ms,read:cut=100
 	// faults: bad spec: token "chunk=0": chunk size "0" is not a positive integer (want chunk=MAX or chunk=MIN..MAX)
 }

@@ -170,3 +170,41 @@ func validateAll(fs []Fault) error {
 func invalid(kind, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrInvalidFault, kind, fmt.Sprintf(format, args...))
 }
+
+// kindOf names f's kind as ProxyStats.Fired counts it.
+func kindOf(f Fault) string {
+	switch g := f.(type) {
+	case directed:
+		return kindOf(g.f)
+	case Share:
+		return kindOf(g.Fault)
+	case nth:
+		return kindOf(g.f)
+	case seq:
+		return "slicer"
+	case Slow:
+		if g.Rate > 0 {
+			return "rate"
+		}
+		return "delay"
+	case Latency:
+		return "latency"
+	case Chunk:
+		return "chunk"
+	case Stall:
+		return "stall"
+	case Cut:
+		return "cut"
+	case Reset:
+		return "reset"
+	case Blackhole:
+		return "blackhole"
+	case Corrupt:
+		return "corrupt"
+	case ShortWrite:
+		return "short"
+	case SlowClose:
+		return "slow_close"
+	}
+	return fmt.Sprintf("%T", f)
+}

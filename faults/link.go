@@ -86,18 +86,32 @@ func relay(dst, src *conn, buf []byte) (readFailed bool, err error) {
 // The choice is made on every call, so that a side whose faults change
 // while it is relayed switches at its next read.
 func (c *conn) relayRead(p []byte) (int, error) {
-	if c.plain && c.raw != nil {
+	if c.raw != nil && (c.plain || c.fast.Load()) {
 		return c.raw.Read(p)
 	}
 	return c.Read(p)
 }
 
-// relayWrite writes p to c for the relay, as relayRead reads.
+// relayWrite writes p to c for the relay, as relayRead reads. A live side
+// first takes up its Proxy's faults if they have changed, and counts the
+// bytes: p continues the message of the last write when that one filled
+// the relay's buffer.
 func (c *conn) relayWrite(p []byte) (int, error) {
-	if c.plain && c.raw != nil {
-		return c.raw.Write(p)
+	c.refresh()
+	var n int
+	var err error
+	if c.raw != nil && (c.plain || c.fast.Load()) {
+		n, err = c.raw.Write(p)
+	} else {
+		c.wr.more = c.wr.full
+		n, err = c.Write(p)
 	}
-	return c.Write(p)
+	c.wr.n += int64(n)
+	c.wr.full = len(p) == RelayBufferSize
+	if c.live != nil && c.live.bytes != nil {
+		c.live.bytes.Add(uint64(n))
+	}
+	return n, err
 }
 
 // abort ends the link once: it closes both sides, and after a reset resets

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -51,6 +52,12 @@ type Config struct {
 	// proxy could not relay because the upstream dial failed. Nil means
 	// these are only counted (ProxyStats.DialErrors).
 	ErrorLog *log.Logger
+	// Fixed says the faults never change: SetFaults then refuses, and on
+	// Linux the links with no faults are relayed by one epoll loop (see
+	// Proxy), the fastest relay there is. Without it every link is relayed
+	// by its own goroutines, which take up a change of faults at their
+	// next byte.
+	Fixed bool
 }
 
 // Validate reports an empty or malformed Upstream, a malformed Listen, a
@@ -152,6 +159,10 @@ type Proxy struct {
 	accepted   atomic.Uint64
 	dialErrors atomic.Uint64
 	active     atomic.Int64
+	bytesUp    atomic.Uint64
+	bytesDown  atomic.Uint64
+	firedMu    sync.Mutex
+	fired      map[string]uint64 // by fault kind (see ProxyStats.Fired)
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -167,8 +178,16 @@ type Proxy struct {
 	serveErr error // what ended Start's accept loop, if not shutdown
 }
 
-// faultSet is the faults for new connections, replaced as a whole.
-type faultSet struct{ up, down []Fault }
+// faultSet is the proxy's faults, replaced as a whole; replaced is closed
+// when it is, which wakes the faults sleeping in its links.
+type faultSet struct {
+	up, down []Fault
+	replaced chan struct{}
+}
+
+func newFaultSet(up, down []Fault) *faultSet {
+	return &faultSet{up: slices.Clone(up), down: slices.Clone(down), replaced: make(chan struct{})}
+}
 
 // ProxyStats is a snapshot of a Proxy's counters.
 type ProxyStats struct {
@@ -179,6 +198,15 @@ type ProxyStats struct {
 	// DialErrors counts the accepted connections closed because the
 	// upstream dial failed.
 	DialErrors uint64
+	// BytesUp and BytesDown count the bytes relayed to the upstream and
+	// to the clients.
+	BytesUp, BytesDown uint64
+	// Fired counts the times faults acted, by kind: "delay", "latency",
+	// "rate", "chunk", "stall", "cut", "reset", "blackhole", "corrupt",
+	// "short" and "slow_close" (one per operation delayed, piece cut
+	// short, pause, ending, byte corrupted...), and a user's own Fault
+	// types by their Go type name. Nil when none has.
+	Fired map[string]uint64
 }
 
 // NewProxy returns a Proxy for cfg, not yet listening. It returns cfg's
@@ -197,7 +225,7 @@ func NewProxy(cfg Config) (*Proxy, error) {
 		links:  make(map[*link]struct{}),
 	}
 	p.bufs.New = func() any { b := make([]byte, RelayBufferSize); return &b }
-	p.faults.Store(&faultSet{up: slices.Clone(cfg.Up), down: slices.Clone(cfg.Down)})
+	p.faults.Store(newFaultSet(cfg.Up, cfg.Down))
 	return p, nil
 }
 
@@ -300,8 +328,8 @@ func (p *Proxy) serve(ln net.Listener) error {
 			continue
 		}
 		pause = 0
-		p.accepted.Add(1)
-		if !p.goroutine(func() { p.handle(c) }) {
+		num := p.accepted.Add(1)
+		if !p.goroutine(func() { p.handle(c, num) }) {
 			_ = c.Close()
 			return ErrProxyClosed
 		}
@@ -352,10 +380,9 @@ func (p *Proxy) exited() {
 	p.wg.Done()
 }
 
-// handle dials the upstream for client connection c and relays until both
-// directions end.
-func (p *Proxy) handle(c net.Conn) {
-	fs := p.faults.Load()
+// handle dials the upstream for client connection c, the num-th accepted,
+// and relays until both directions end.
+func (p *Proxy) handle(c net.Conn, num uint64) {
 	timeout := p.cfg.DialTimeout
 	if timeout == 0 {
 		timeout = DefaultDialTimeout
@@ -371,13 +398,12 @@ func (p *Proxy) handle(c net.Conn) {
 		return
 	}
 	l := &link{
-		client:   wrap(c, nil, fs.down, p.cfg.Seed, laneDown),
-		upstream: wrap(u, nil, fs.up, p.cfg.Seed, laneUp),
+		client:   wrapLive(c, &p.faults, true, p.cfg.Seed, laneDown, num, p.fire),
+		upstream: wrapLive(u, &p.faults, false, p.cfg.Seed, laneUp, num, p.fire),
 	}
+	l.client.live.bytes, l.upstream.live.bytes = &p.bytesDown, &p.bytesUp
 	for _, s := range [...]*conn{l.client, l.upstream} {
-		if s.plain {
-			s.raw = newRawIO(s.Conn)
-		}
+		s.raw = newRawIO(s.Conn)
 	}
 	if !p.track(l) {
 		l.kill()
@@ -386,9 +412,9 @@ func (p *Proxy) handle(c net.Conn) {
 	defer p.untrack(l)
 	p.active.Add(1)
 	defer p.active.Add(-1)
-	if l.client.plain && l.upstream.plain {
+	if p.cfg.Fixed && l.client.fast.Load() && l.upstream.fast.Load() {
 		if ev := p.evloop(); ev != nil {
-			if el := ev.add(c, u); el != nil {
+			if el := ev.add(c, u, &p.bytesDown, &p.bytesUp); el != nil {
 				l.loop = ev
 				l.ev.Store(el)
 				if p.isKilled() { // Close began before l.ev was set
@@ -527,19 +553,40 @@ func (p *Proxy) result(err error) error {
 	return p.serveErr
 }
 
-// SetFaults replaces the faults for connections accepted from now on;
-// connections already being relayed keep the faults they started with. It
-// returns an error wrapping ErrInvalidConfig, and changes nothing, if a
-// fault is invalid or restricted by OnRead or OnWrite.
+// SetFaults replaces the faults of every connection, new and open. An
+// open connection takes up the new lists at its next write in each
+// direction: each fault in them starts there, as on a new connection,
+// except that byte offsets still count from the connection's start (see
+// Live changes in the package documentation). A fault sleeping when the
+// change comes (a delay, a stall, a pace) wakes at once, and the bytes it
+// held go on without the rest of the wait.
+//
+// It returns an error wrapping ErrInvalidConfig, and changes nothing, if a
+// fault is invalid or restricted by OnRead or OnWrite, or if the proxy's
+// Config is Fixed.
 func (p *Proxy) SetFaults(up, down []Fault) error {
+	if p.cfg.Fixed {
+		return fmt.Errorf("%w: the proxy was made with Fixed faults", ErrInvalidConfig)
+	}
 	if err := checkProxyFaults("Up", up); err != nil {
 		return err
 	}
 	if err := checkProxyFaults("Down", down); err != nil {
 		return err
 	}
-	p.faults.Store(&faultSet{up: slices.Clone(up), down: slices.Clone(down)})
+	old := p.faults.Swap(newFaultSet(up, down))
+	close(old.replaced)
 	return nil
+}
+
+// fire counts one firing of a fault of kind.
+func (p *Proxy) fire(kind string) {
+	p.firedMu.Lock()
+	if p.fired == nil {
+		p.fired = make(map[string]uint64)
+	}
+	p.fired[kind]++
+	p.firedMu.Unlock()
 }
 
 // Faults returns copies of the faults applied to new connections.
@@ -553,9 +600,15 @@ func (p *Proxy) Seed() uint64 { return p.cfg.Seed }
 
 // Stats returns a snapshot of the proxy's counters.
 func (p *Proxy) Stats() ProxyStats {
+	p.firedMu.Lock()
+	fired := maps.Clone(p.fired)
+	p.firedMu.Unlock()
 	return ProxyStats{
 		Accepted:   p.accepted.Load(),
 		Active:     p.active.Load(),
 		DialErrors: p.dialErrors.Load(),
+		BytesUp:    p.bytesUp.Load(),
+		BytesDown:  p.bytesDown.Load(),
+		Fired:      fired,
 	}
 }

@@ -93,30 +93,32 @@ func TestProxySetFaults(t *testing.T) {
 	p := startProxy(t, faults.Config{Upstream: startEcho(t)})
 	addr := p.Addr().String()
 
-	// A connection made before the change keeps its faults (none).
+	// A connection made before the change gets the new faults too, at its
+	// next byte, with offsets counted from its start.
 	old, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = old.Close() })
-	echoOnce := func(s string) string {
-		_, err := old.Write([]byte(s))
-		require.NoError(t, err)
-		got := make([]byte, len(s))
-		_, err = io.ReadFull(old, got)
-		require.NoError(t, err)
-		return string(got)
-	}
-	require.Equal(t, "before", echoOnce("before"))
+	_, err = old.Write([]byte("before"))
+	require.NoError(t, err)
+	got := make([]byte, len("before"))
+	_, err = io.ReadFull(old, got)
+	require.NoError(t, err)
+	require.Equal(t, "before", string(got))
 
-	down := []faults.Fault{faults.Cut{At: 3}}
+	down := []faults.Fault{faults.Cut{At: 8}}
 	require.NoError(t, p.SetFaults(nil, down))
 	gotUp, gotDown := p.Faults()
 	assert.Empty(t, gotUp)
 	assert.Equal(t, down, gotDown)
 
-	got, err := roundTrip(t.Context(), addr, []byte("hello"))
+	got, err = roundTrip(t.Context(), addr, []byte("hello world"))
 	require.NoError(t, err)
-	assert.Equal(t, "hel", string(got), "a new connection gets the new faults")
-	assert.Equal(t, "after", echoOnce("after"), "an existing connection keeps its faults")
+	assert.Equal(t, "hello wo", string(got), "a new connection gets the new faults")
+	_, err = old.Write([]byte("after"))
+	require.NoError(t, err)
+	got, err = io.ReadAll(old)
+	require.NoError(t, err)
+	assert.Equal(t, "af", string(got), "the open connection is cut at its byte 8")
 
 	err = p.SetFaults([]faults.Fault{faults.OnRead(faults.Chunk{Max: 1})}, nil)
 	require.ErrorIs(t, err, faults.ErrInvalidConfig)

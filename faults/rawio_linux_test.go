@@ -35,8 +35,8 @@ func TestProxyUsesRawIOForPlainTCP(t *testing.T) {
 	for l = range p.links {
 	}
 	p.mu.Unlock()
-	assert.NotNil(t, l.client.raw, "the client's side has no faults")
-	assert.Nil(t, l.upstream.raw, "the upstream's side has Up faults")
+	assert.True(t, l.client.fast.Load(), "the client's side has no faults: raw I/O")
+	assert.False(t, l.upstream.fast.Load(), "the upstream's side has Up faults: through them")
 }
 
 // newRawIO takes only TCP connections; others keep their own methods.

@@ -1,6 +1,9 @@
 package faults
 
-import "strconv"
+import (
+	"strconv"
+	"time"
+)
 
 // Reset aborts the connection with a TCP RST once the stream has carried At
 // bytes. Bytes before At pass; right after the operation that carries byte
@@ -16,22 +19,61 @@ import "strconv"
 // list "reset=0" lets the client's request reach the upstream, and resets
 // the connection when the first bytes of the reply arrive.
 //
-// Spec: "reset=AT".
+// With After set, the stream reaching At starts a timer instead, and the
+// connection is reset After later, whether bytes flow meanwhile or not, as
+// toxiproxy's reset_peer does.
+//
+// Spec: "reset=AT", or "reset=AT@DURATION" for After.
 type Reset struct {
 	// At is the number of bytes the stream carries before the reset.
 	At int64
+	// After, when not 0, is the time from reaching At to the reset.
+	After time.Duration
 }
 
 // Validate reports a negative offset.
 func (f Reset) Validate() error {
-	if f.At < 0 {
+	switch {
+	case f.At < 0:
 		return invalid("reset", "negative offset %d", f.At)
+	case f.After < 0:
+		return invalid("reset", "negative After %v", f.After)
 	}
 	return nil
 }
 
-// String returns "reset=AT".
-func (f Reset) String() string { return "reset=" + strconv.FormatInt(f.At, 10) }
+// String returns "reset=AT", with "@DURATION" when After is set.
+func (f Reset) String() string {
+	return "reset=" + strconv.FormatInt(f.At, 10) + atDuration(f.After)
+}
 
-// Inject resets the connection when the stream reaches At.
-func (f Reset) Inject(s *Stream, next Op) Op { return endAt(f.At, next, s.Reset) }
+// Inject resets the connection when the stream reaches At, or After later.
+func (f Reset) Inject(s *Stream, next Op) Op {
+	if f.After == 0 {
+		return endAt(s, f.At, next, s.Reset)
+	}
+	return timerAt(s, f.At, next, func() { s.after(f.After, true) })
+}
+
+// atDuration returns "@DURATION", or "" for 0.
+func atDuration(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return "@" + d.String()
+}
+
+// timerAt returns next, calling arm once, in the first operation that
+// finds the stream at or past at.
+func timerAt(s *Stream, at int64, next Op, arm func()) Op {
+	off, armed := s.base, false
+	return func(p []byte) (int, error) {
+		if off >= at && !armed {
+			armed = true
+			arm()
+		}
+		n, err := next(p)
+		off += int64(n)
+		return n, err
+	}
+}

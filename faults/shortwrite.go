@@ -40,8 +40,8 @@ func (f ShortWrite) Inject(s *Stream, next Op) Op {
 		return next
 	}
 	var (
-		off   int64
-		fired bool
+		off   = s.base
+		fired = off > f.At // a live change made this stream after byte At passed
 	)
 	return func(p []byte) (int, error) {
 		if fired {
@@ -49,6 +49,7 @@ func (f ShortWrite) Inject(s *Stream, next Op) Op {
 		}
 		if off >= f.At {
 			fired = true
+			s.fire()
 			return 0, io.ErrShortWrite
 		}
 		// The wrapper calls again for the rest, which then starts at At.

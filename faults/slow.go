@@ -12,10 +12,14 @@ import (
 // the two; the zero value does nothing.
 //
 // The waits end early at the connection's deadline, with a timeout error,
-// and at Close. Spec: "delay=DURATION" or "rate=BYTES_PER_SECOND".
+// and at Close, and when a Proxy's faults change. Spec: "delay=DURATION",
+// "delay=DURATION+-JITTER" or "rate=BYTES_PER_SECOND".
 type Slow struct {
 	// Delay is the wait before each operation.
 	Delay time.Duration
+	// Jitter spreads each Delay over Delay-Jitter to Delay+Jitter, drawn
+	// uniformly (seeded, see Determinism); at most Delay.
+	Jitter time.Duration
 	// Rate is the pace in bytes per second; 0 means unpaced.
 	Rate int64
 }
@@ -29,16 +33,19 @@ func (f Slow) Validate() error {
 		return invalid("slow", "negative rate %d", f.Rate)
 	case f.Delay > 0 && f.Rate > 0:
 		return invalid("slow", "set Delay or Rate, not both")
+	case f.Jitter > 0 && f.Rate > 0:
+		return invalid("slow", "Jitter goes with Delay, not with Rate")
 	}
-	return nil
+	return checkJitter("slow", f.Delay, f.Jitter)
 }
 
-// String returns "rate=N" when Rate is set, else "delay=DURATION".
+// String returns "rate=N" when Rate is set, else "delay=DURATION", with
+// "+-JITTER" when Jitter is set.
 func (f Slow) String() string {
 	if f.Rate > 0 {
 		return "rate=" + strconv.FormatInt(f.Rate, 10)
 	}
-	return "delay=" + f.Delay.String()
+	return "delay=" + withJitter(f.Delay, f.Jitter)
 }
 
 // Inject applies the delay or the pace to the stream.
@@ -48,7 +55,8 @@ func (f Slow) Inject(s *Stream, next Op) Op {
 		return f.pace(s, next)
 	case f.Delay > 0:
 		return func(p []byte) (int, error) {
-			if err := s.Sleep(f.Delay); err != nil {
+			s.fire()
+			if err := s.Sleep(jittered(s, f.Delay, f.Jitter)); err != nil {
 				return 0, err
 			}
 			return next(p)
@@ -67,6 +75,7 @@ func (f Slow) pace(s *Stream, next Op) Op {
 		if int64(len(p)) > piece {
 			p = p[:piece]
 		}
+		s.fire()
 		n, err := next(p)
 		if now := time.Now(); due.Before(now) {
 			due = now

@@ -10,29 +10,39 @@ import (
 
 // ProxySpecSyntax lists the fault tokens ParseProxySpec accepts, as its
 // errors show them: SpecSyntax without the read: and write: prefixes.
-const ProxySpecSyntax = "delay=DURATION, rate=BYTES_PER_SEC, chunk=MAX or chunk=MIN..MAX, " +
-	"stall=AT@DURATION, cut=AT, reset=AT, blackhole or blackhole=AT, " +
-	"corrupt=AT or corrupt=AT^MASK, short=AT"
+const ProxySpecSyntax = "delay=DURATION[+-JITTER], latency=DURATION[+-JITTER], rate=BYTES_PER_SEC, " +
+	"chunk=MAX or chunk=MIN..MAX, stall=AT@DURATION, cut=AT, reset=AT[@DURATION], " +
+	"blackhole or blackhole=AT[@DURATION], corrupt=AT or corrupt=AT^MASK, short=AT, slowclose=DURATION"
+
+// ShareSyntax says how a spec applies a fault to a share of the
+// connections, as errors and help show it.
+const ShareSyntax = "any fault followed by ~PERCENT% (such as cut=0~25%) acts on that share of the connections"
 
 // SpecSyntax lists the tokens ParseSpec accepts, as its errors show them.
-const SpecSyntax = ProxySpecSyntax + "; a read: or write: prefix restricts a fault to one direction"
+const SpecSyntax = ProxySpecSyntax + "; " + ShareSyntax + "; a read: or write: prefix restricts a fault to one direction"
 
 // ParseSpec parses a comma-separated list of faults, such as
 // "chunk=1..8,delay=1ms" or "read:cut=100". Each token is one fault, in the
 // syntax its String method documents:
 //
-//	delay=1ms       Slow{Delay: time.Millisecond}
+//	delay=1ms       Slow{Delay: time.Millisecond} (before every operation)
+//	delay=5ms+-1ms  Slow{Delay: 5 * time.Millisecond, Jitter: time.Millisecond}
+//	latency=50ms    Latency{Delay: 50 * time.Millisecond} (once per message; +-JITTER too)
 //	rate=1000       Slow{Rate: 1000} (bytes per second)
 //	chunk=8         Chunk{Max: 8}
 //	chunk=1..8      Chunk{Min: 1, Max: 8} (random, seeded)
 //	stall=10@2s     Stall{At: 10, For: 2 * time.Second}
 //	cut=100         Cut{At: 100} (cut=0: at the first operation, see Cut)
 //	reset=50        Reset{At: 50} (reset=0: at the first operation)
+//	reset=0@2s      Reset{After: 2 * time.Second}
 //	blackhole       Blackhole{}
 //	blackhole=10    Blackhole{At: 10}
+//	blackhole=0@5s  Blackhole{After: 5 * time.Second} (then closed)
 //	corrupt=7       Corrupt{At: 7}
 //	corrupt=7^0x01  Corrupt{At: 7, Mask: 0x01}
 //	short=3         ShortWrite{At: 3} (writes only: no read: prefix)
+//	slowclose=1s    SlowClose{Delay: time.Second} (writes only)
+//	cut=0~25%       Share{Fault: Cut{}, Toxicity: 0.25} (a quarter of the connections)
 //	read:chunk=1    OnRead(Chunk{Max: 1}); write: likewise gives OnWrite
 //
 // Offsets, rates, sizes and a decimal MASK are plain decimal digits, with
@@ -79,13 +89,15 @@ type keyParser struct {
 }
 
 var keys = map[string]keyParser{
-	"delay":     {"delay=DURATION", parseDelay},
+	"delay":     {"delay=DURATION or delay=DURATION+-JITTER", parseDelay},
+	"latency":   {"latency=DURATION or latency=DURATION+-JITTER", parseLatency},
+	"slowclose": {"slowclose=DURATION", parseSlowClose},
 	"rate":      {"rate=BYTES_PER_SEC", parseRate},
 	"chunk":     {"chunk=MAX or chunk=MIN..MAX", parseChunk},
 	"stall":     {"stall=AT@DURATION", parseStall},
 	"cut":       {"cut=AT", offsetFault(func(at int64) Fault { return Cut{At: at} })},
-	"reset":     {"reset=AT", offsetFault(func(at int64) Fault { return Reset{At: at} })},
-	"blackhole": {"blackhole or blackhole=AT", parseBlackhole},
+	"reset":     {"reset=AT or reset=AT@DURATION", parseReset},
+	"blackhole": {"blackhole, blackhole=AT or blackhole=AT@DURATION", parseBlackhole},
 	"corrupt":   {"corrupt=AT or corrupt=AT^MASK", parseCorrupt},
 	"short":     {"short=AT", offsetFault(func(at int64) Fault { return ShortWrite{At: at} })},
 }
@@ -110,6 +122,15 @@ func parseToken(tok, list, syntax string) (Fault, error) {
 		}
 		body, dir = rest, d
 	}
+	body, share, shared := strings.Cut(body, "~")
+	var toxicity float64
+	if shared {
+		t, err := parsePercent(strings.TrimSpace(share))
+		if err != nil {
+			return nil, fmt.Errorf("%w: token %q: %v (want a fault followed by ~PERCENT%%, such as cut=0~25%%)", ErrBadSpec, tok, err)
+		}
+		toxicity = t
+	}
 	key, val, has := strings.Cut(body, "=")
 	key, val = strings.TrimSpace(key), strings.TrimSpace(val)
 	kp, ok := keys[key]
@@ -122,6 +143,9 @@ func parseToken(tok, list, syntax string) (Fault, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: token %q: %v (want %s)", ErrBadSpec, tok, err, kp.syntax)
+	}
+	if shared {
+		f = Share{Fault: f, Toxicity: toxicity}
 	}
 	if dir == 0 {
 		return f, nil
@@ -188,6 +212,39 @@ func offsetFault(mk func(int64) Fault) func(string, bool) (Fault, error) {
 }
 
 func parseDelay(v string, has bool) (Fault, error) {
+	d, j, err := parseJitter(v, has)
+	if err != nil {
+		return nil, err
+	}
+	return Slow{Delay: d, Jitter: j}, nil
+}
+
+func parseLatency(v string, has bool) (Fault, error) {
+	d, j, err := parseJitter(v, has)
+	if err != nil {
+		return nil, err
+	}
+	return Latency{Delay: d, Jitter: j}, nil
+}
+
+// parseJitter parses DURATION or DURATION+-JITTER.
+func parseJitter(v string, has bool) (d, j time.Duration, err error) {
+	if err := need(v, has); err != nil {
+		return 0, 0, err
+	}
+	dv, jv, jittered := strings.Cut(v, "+-")
+	if d, err = parseDuration(strings.TrimSpace(dv)); err != nil {
+		return 0, 0, err
+	}
+	if jittered {
+		if j, err = parseDuration(strings.TrimSpace(jv)); err != nil {
+			return 0, 0, err
+		}
+	}
+	return d, j, nil
+}
+
+func parseSlowClose(v string, has bool) (Fault, error) {
 	if err := need(v, has); err != nil {
 		return nil, err
 	}
@@ -195,7 +252,44 @@ func parseDelay(v string, has bool) (Fault, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Slow{Delay: d}, nil
+	return SlowClose{Delay: d}, nil
+}
+
+// parsePercent parses "25%" (a decimal number from 0 to 100 and a "%")
+// as 0.25.
+func parsePercent(v string) (float64, error) {
+	num, ok := strings.CutSuffix(v, "%")
+	num = strings.TrimSpace(num)
+	if !ok || num == "" || strings.TrimLeft(num, "0123456789.") != "" {
+		return 0, fmt.Errorf("share %q is not a percentage such as 25%%", v)
+	}
+	p, err := strconv.ParseFloat(num, 64)
+	if err != nil || p > 100 {
+		return 0, fmt.Errorf("share %q is not a percentage from 0%% to 100%%", v)
+	}
+	return p / 100, nil
+}
+
+// parseAtAfter parses AT or AT@DURATION.
+func parseAtAfter(v string) (int64, time.Duration, error) {
+	at, d, timed := strings.Cut(v, "@")
+	off, err := parseOffset(strings.TrimSpace(at))
+	if err != nil || !timed {
+		return off, 0, err
+	}
+	after, err := parseDuration(strings.TrimSpace(d))
+	return off, after, err
+}
+
+func parseReset(v string, has bool) (Fault, error) {
+	if err := need(v, has); err != nil {
+		return nil, err
+	}
+	at, after, err := parseAtAfter(v)
+	if err != nil {
+		return nil, err
+	}
+	return Reset{At: at, After: after}, nil
 }
 
 func parseRate(v string, has bool) (Fault, error) {
@@ -265,11 +359,11 @@ func parseBlackhole(v string, has bool) (Fault, error) {
 	if err := need(v, has); err != nil {
 		return nil, err
 	}
-	at, err := parseOffset(v)
+	at, after, err := parseAtAfter(v)
 	if err != nil {
 		return nil, err
 	}
-	return Blackhole{At: at}, nil
+	return Blackhole{At: at, After: after}, nil
 }
 
 func parseCorrupt(v string, has bool) (Fault, error) {

@@ -43,9 +43,9 @@ func (f Stall) String() string {
 // Inject pauses the stream at At.
 func (f Stall) Inject(s *Stream, next Op) Op {
 	var (
-		off   int64
+		off   = s.base
 		until time.Time // end of the pause, once the stream reaches At
-		over  bool
+		over  = off > f.At // a live change made this stream after byte At passed
 	)
 	return func(p []byte) (int, error) {
 		switch {
@@ -54,6 +54,7 @@ func (f Stall) Inject(s *Stream, next Op) Op {
 		case !over:
 			if until.IsZero() {
 				until = time.Now().Add(f.For)
+				s.fire()
 			}
 			if err := s.Sleep(time.Until(until)); err != nil {
 				return 0, err

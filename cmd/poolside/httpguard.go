@@ -53,6 +53,11 @@ type guardOptions struct {
 	// loopback names: 127.0.0.0/8, ::1 and localhost. The other rules
 	// apply either way.
 	AllowRemote bool
+	// AnyBody accepts bodies of any Content-Type, for toxiproxy's API,
+	// whose clients send text/plain. A browser can send such a body across
+	// sites without asking first, so the Host and origin rules carry the
+	// guard alone, with toxiproxy's own: no User-Agent starting "Mozilla/".
+	AnyBody bool
 }
 
 // guardAPI returns h behind the rules that keep web pages out of an API
@@ -96,12 +101,16 @@ func guardAPI(h http.Handler, opts guardOptions) http.Handler {
 			writeGuardError(w, http.StatusForbidden, msg)
 			return
 		}
+		if opts.AnyBody && strings.HasPrefix(r.UserAgent(), "Mozilla/") {
+			writeGuardError(w, http.StatusForbidden, fmt.Sprintf("%s does not answer web browsers (User-Agent Mozilla/...), so that a web page cannot use it; use toxiproxy-cli, a toxiproxy client library or curl", name))
+			return
+		}
 		if !writes(r.Method) {
 			h.ServeHTTP(w, r)
 			return
 		}
 		ct := r.Header.Get("Content-Type")
-		if (ct != "" || r.ContentLength != 0) && !isJSONType(ct) {
+		if (ct != "" || r.ContentLength != 0) && !isJSONType(ct) && !opts.AnyBody {
 			got := "no Content-Type"
 			if ct != "" {
 				got = fmt.Sprintf("Content-Type %q", ct)
@@ -110,7 +119,7 @@ func guardAPI(h http.Handler, opts guardOptions) http.Handler {
 				r.Method, got))
 			return
 		}
-		if ct == "" { // and no body: nothing to check
+		if ct == "" && r.ContentLength == 0 { // no body: nothing to check
 			h.ServeHTTP(w, r)
 			return
 		}

@@ -32,6 +32,8 @@ type proxyFlags struct {
 	up, down     string
 	seed         uint64
 	api          string
+	config       string
+	hubOnly      bool // no proxy from the flags: --api or --config without them
 	dialTimeout  time.Duration
 	drainTimeout time.Duration
 }
@@ -40,13 +42,15 @@ type proxyFlags struct {
 // faults.ProxySpecSyntax names that is missing here is listed without a
 // note.
 var faultHelp = map[string]string{
-	"delay":     "wait DURATION before every write",
+	"delay":     "wait DURATION (give or take JITTER) before every write",
+	"latency":   "wait DURATION (give or take JITTER) before every message: once per reply, however large",
+	"slowclose": "hold back the end of the stream (FIN) for DURATION",
 	"rate":      "pace the bytes to BYTES_PER_SEC",
 	"chunk":     "write in pieces of at most MAX bytes (MIN..MAX: seeded random sizes)",
 	"stall":     "hold back the write that carries byte AT for DURATION",
 	"cut":       "close the connection (FIN) after AT bytes",
-	"reset":     "reset the connection (RST) after AT bytes",
-	"blackhole": "let AT bytes through (default 0), then drop everything",
+	"reset":     "reset the connection (RST) after AT bytes (@DURATION: that long after)",
+	"blackhole": "let AT bytes through (default 0), then drop everything (@DURATION: then close)",
 	"corrupt":   "flip the bits of byte AT (XOR with MASK, default 0xff)",
 	"short":     "fail the write that reaches byte AT",
 }
@@ -59,7 +63,7 @@ func specHelp() string {
 		tok = strings.TrimSpace(tok)
 		key, _, _ := strings.Cut(tok, "=")
 		key, _, _ = strings.Cut(key, " ")
-		fmt.Fprintf(&b, "  %-34s %s\n", tok, faultHelp[key])
+		fmt.Fprintf(&b, "  %-38s %s\n", tok, faultHelp[key])
 	}
 	return b.String()
 }
@@ -76,7 +80,9 @@ client, --down). It works with any TCP client and server, not only poolside's.
 A SPEC is a comma-separated list of faults, applied in order, for example
 "chunk=1,delay=1ms". AT is a byte offset, counted on each connection and in
 each direction from 0. The faults:
-` + specHelp() + `
+` + specHelp() + `Any fault followed by ~PERCENT% (such as latency=1s~25%) acts on that share
+of the connections, drawn per connection from --seed.
+
 The proxy relays the bytes as they arrive, in pieces of at most ` + kib(faults.RelayBufferSize) + `:
 a "write" above is one such piece. A fault acts only when bytes go its way,
 never at connect time: with --down cut=0 the request still reaches the
@@ -94,7 +100,11 @@ prefixes are not accepted. Every random choice comes from --seed, and every
 connection replays the same choices, so a run can be repeated exactly.
 
 --api ADDR serves the faults as JSON on http://ADDR/faults, so that a script
-can change them between steps; changes apply to new connections:
+can change them between steps. A change reaches every open connection at
+its next byte: a fault sleeping then (a delay, a stall) wakes at once and
+lets its bytes go; offsets still count from each connection's start, and a
+stall or corrupt whose offset has passed does nothing. Each change is
+logged on standard error with what it replaced:
   GET    /faults   {"up":"chunk=1","down":"cut=100","seed":7}
   PUT    /faults   body {"up":"...","down":"..."} sets both (missing = none;
                    a "seed" may be sent back as GET gave it, not changed)
@@ -109,6 +119,19 @@ without a host (":9501") listens on loopback only. An ADDR beyond loopback
 on standard error: anyone who can reach it can change the faults, and it
 then answers requests to any name.
 
+Many proxies, toxiproxy's way: --api ADDR also serves toxiproxy's HTTP API
+(v2, as toxiproxy-server 2.5.0 does: /proxies, /populate, toxics, /reset,
+/version), so toxiproxy-cli and toxiproxy's client libraries drive poolside
+unchanged, and Prometheus metrics on http://ADDR/metrics (connections, bytes
+and faults fired, by proxy). Given --api or --config and none of --listen,
+--upstream, --up and --down, no proxy is made from the flags: the command is
+a stand-in for toxiproxy-server, started with the proxies of --config FILE
+(toxiproxy's format, a JSON array of {"name","listen","upstream"}) or none.
+The toxic types, with their attributes (toxiproxy's first, then poolside's):
+` + toxicTable() + `Every toxic takes "toxicity" (the share of connections, drawn from --seed)
+and "stream" (upstream or downstream), and poolside's attribute
+"connection": N limits it to the N-th connection the proxy accepts.
+
 The first line on standard output is "poolside: proxying ADDR -> UPSTREAM"
 with the address actually bound (useful with --listen 127.0.0.1:0); with
 --api, the second is "poolside: fault API on http://ADDR/faults". A client
@@ -118,10 +141,16 @@ SIGINT (Ctrl-C), SIGTERM or SIGHUP stops accepting, lets open connections
 finish for --drain-timeout, closes the rest and exits 0; a second signal
 stops the proxy at once. (A proxy started under nohup ignores SIGHUP.)`,
 		Example: `  poolside proxy --upstream 127.0.0.1:9407 --down chunk=1,delay=1ms --seed 7
+  poolside proxy --api 127.0.0.1:8474 --seed 7      # in place of toxiproxy-server
+  toxiproxy-cli create -l 127.0.0.1:26379 -u 127.0.0.1:6379 redis
+  toxiproxy-cli toxic add -t latency -a latency=100 -a jitter=20 redis
   poolside proxy --listen 127.0.0.1:9500 --up cut=100 --api 127.0.0.1:9501
   curl -s -X PUT -H 'Content-Type: application/json' -d '{"down":"reset=50"}' http://127.0.0.1:9501/faults`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			fl := cmd.Flags()
+			f.hubOnly = (f.api != "" || f.config != "") &&
+				!fl.Changed("listen") && !fl.Changed("upstream") && !fl.Changed("up") && !fl.Changed("down")
 			return runProxy(cmd.Context(), f, stdout, stderr)
 		},
 	}
@@ -132,6 +161,7 @@ stops the proxy at once. (A proxy started under nohup ignores SIGHUP.)`,
 	fl.StringVar(&f.down, "down", "", "faults on the bytes coming back to the client (SPEC; empty = none)")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the faults' random choices")
 	fl.StringVar(&f.api, "api", "", "serve the fault API on this address, e.g. 127.0.0.1:9501 (empty = off; no host = loopback; an address beyond loopback is allowed, with a warning)")
+	fl.StringVar(&f.config, "config", "", "create the proxies of this JSON file at start, in toxiproxy's format: [{\"name\":...,\"listen\":...,\"upstream\":...}]")
 	fl.DurationVar(&f.dialTimeout, "dial-timeout", faults.DefaultDialTimeout, "time allowed for each connection to the upstream; 0 means the default")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 5*time.Second, "on SIGINT, SIGTERM or SIGHUP, how long open connections may go on before they are closed")
 	return cmd
@@ -229,35 +259,68 @@ func runProxy(ctx context.Context, f proxyFlags, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	p, err := faults.NewProxy(cfg)
-	if err != nil {
-		return usageError(fmt.Errorf("bad flag value: %w", err))
+	logger := log.New(stderr, "poolside: ", 0)
+	hub := newHub(f, stderr)
+	defer hub.Close()
+	var p *faults.Proxy
+	if !f.hubOnly {
+		// Faults that nothing can change let the fastest relay carry the
+		// links with none.
+		cfg.Fixed = apiAddr == ""
+		if p, err = faults.NewProxy(cfg); err != nil {
+			return usageError(fmt.Errorf("bad flag value: %w", err))
+		}
+		// Bind every address before printing anything: a script that
+		// waits for the lines below sees the exit instead.
+		if err := p.Start(); err != nil {
+			return listenError("--listen", f.listen, err)
+		}
 	}
-	// Bind both addresses before printing anything: a script that waits
-	// for the lines below sees the exit instead.
-	if err := p.Start(); err != nil {
-		return listenError("--listen", f.listen, err)
+	closeProxy := func() {
+		if p != nil {
+			_ = p.Close()
+		}
+	}
+	if f.config != "" {
+		if err := loadProxyConfig(hub, f.config); err != nil {
+			closeProxy()
+			return err
+		}
 	}
 	var apiLn net.Listener
 	if apiAddr != "" {
 		apiLn, err = net.Listen("tcp", apiAddr)
 		if err != nil {
-			_ = p.Close()
+			closeProxy()
 			return listenError("--api", f.api, err)
 		}
 	}
-	fmt.Fprintf(stdout, "poolside: proxying %s -> %s\n", p.Addr(), cfg.Upstream)
+	if p != nil {
+		fmt.Fprintf(stdout, "poolside: proxying %s -> %s\n", p.Addr(), cfg.Upstream)
+	}
 	stopAPI := func() {}
 	if apiLn != nil {
-		stopAPI = serveFaultAPI(apiLn, p, stdout)
+		stopAPI = serveProxyAPI(apiLn, hub, p, logger, stdout)
 		if w := remoteAPIWarning("the fault API", apiLn.Addr()); w != "" {
 			fmt.Fprintf(stderr, "poolside: %s\n", w)
 		}
 	}
-	fmt.Fprintf(stderr, "poolside: up faults %q, down faults %q, seed %d\n", faults.FormatSpec(cfg.Up), faults.FormatSpec(cfg.Down), cfg.Seed)
+	if p != nil {
+		fmt.Fprintf(stderr, "poolside: up faults %q, down faults %q, seed %d\n", faults.FormatSpec(cfg.Up), faults.FormatSpec(cfg.Down), cfg.Seed)
+	}
+	for _, info := range hub.List() {
+		fmt.Fprintf(stderr, "poolside: proxy %q: %s -> %s%s\n", info.Name, info.Listen, info.Upstream, map[bool]string{true: "", false: " (disabled)"}[info.Enabled])
+	}
 
 	<-ctx.Done()
 	stopAPI()
+	_ = hub.Close()
+	for _, st := range hub.Stats() {
+		fmt.Fprintf(stderr, "poolside: proxy %q stopped: %s accepted, %s failed\n", st.Name, textfmt.Count(int(st.Accepted), "connection"), textfmt.Count(int(st.DialErrors), "upstream dial"))
+	}
+	if p == nil {
+		return nil
+	}
 	dctx, cancel := context.WithTimeout(context.Background(), f.drainTimeout)
 	defer cancel()
 	err = p.Shutdown(dctx)
@@ -278,19 +341,22 @@ func runProxy(ctx context.Context, f proxyFlags, stdout, stderr io.Writer) error
 	return nil
 }
 
-// serveFaultAPI serves faults.NewAPI(p) on ln, behind guardAPI, until the
-// returned function is called, and prints the API's URL. On a loopback
-// ln it answers only requests to loopback names; beyond loopback, where
-// the user has chosen to serve other machines, requests to any name.
-func serveFaultAPI(ln net.Listener, p *faults.Proxy, stdout io.Writer) (stop func()) {
-	h := guardAPI(faults.NewAPI(p), guardOptions{Name: "the fault API", AllowRemote: !isLoopbackAddr(ln.Addr())})
+// serveProxyAPI serves proxyAPI on ln until the returned function is
+// called, and prints its URLs. On a loopback ln it answers only requests
+// to loopback names; beyond loopback, where the user has chosen to serve
+// other machines, requests to any name.
+func serveProxyAPI(ln net.Listener, hub *faults.Hub, p *faults.Proxy, logger *log.Logger, stdout io.Writer) (stop func()) {
+	h := proxyAPI(hub, p, !isLoopbackAddr(ln.Addr()), logger)
 	hs, ln := newHTTPServer(ln, h, 0)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = hs.Serve(ln) // http.ErrServerClosed after Shutdown
 	}()
-	fmt.Fprintf(stdout, "poolside: fault API on http://%s/faults\n", ln.Addr())
+	if p != nil {
+		fmt.Fprintf(stdout, "poolside: fault API on http://%s/faults\n", ln.Addr())
+	}
+	fmt.Fprintf(stdout, "poolside: toxiproxy API on http://%s (toxiproxy-cli --host http://%s; metrics on /metrics)\n", ln.Addr(), ln.Addr())
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
