@@ -94,9 +94,9 @@ type side struct {
 // live is what a Proxy's side needs to follow the Proxy's faults as they
 // change: its write chain is rebuilt at its next write after a change.
 type live struct {
-	src  *atomic.Pointer[faultSet]
-	set  *faultSet // the set the write chain was built from
-	down bool      // the client's side: the Down faults; else the Up ones
+	src   *atomic.Pointer[faultSet]
+	set   *faultSet // the set the write chain was built from
+	down  bool      // the client's side: the Down faults; else the Up ones
 	seed  uint64
 	lane  uint64
 	bytes *atomic.Uint64 // the Proxy's count of bytes relayed this way

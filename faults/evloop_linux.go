@@ -63,11 +63,11 @@ type eside struct {
 	id         uint32
 	link       *elink
 	peer       *eside
-	pending    []byte // read from peer, not yet written here
-	eof        bool   // this side's peer ended its stream (read returned 0)
-	shut       bool   // the end was carried here (shutdown SHUT_WR)
-	events     uint32 // interest
-	registered bool   // in the epoll interest list (not while events is 0)
+	pending    []byte         // read from peer, not yet written here
+	eof        bool           // this side's peer ended its stream (read returned 0)
+	shut       bool           // the end was carried here (shutdown SHUT_WR)
+	events     uint32         // interest
+	registered bool           // in the epoll interest list (not while events is 0)
 	bytes      *atomic.Uint64 // counts the bytes relayed to this side
 }
 

@@ -16,8 +16,8 @@ type evloop struct{}
 // elink is a link relayed by an evloop.
 type elink struct{ done chan struct{} }
 
-func newEvloop() (*evloop, error)        { return nil, errors.ErrUnsupported }
+func newEvloop() (*evloop, error)                             { return nil, errors.ErrUnsupported }
 func (*evloop) add(_, _ net.Conn, _, _ *atomic.Uint64) *elink { return nil }
-func (*evloop) kill(*elink)              {}
-func (*evloop) shutdown()                {}
-func (*evloop) run()                     {}
+func (*evloop) kill(*elink)                                   {}
+func (*evloop) shutdown()                                     {}
+func (*evloop) run()                                          {}

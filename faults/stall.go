@@ -44,7 +44,7 @@ func (f Stall) String() string {
 func (f Stall) Inject(s *Stream, next Op) Op {
 	var (
 		off   = s.base
-		until time.Time // end of the pause, once the stream reaches At
+		until time.Time    // end of the pause, once the stream reaches At
 		over  = off > f.At // a live change made this stream after byte At passed
 	)
 	return func(p []byte) (int, error) {
