@@ -8,6 +8,10 @@ FUZZTIME  ?= 10s
 # Pinned so that lint gives the same answer everywhere.
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
+# toxiproxy-cli, the peer of poolside proxy's toxiproxy API in the tests,
+# is built into a cache outside the repository.
+TOOLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/poolside
+TOXIPROXY_DIR := $(TOOLS_CACHE)/toxiproxy-v2.5.0
 
 # Native fuzz targets, as package:FuzzName.
 FUZZ_TARGETS := \
@@ -25,9 +29,10 @@ build: ## build bin/poolside
 run: build ## serve the Building Services protocol on 127.0.0.1:9407 (durable store ./poolside.db)
 	$(POOLSIDE) serve
 
-test: ## run every test with the race detector, fuzz seed corpora included (installs PostgreSQL for the postgres store's tests when it can)
+test: ## run every test with the race detector, fuzz seed corpora included (installs PostgreSQL and toxiproxy-cli for their tests when it can)
 	@scripts/ensure-postgres.sh
-	$(GO) test -race -count=1 -timeout 10m ./...
+	@scripts/ensure-toxiproxy.sh $(TOXIPROXY_DIR)
+	POOLSIDE_TOXIPROXY_CLI=$(TOXIPROXY_DIR)/cli $(GO) test -race -count=1 -timeout 10m ./...
 
 race: ## run the tests three times over with the race detector, to shake out rare races
 	$(GO) test -race -count=3 -timeout 20m ./...
