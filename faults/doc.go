@@ -5,7 +5,8 @@
 // # Faults
 //
 // A Fault is a small value with exported parameters, one type per kind:
-// Slow, Chunk, Stall, Cut, Reset, Blackhole, ShortWrite and Corrupt. Each
+// Slow, Latency, Chunk, Stall, Cut, Reset, Blackhole, ShortWrite, Corrupt
+// and SlowClose, and Share puts any of them on a share of the connections. Each
 // implements Fault's Inject method, which wraps one direction's read or
 // write operation (an Op), as toxiproxy's toxics and testing/iotest's
 // readers do; users can write their own the same way.
@@ -34,7 +35,7 @@
 //
 // # Determinism
 //
-// Every random choice (today Chunk's random sizes) comes from a
+// Every random choice (Chunk's random sizes, jitter, a Share's draw) comes from a
 // math/rand/v2 PCG seeded from an explicit seed: the Seed field of Dialer,
 // ListenerConfig and Config, or WrapSeed's (Wrap uses 0), mixed with the
 // direction and the fault's place in the list, so faults never share a
@@ -53,6 +54,29 @@
 // Blackhole) honour the deadlines set on the wrapped connection and wake at
 // once on Close. Reset really sends a TCP RST (SetLinger(0)). Cut closes
 // with FIN, after which reads give io.EOF.
+//
+// # Live changes
+//
+// A Proxy's faults can change while it runs (Proxy.SetFaults, NewAPI,
+// a Hub's toxics), and a change reaches every open connection, not only
+// new ones: each side takes up the new list at its next write. A fault
+// sleeping then (Slow, Latency, Stall, SlowClose) wakes at once, and the
+// bytes it held go on without the rest of the wait. Every fault of the new
+// list then starts afresh, except that byte offsets still count from the
+// connection's start: a Cut, Reset or Blackhole whose offset has passed
+// acts at the next byte, and a Stall, Corrupt or ShortWrite whose offset
+// has passed does nothing (it may have acted already). A Config with Fixed
+// set refuses changes, which lets links without faults use the faster
+// relay (see Proxy).
+//
+// # Many proxies: toxiproxy's API
+//
+// A Hub holds named proxies created, changed and removed at run time, with
+// toxiproxy's toxics (type, stream, toxicity, attributes) mapped onto
+// these faults (ToxicTypes), and NewToxiproxyAPI serves it over
+// toxiproxy's v2 HTTP API, so that toxiproxy-cli and toxiproxy's client
+// libraries drive it unchanged. Share applies a fault to a seeded share of
+// a proxy's connections, as toxicity does.
 //
 // # Specs and the API
 //

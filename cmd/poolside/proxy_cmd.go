@@ -127,6 +127,8 @@ and faults fired, by proxy). Given --api or --config and none of --listen,
 --upstream, --up and --down, no proxy is made from the flags: the command is
 a stand-in for toxiproxy-server, started with the proxies of --config FILE
 (toxiproxy's format, a JSON array of {"name","listen","upstream"}) or none.
+With a proxy from the flags, /faults changes that one, and /proxies holds
+only the proxies made through toxiproxy's API or --config.
 The toxic types, with their attributes (toxiproxy's first, then poolside's):
 ` + toxicTable() + `Every toxic takes "toxicity" (the share of connections, drawn from --seed)
 and "stream" (upstream or downstream), and poolside's attribute

@@ -236,6 +236,8 @@ func TestProxyCommand(t *testing.T) {
 	assert.Equal(t, "cut=10", state["down"])
 	err = bookVia(t, r.addr, "102")
 	require.ErrorIs(t, err, client.ErrTruncated, "the 28-byte reply is cut after 10 bytes")
+	assert.Contains(t, r.stderr.String(), `poolside: faults changed on every connection: up faults were "", now ""; down faults were "chunk=1", now "cut=10"`,
+		"a change is logged with what it replaced")
 
 	code, state = callAPI(t, http.MethodPut, r.api, `{"down":"chunk=0"}`)
 	assert.Equal(t, http.StatusBadRequest, code)
