@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 )
 
 // Share applies Fault to a share of a Proxy's connections, as toxiproxy's
@@ -40,8 +41,21 @@ func (f Share) Validate() error {
 }
 
 // String returns the fault's spec followed by "~PERCENT%".
-func (f Share) String() string {
-	return f.Fault.String() + "~" + strconv.FormatFloat(f.Toxicity*100, 'g', -1, 64) + "%"
+func (f Share) String() string { return f.Fault.String() + "~" + percent(f.Toxicity) + "%" }
+
+// percent writes t as a percentage, with the fewest digits that parse
+// back (as ParseSpec reads it: the percentage over 100) to t itself.
+func percent(t float64) string {
+	for prec := 1; prec <= 17; prec++ {
+		s := strconv.FormatFloat(t*100, 'f', -1, 64)
+		if prec < 17 {
+			s = strconv.FormatFloat(t*100, 'g', prec, 64)
+		}
+		if p, err := strconv.ParseFloat(s, 64); err == nil && p/100 == t && !strings.ContainsAny(s, "e+") {
+			return s
+		}
+	}
+	return strconv.FormatFloat(t*100, 'f', -1, 64)
 }
 
 func (f Share) only() Dir { return onlyDir(f.Fault) }

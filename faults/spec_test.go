@@ -36,6 +36,14 @@ func TestParseSpec(t *testing.T) {
 		{"corrupt=7^0XfF", []faults.Fault{faults.Corrupt{At: 7, Mask: 0xFF}}},
 		{"corrupt=7^010", []faults.Fault{faults.Corrupt{At: 7, Mask: 10}}}, // decimal, not octal
 		{"cut=007", []faults.Fault{faults.Cut{At: 7}}},
+		{"delay=5ms+-1ms", []faults.Fault{faults.Slow{Delay: 5 * time.Millisecond, Jitter: time.Millisecond}}},
+		{"latency=50ms", []faults.Fault{faults.Latency{Delay: 50 * time.Millisecond}}},
+		{"latency = 50ms +- 10ms", []faults.Fault{faults.Latency{Delay: 50 * time.Millisecond, Jitter: 10 * time.Millisecond}}},
+		{"reset=0@2s", []faults.Fault{faults.Reset{After: 2 * time.Second}}},
+		{"blackhole=3@5s", []faults.Fault{faults.Blackhole{At: 3, After: 5 * time.Second}}},
+		{"slowclose=1s", []faults.Fault{faults.SlowClose{Delay: time.Second}}},
+		{"cut=0~25%", []faults.Fault{faults.Share{Fault: faults.Cut{}, Toxicity: 0.25}}},
+		{"read:delay=1ms ~ 7.5 %", []faults.Fault{faults.OnRead(faults.Share{Fault: faults.Slow{Delay: time.Millisecond}, Toxicity: 0.075})}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
@@ -77,6 +85,10 @@ func TestParseSpecErrors(t *testing.T) {
 		{"rate=0", `faults: bad spec: token "rate=0": rate "0" is not a positive integer (want rate=BYTES_PER_SEC)`},
 		{"corrupt=1^0", `faults: bad spec: token "corrupt=1^0": mask "0" is not a byte 1..255 (decimal, or hex after 0x) (want corrupt=AT or corrupt=AT^MASK)`},
 		{"blackhole=", `faults: bad spec: token "blackhole=": missing value (want blackhole, blackhole=AT or blackhole=AT@DURATION)`},
+		{"latency=1ms+-2ms", `faults: bad spec: token "latency=1ms+-2ms": faults: invalid fault: latency: jitter 2ms is larger than the delay 1ms; the wait would go below zero (want latency=DURATION or latency=DURATION+-JITTER)`},
+		{"cut=1~101%", `faults: bad spec: token "cut=1~101%": share "101%" is not a percentage from 0% to 100% (want a fault followed by ~PERCENT%, such as cut=0~25%)`},
+		{"cut=1~0.5", `faults: bad spec: token "cut=1~0.5": share "0.5" is not a percentage such as 25% (want a fault followed by ~PERCENT%, such as cut=0~25%)`},
+		{"slowclose=1s~50%~50%", `faults: bad spec: token "slowclose=1s~50%~50%": share "50%~50%" is not a percentage such as 25% (want a fault followed by ~PERCENT%, such as cut=0~25%)`},
 		{"cut=1,,cut=2", `faults: bad spec: empty token (valid: ` + faults.SpecSyntax + `)`},
 		{"up:cut=1", `faults: bad spec: token "up:cut=1": unknown direction "up" before ":" (want read: or write:, or no prefix)`},
 	}
@@ -157,6 +169,8 @@ func FuzzParseSpec(f *testing.F) {
 		"short=3", "read:chunk=1", "write:stall=0@1h", "chunk=0", "jitter=5", ",,",
 		"delay=-1s", "stall=1@", "corrupt=1^0x100", "chunk=9223372036854775808",
 		"cut=+5", "corrupt=7^0b1", "read : cut=5", "read:short=3", "up:cut=1",
+		"delay=5ms+-1ms", "latency=50ms+-10ms", "latency=1ms+-2ms", "reset=0@2s", "blackhole=0@5s",
+		"slowclose=1s", "cut=0~25%", "read:delay=1ms~7%", "short=3~0.1%", "cut=1~101%", "cut=1~%",
 	} {
 		f.Add(s)
 	}
