@@ -263,6 +263,19 @@ func (h *Hub) lookup(name string) (*hubProxy, error) {
 	return hp, nil
 }
 
+// lookupToxic finds the proxy's toxic called name; h.mu is held.
+func (h *Hub) lookupToxic(proxy, name string) (*hubProxy, int, error) {
+	hp, err := h.lookup(proxy)
+	if err != nil {
+		return nil, -1, err
+	}
+	i := hp.toxic(name)
+	if i < 0 {
+		return nil, -1, fmt.Errorf("%w: %q", ErrNoToxic, name)
+	}
+	return hp, i, nil
+}
+
 // List returns every proxy, by name.
 func (h *Hub) List() []ProxyInfo {
 	h.mu.Lock()
@@ -395,13 +408,9 @@ func (h *Hub) AddToxic(proxy string, t Toxic) (Toxic, error) {
 func (h *Hub) Toxic(proxy, name string) (Toxic, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	hp, err := h.lookup(proxy)
+	hp, i, err := h.lookupToxic(proxy, name)
 	if err != nil {
 		return Toxic{}, err
-	}
-	i := hp.toxic(name)
-	if i < 0 {
-		return Toxic{}, fmt.Errorf("%w: %q", ErrNoToxic, name)
 	}
 	return hp.info.Toxics[i].clone(), nil
 }
@@ -412,13 +421,9 @@ func (h *Hub) Toxic(proxy, name string) (Toxic, error) {
 func (h *Hub) UpdateToxic(proxy, name string, change func(*Toxic) error) (Toxic, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	hp, err := h.lookup(proxy)
+	hp, i, err := h.lookupToxic(proxy, name)
 	if err != nil {
 		return Toxic{}, err
-	}
-	i := hp.toxic(name)
-	if i < 0 {
-		return Toxic{}, fmt.Errorf("%w: %q", ErrNoToxic, name)
 	}
 	old := hp.info.Toxics[i]
 	t := old.clone()
@@ -443,13 +448,9 @@ func (h *Hub) UpdateToxic(proxy, name string, change func(*Toxic) error) (Toxic,
 func (h *Hub) RemoveToxic(proxy, name string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	hp, err := h.lookup(proxy)
+	hp, i, err := h.lookupToxic(proxy, name)
 	if err != nil {
 		return err
-	}
-	i := hp.toxic(name)
-	if i < 0 {
-		return fmt.Errorf("%w: %q", ErrNoToxic, name)
 	}
 	old := hp.info.Toxics[i]
 	hp.info.Toxics = slices.Delete(hp.info.Toxics, i, i+1)

@@ -143,16 +143,6 @@ func (e *echoed) ping(msg string) error {
 	return nil
 }
 
-// freePort returns a loopback address with a port free a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
 // The real toxiproxy-cli drives poolside proxy unchanged: create, a
 // latency toxic with jitter that reaches a connection opened before it,
 // reset_peer added and removed, toggle, inspect, list and delete.
@@ -160,7 +150,7 @@ func TestToxiproxyCLIDrivesProxy(t *testing.T) {
 	cli := toxiproxyCLI(t)
 	h := startHubCmd(t, "--seed", "7")
 	upstream := startEchoServer(t)
-	listen := freePort(t)
+	listen := closedAddr(t)
 	toxi := func(args ...string) string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -207,7 +197,7 @@ func TestToxiproxyCLIDrivesProxy(t *testing.T) {
 // /version answer as toxiproxy's do, and /metrics counts per proxy.
 func TestProxyConfigFileAndMetrics(t *testing.T) {
 	upstream := startEchoServer(t)
-	listen := freePort(t)
+	listen := closedAddr(t)
 	file := filepath.Join(t.TempDir(), "toxiproxy.json")
 	require.NoError(t, os.WriteFile(file, []byte(`[{"name":"booking","listen":"`+listen+`","upstream":"`+upstream+`","enabled":true}]`), 0o600))
 	h := startHubCmd(t, "--config", file)
