@@ -1,9 +1,12 @@
 package faults_test
 
 import (
+	"encoding/json"
 	"io"
 	"net"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -140,7 +143,14 @@ func TestToxiproxyClientDrivesHub(t *testing.T) {
 	assert.True(t, again.Enabled)
 	assert.Equal(t, proxy.Listen, again.Listen, "enabled again on the same address")
 
-	populated, err := client.Populate([]toxiproxy.Proxy{{Name: "second", Listen: "127.0.0.1:0", Upstream: upstream, Enabled: true}})
+	// Populate from a file in toxiproxy's config format, as users do.
+	file := filepath.Join(t.TempDir(), "toxiproxy.json")
+	require.NoError(t, os.WriteFile(file, []byte(`[{"name": "second", "listen": "127.0.0.1:0", "upstream": "`+upstream+`", "enabled": true}]`), 0o600))
+	raw, err := os.ReadFile(file)
+	require.NoError(t, err)
+	var config []toxiproxy.Proxy
+	require.NoError(t, json.Unmarshal(raw, &config))
+	populated, err := client.Populate(config)
 	require.NoError(t, err)
 	require.Len(t, populated, 1)
 	_, err = populated[0].AddToxic("", "timeout", "downstream", 1, toxiproxy.Attributes{"timeout": 0})
