@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/poolside-dev/poolside/benchmarks/gate"
 	"github.com/poolside-dev/poolside/benchmarks/load"
 )
 
@@ -119,6 +122,14 @@ type Report struct {
 	// Config.Addrs): then Results holds each and, last, their sum. 0 or
 	// 1 otherwise.
 	Servers int
+
+	// Outcomes are the --fail-on thresholds judged on each model (see
+	// Judge); nil when none were given.
+	Outcomes []gate.Outcome
+
+	// Sources are the reports a merged report adds up (see Merge); nil
+	// for a run's own.
+	Sources []Source
 }
 
 // StoppedRound returns the round (1-based) in which Run stopped an
@@ -132,7 +143,7 @@ func (rep *Report) StoppedRound() int {
 	}
 	least := len(rep.Results[0].Rounds)
 	for _, mr := range rep.Results {
-		least = min(least, len(mr.Rounds))
+		least = min(least, mr.RoundCount())
 	}
 	return least + 1
 }
@@ -140,9 +151,11 @@ func (rep *Report) StoppedRound() int {
 // HasSpeedUp reports whether the speed-ups mean anything: false when
 // the first model served no request, leaving nothing to compare with.
 // It is false too for several servers measured together, which share
-// one load: none is a base for the others.
+// one load: none is a base for the others; and in an open loop, where
+// every model is asked for the same rate and the share of it achieved
+// is what compares them.
 func (rep *Report) HasSpeedUp() bool {
-	return len(rep.Results) > 0 && rep.Results[0].RPS > 0 && rep.Servers < 2
+	return len(rep.Results) > 0 && rep.Results[0].RPS > 0 && rep.Servers < 2 && rep.Env.Rate == 0
 }
 
 // ModelResult is the median of a model's rounds.
@@ -176,8 +189,22 @@ type ModelResult struct {
 	NotSent         int64
 	Starved         int
 	ErrorsAllRounds load.Errors
-	// Rounds are the full results of each round.
-	Rounds []load.Result
+	// Requests is the median round's successful requests, and
+	// TargetRate its open loop's rate (0 in a closed loop).
+	Requests   int64
+	TargetRate float64
+	// Histogram is the latency (microseconds, see load.HistogramUnit) of
+	// every successful request of every round together, for merging
+	// runs (poolside report): its percentiles are over all rounds, the
+	// figures above medians of the rounds'. nil if no round recorded one.
+	Histogram *hdrhistogram.Histogram
+	// ServiceHistogram is Histogram from each request's actual send
+	// (ServiceP50, ServiceP99); the same as Histogram in a closed loop.
+	ServiceHistogram *hdrhistogram.Histogram
+	// Rounds are the full results of each round; nil in a report merged
+	// from files (see Merge), whose rounds are counted in MergedRounds.
+	Rounds       []load.Result
+	MergedRounds int
 	// Warnings are those of the median round.
 	Warnings []string
 	// Metrics is the running server's own view of the median round, from
@@ -421,6 +448,8 @@ func summarise(label string, rs []load.Result) ModelResult {
 	mr.Window = d(func(r load.Result) time.Duration { return r.Window })
 	best := 0
 	for i, r := range rs {
+		mr.Histogram = mergeInto(mr.Histogram, r.LatencyHistogram())
+		mr.ServiceHistogram = mergeInto(mr.ServiceHistogram, r.ServiceHistogram())
 		mr.ErrorsAllRounds.Merge(r.Errors)
 		if math.Abs(r.RPS-mr.RPS) < math.Abs(rs[best].RPS-mr.RPS) {
 			best = i
@@ -429,9 +458,50 @@ func summarise(label string, rs []load.Result) ModelResult {
 	if len(rs) > 0 {
 		m := rs[best]
 		mr.Errors, mr.NotSent, mr.Starved, mr.Warnings = m.Errors, m.NotSent, m.Starved, m.Warnings
+		mr.Requests, mr.TargetRate = m.Requests, m.TargetRate
 		mr.Metrics = m.Metrics
 	}
 	return mr
+}
+
+// mergeInto adds h to sum, a new histogram if sum is nil, and returns
+// sum; nil if both are.
+func mergeInto(sum, h *hdrhistogram.Histogram) *hdrhistogram.Histogram {
+	if h == nil {
+		return sum
+	}
+	if sum == nil {
+		sum = load.NewHistogram()
+	}
+	sum.Merge(h)
+	return sum
+}
+
+// RoundCount is the number of rounds behind mr's figures.
+func (mr ModelResult) RoundCount() int {
+	if mr.Rounds == nil {
+		return mr.MergedRounds
+	}
+	return len(mr.Rounds)
+}
+
+// Figures are mr's figures for --fail-on thresholds: those of the table.
+func (mr ModelResult) Figures() gate.Figures {
+	return gate.Figures{
+		P50: mr.P50, P90: mr.P90, P99: mr.P99, P999: mr.P999, Max: mr.Max,
+		RPS: mr.RPS, Requests: mr.Requests, Errors: mr.Errors.Total(),
+		Starved: mr.Starved, NotSent: mr.NotSent, TargetRate: mr.TargetRate,
+	}
+}
+
+// Judge evaluates ts on every model's figures, in the table's order, and
+// keeps the outcomes in rep.Outcomes, which WriteJSON writes.
+func (rep *Report) Judge(ts []gate.Threshold) []gate.Outcome {
+	rep.Outcomes = nil
+	for _, mr := range rep.Results {
+		rep.Outcomes = append(rep.Outcomes, gate.Evaluate(ts, mr.Label, mr.Figures())...)
+	}
+	return rep.Outcomes
 }
 
 // median returns the median of vs (the mean of the middle two for an even

@@ -34,7 +34,9 @@ func TestSummariseTakesOneRound(t *testing.T) {
 	var table, notes bytes.Buffer
 	require.NoError(t, rep.WriteTable(&table))
 	row := strings.Fields(strings.Split(table.String(), "\n")[1])
-	assert.Equal(t, "159", row[len(row)-2], "the errors column: %v", row)
+	assert.Equal(t, "159", row[len(row)-3], "the errors column: %v", row)
+	assert.Equal(t, "1/16", row[len(row)-2], "the starved column: %v", row)
+	assert.Contains(t, table.String(), "! serial: 1 of its 16 clients got no reply at all and 2 scheduled requests were never sent")
 	require.NoError(t, rep.WriteNotes(&notes))
 	assert.Contains(t, notes.String(), "errors and warnings: those of the median round")
 	assert.Contains(t, notes.String(), "timeout 159, server 0, connection 0, other 0 in the median round, 318 in all 3 rounds")

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -116,7 +117,7 @@ func TestReportFiles(t *testing.T) {
 
 			var js bytes.Buffer
 			require.NoError(t, rep.WriteJSON(&js))
-			checkJSONSchema(t, js.Bytes(), 2)
+			checkJSONSchema(t, js.Bytes(), 2, open)
 
 			var cs bytes.Buffer
 			require.NoError(t, rep.WriteCSV(&cs))
@@ -147,7 +148,7 @@ func TestReportFiles(t *testing.T) {
 }
 
 // checkJSONSchema checks the documented shape of WriteJSON's output.
-func checkJSONSchema(t *testing.T, data []byte, models int) {
+func checkJSONSchema(t *testing.T, data []byte, models int, open bool) {
 	t.Helper()
 	var doc struct {
 		Complete any              `json:"complete"`
@@ -160,9 +161,23 @@ func checkJSONSchema(t *testing.T, data []byte, models int) {
 	require.Len(t, doc.Results, models)
 	for _, r := range doc.Results {
 		assert.IsType(t, "", r["model"])
-		for _, k := range []string{"workers", "rounds", "rps", "speedup", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "errors", "cpu_us_per_req"} {
+		for _, k := range []string{"workers", "rounds", "requests", "rps", "target_rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "errors", "cpu_us_per_req"} {
 			assert.IsType(t, float64(0), r[k], k)
 		}
+		if open {
+			assert.Nil(t, r["speedup"], "no speed-up in an open loop")
+			assert.Positive(t, r["target_rps"])
+			assert.IsType(t, float64(0), r["achieved"])
+		} else {
+			assert.IsType(t, float64(0), r["speedup"])
+			assert.Nil(t, r["achieved"], "no target in a closed loop")
+		}
+		// The histogram is HdrHistogram's standard form and holds every
+		// request of the one round.
+		h, err := hdrhistogram.Decode([]byte(r["latency_hdr_us"].(string)))
+		require.NoError(t, err)
+		assert.Equal(t, int64(r["requests"].(float64)), h.TotalCount())
+		assert.InDelta(t, r["p99_ms"].(float64), float64(h.ValueAtQuantile(99))/1000, 0.001)
 		assert.IsType(t, map[string]any{}, r["errors_by_kind"])
 		assert.Positive(t, r["rps"])
 		assert.LessOrEqual(t, r["p50_ms"], r["p99_ms"])

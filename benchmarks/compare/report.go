@@ -8,7 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 	"unicode/utf8"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/poolside-dev/poolside/benchmarks/internal/render"
 	"github.com/poolside-dev/poolside/benchmarks/load"
@@ -40,9 +43,9 @@ func fmtWorkers(mr ModelResult, inProcess bool) string {
 func (rep *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	open := rep.Env.Rate > 0
-	head := "model\tworkers\treq/s\tspeed-up\tp50\tp99\tp99.9\terrors\tCPU µs/req\t"
+	head := "model\tworkers\treq/s\tspeed-up\tp50\tp99\tp99.9\terrors\tstarved\tCPU µs/req\t"
 	if open {
-		head = "model\tworkers\treq/s\tspeed-up\tp50\tp99\tp99.9\tp99 (uncorrected)\terrors\tCPU µs/req\t"
+		head = "model\tworkers\ttarget req/s\treq/s\tachieved\tnot sent\tp50\tp99\tp99.9\tp99 (uncorrected)\terrors\tstarved\tCPU µs/req\t"
 	}
 	if rep.Incomplete {
 		head += "rounds\t"
@@ -56,34 +59,86 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
 	head = pad("model") + strings.TrimPrefix(head, "model")
 	fmt.Fprintln(tw, head)
+	var marked []string
 	for _, mr := range rep.Results {
-		speedUp := "-"
-		if rep.HasSpeedUp() {
-			speedUp = strconv.FormatFloat(mr.SpeedUp, 'f', 2, 64) + "×"
+		// A latency over some clients only is marked, so that it is
+		// never read as better than another model's over all of them.
+		mark := ""
+		if mr.Starved > 0 || mr.NotSent > 0 {
+			mark = "!"
+			marked = append(marked, rep.unservedNote(mr))
 		}
-		cols := []string{
-			pad(mr.Label),
-			fmtWorkers(mr, rep.Env.InProcess),
-			strconv.FormatFloat(mr.RPS, 'f', 0, 64),
-			speedUp,
-			textfmt.Duration(mr.P50),
-			textfmt.Duration(mr.P99),
-			textfmt.Duration(mr.P999),
-		}
+		lat := func(d time.Duration) string { return textfmt.Duration(d) + mark }
+		cols := []string{pad(mr.Label), fmtWorkers(mr, rep.Env.InProcess)}
 		if open {
-			cols = append(cols, textfmt.Duration(mr.ServiceP99))
+			cols = append(cols,
+				strconv.FormatFloat(mr.TargetRate, 'f', 0, 64),
+				strconv.FormatFloat(mr.RPS, 'f', 0, 64),
+				fmtAchieved(mr),
+				strconv.FormatInt(mr.NotSent, 10))
+		} else {
+			speedUp := "-"
+			if rep.HasSpeedUp() {
+				speedUp = strconv.FormatFloat(mr.SpeedUp, 'f', 2, 64) + "×"
+			}
+			cols = append(cols, strconv.FormatFloat(mr.RPS, 'f', 0, 64), speedUp)
+		}
+		cols = append(cols, lat(mr.P50), lat(mr.P99), lat(mr.P999))
+		if open {
+			cols = append(cols, lat(mr.ServiceP99))
 		}
 		cpu := strconv.FormatFloat(us(mr.CPUPerRequest), 'f', 0, 64)
 		if rep.sharesCPU(mr) {
 			cpu = "-" // see the sum's
 		}
-		cols = append(cols, strconv.FormatInt(mr.Errors.Total(), 10), cpu)
+		starved := "0"
+		if mr.Starved > 0 {
+			starved = fmt.Sprintf("%d/%d", mr.Starved, mr.clients(rep.Env))
+		}
+		cols = append(cols, strconv.FormatInt(mr.Errors.Total(), 10), starved, cpu)
 		if rep.Incomplete {
-			cols = append(cols, fmt.Sprintf("%d/%d", len(mr.Rounds), rep.Env.Repeat))
+			cols = append(cols, fmt.Sprintf("%d/%d", mr.RoundCount(), rep.Env.Repeat))
 		}
 		fmt.Fprintln(tw, strings.Join(cols, "\t")+"\t")
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, m := range marked {
+		if _, err := fmt.Fprintln(w, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unservedNote is the footnote of a row marked "!": the latencies leave
+// out the clients that got no reply, or the requests never sent.
+func (rep *Report) unservedNote(mr ModelResult) string {
+	var what []string
+	if mr.Starved > 0 {
+		what = append(what, fmt.Sprintf("%d of its %d clients got no reply at all", mr.Starved, mr.clients(rep.Env)))
+	}
+	if mr.NotSent > 0 {
+		what = append(what, fmt.Sprintf("%d scheduled requests were never sent", mr.NotSent))
+	}
+	return fmt.Sprintf("! %s: %s; its latencies leave them out, so they look better than they were", mr.Label, strings.Join(what, " and "))
+}
+
+// clients is the number of clients mr's runs had.
+func (mr ModelResult) clients(e load.Env) int {
+	if len(mr.Rounds) > 0 && mr.Rounds[0].Clients > 0 {
+		return mr.Rounds[0].Clients
+	}
+	return e.Clients
+}
+
+// fmtAchieved prints the share of the target rate reached: "0.12×".
+func fmtAchieved(mr ModelResult) string {
+	if mr.TargetRate <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(mr.RPS/mr.TargetRate, 'f', 2, 64) + "×"
 }
 
 // WriteNotes writes, under the table, what the table does not show: the
@@ -96,6 +151,16 @@ func (rep *Report) WriteNotes(w io.Writer) error {
 	if rep.Incomplete {
 		fmt.Fprintf(w, "incomplete: stopped in round %d of %d; each figure is the median of the rounds its model finished: %s\n",
 			rep.StoppedRound(), e.Repeat, rep.roundsFinished())
+	}
+	if len(rep.Sources) > 0 {
+		fmt.Fprintf(w, "merged from %d %s: each model's counts and rates are summed and its percentiles are those of every request of every run together (histograms added)\n",
+			len(rep.Sources), textfmt.PluralWord(len(rep.Sources), "run", "runs"))
+		for _, src := range rep.Sources {
+			fmt.Fprintf(w, "  %s: %s, %s\n", src.Name, src.Hostname, src.Time.Format(time.RFC3339))
+			for _, f := range src.Findings {
+				fmt.Fprintf(w, "    warning: %s\n", f)
+			}
+		}
 	}
 	loop := "closed loop"
 	if e.Rate > 0 {
@@ -129,7 +194,7 @@ func (rep *Report) WriteNotes(w io.Writer) error {
 			line += fmt.Sprintf("measured %s; ", textfmt.Seconds(mr.Window))
 		}
 		if rep.sharesCPU(mr) {
-			line += fmt.Sprintf("clients X·W = %.1f of %d", mr.ClientL, mr.Rounds[0].Clients)
+			line += fmt.Sprintf("clients X·W = %.1f of %d", mr.ClientL, mr.clients(e))
 		} else {
 			line += fmt.Sprintf("CPU %.0f%% of %d cores; clients X·W = %.1f of %d", 100*mr.CPUUtilisation, e.NumCPU, mr.ClientL, e.Clients)
 		}
@@ -151,11 +216,11 @@ func (rep *Report) WriteNotes(w io.Writer) error {
 		switch n, all := mr.Errors, mr.ErrorsAllRounds.Total(); {
 		case n.Total() > 0:
 			line += fmt.Sprintf("; errors: busy %d, timeout %d, server %d, connection %d, other %d", n.Busy, n.Timeout, n.Server, n.Connection, n.Other)
-			if len(mr.Rounds) > 1 {
-				line += fmt.Sprintf(" in the median round, %d in all %d rounds", all, len(mr.Rounds))
+			if mr.RoundCount() > 1 {
+				line += fmt.Sprintf(" in the median round, %d in all %d rounds", all, mr.RoundCount())
 			}
 		case all > 0:
-			line += fmt.Sprintf("; errors: none in the median round, %d in all %d rounds", all, len(mr.Rounds))
+			line += fmt.Sprintf("; errors: none in the median round, %d in all %d rounds", all, mr.RoundCount())
 		}
 		if mr.NotSent > 0 {
 			line += fmt.Sprintf("; not sent: %d", mr.NotSent)
@@ -174,6 +239,20 @@ type jsonReport struct {
 	NotMeasured []string       `json:"not_measured"`
 	Results     []jsonResult   `json:"results"`
 	Env         render.EnvJSON `json:"env"`
+	// FailOn is the --fail-on thresholds judged on each model; absent
+	// when none were given.
+	FailOn []jsonOutcome `json:"fail_on,omitempty"`
+	// Sources are the files a merged report was made from (poolside
+	// report); absent for a run's own.
+	Sources []jsonSource `json:"sources,omitempty"`
+}
+
+type jsonOutcome struct {
+	Model  string  `json:"model"`
+	Expr   string  `json:"expr"`
+	Value  float64 `json:"value"`
+	Shown  string  `json:"shown"`
+	Failed bool    `json:"failed"`
 }
 
 type jsonErrors struct {
@@ -188,8 +267,11 @@ type jsonResult struct {
 	Model          string     `json:"model"`
 	Workers        int        `json:"workers"`
 	Rounds         int        `json:"rounds"`
+	Requests       int64      `json:"requests"`
 	RPS            float64    `json:"rps"`
-	SpeedUp        *float64   `json:"speedup"` // null without a base
+	TargetRPS      float64    `json:"target_rps"`
+	Achieved       *float64   `json:"achieved"` // null in a closed loop
+	SpeedUp        *float64   `json:"speedup"`  // null without a base
 	P50            float64    `json:"p50_ms"`
 	P90            float64    `json:"p90_ms"`
 	P99            float64    `json:"p99_ms"`
@@ -214,6 +296,11 @@ type jsonResult struct {
 	ServerSampled  float64    `json:"little_server_sampled"`
 	RoundsRPS      []float64  `json:"rounds_rps"`
 	Warnings       []string   `json:"warnings"`
+	// LatencyHDR is Histogram in HdrHistogram's standard V2 compressed,
+	// base64 form (values in microseconds), "" if none was recorded.
+	LatencyHDR string `json:"latency_hdr_us"`
+	// ServiceHDR is ServiceHistogram in the same form.
+	ServiceHDR string `json:"service_hdr_us"`
 	// ServerMetrics is the running server's view (bench --metrics); absent
 	// without it.
 	ServerMetrics *jsonMetrics `json:"server_metrics,omitempty"`
@@ -242,7 +329,7 @@ func metricsJSON(m *load.ServerMetrics) *jsonMetrics {
 	return j
 }
 
-func (rep *Report) jsonForm() jsonReport {
+func (rep *Report) jsonForm() (jsonReport, error) {
 	out := jsonReport{
 		Complete:    !rep.Incomplete,
 		NotMeasured: append([]string{}, rep.NotMeasured...),
@@ -251,7 +338,7 @@ func (rep *Report) jsonForm() jsonReport {
 	}
 	for _, mr := range rep.Results {
 		jr := jsonResult{
-			Model: mr.Label, Workers: mr.Workers, Rounds: len(mr.Rounds), RPS: mr.RPS,
+			Model: mr.Label, Workers: mr.Workers, Rounds: mr.RoundCount(), RPS: mr.RPS,
 			P50: ms(mr.P50), P90: ms(mr.P90), P99: ms(mr.P99), P999: ms(mr.P999), Max: ms(mr.Max),
 			ServiceP50: ms(mr.ServiceP50), ServiceP99: ms(mr.ServiceP99),
 			Errors: mr.Errors.Total(), ErrorsAll: mr.ErrorsAllRounds.Total(), NotSent: mr.NotSent, Starved: mr.Starved,
@@ -269,6 +356,18 @@ func (rep *Report) jsonForm() jsonReport {
 		if rep.HasSpeedUp() {
 			jr.SpeedUp = &mr.SpeedUp
 		}
+		jr.Requests, jr.TargetRPS = mr.Requests, mr.TargetRate
+		if mr.TargetRate > 0 {
+			a := mr.RPS / mr.TargetRate
+			jr.Achieved = &a
+		}
+		var err error
+		if jr.LatencyHDR, err = encodeHistogram(mr.Histogram); err != nil {
+			return jsonReport{}, fmt.Errorf("compare: %s: encoding its latency histogram: %w", mr.Label, err)
+		}
+		if jr.ServiceHDR, err = encodeHistogram(mr.ServiceHistogram); err != nil {
+			return jsonReport{}, fmt.Errorf("compare: %s: encoding its service-time histogram: %w", mr.Label, err)
+		}
 		if jr.Warnings == nil {
 			jr.Warnings = []string{}
 		}
@@ -277,31 +376,62 @@ func (rep *Report) jsonForm() jsonReport {
 		}
 		out.Results = append(out.Results, jr)
 	}
-	return out
+	for _, o := range rep.Outcomes {
+		out.FailOn = append(out.FailOn, jsonOutcome{Model: o.Subject, Expr: o.Expr, Value: o.Got, Shown: o.Shown, Failed: o.Failed})
+	}
+	for _, src := range rep.Sources {
+		out.Sources = append(out.Sources, src.json())
+	}
+	return out, nil
+}
+
+// encodeHistogram is h in HdrHistogram's V2 compressed base64 form, ""
+// for nil.
+func encodeHistogram(h *hdrhistogram.Histogram) (string, error) {
+	if h == nil {
+		return "", nil
+	}
+	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	return string(b), err
 }
 
 // WriteJSON writes the report as one indented JSON object:
 //
 //	{"complete": true, "not_measured": [],
-//	 "results": [{"model", "workers", "rounds", "rps", "speedup", "p50_ms",
-//	  "p90_ms", "p99_ms", "p999_ms", "max_ms", "errors", "errors_by_kind",
-//	  "errors_all_rounds", "not_sent", "starved_clients", "window_s",
-//	  "cpu_us_per_req", ...}, ...],
-//	 "env": {"num_cpu", "clients", "loop", "duration_s", "repeat", ...}}
+//	 "results": [{"model", "workers", "rounds", "requests", "rps",
+//	  "target_rps", "achieved", "speedup", "p50_ms", "p90_ms", "p99_ms",
+//	  "p999_ms", "max_ms", "errors", "errors_by_kind", "errors_all_rounds",
+//	  "not_sent", "starved_clients", "window_s", "cpu_us_per_req",
+//	  "latency_hdr_us", ...}, ...],
+//	 "env": {"num_cpu", "clients", "loop", "duration_s", "repeat", ...},
+//	 "fail_on": [{"model", "expr", "value", "shown", "failed"}, ...]}
+//
+// latency_hdr_us is the latency of every successful request of every
+// round as an HdrHistogram in its standard V2 compressed base64 form, in
+// microseconds: what poolside report merges (hdrhistogram-go's Decode,
+// Java's Histogram.decodeFromCompressedByteBuffer read it). fail_on is
+// present with --fail-on. achieved (rps over target_rps) is null in a
+// closed loop.
 //
 // Each result's figures are medians over its rounds; errors,
 // errors_by_kind, not_sent and starved_clients are the median round's
 // (see ModelResult), errors_all_rounds the sum over every round.
+//
 // complete is false for an incomplete report (see Report.Incomplete):
 // rounds is then the rounds each model finished, of env.repeat asked
 // for, and not_measured names the models that finished none. speedup is
-// null when the first model served no request. Latencies are
+// null when the first model served no request, in an open loop and for
+// several servers measured together. Latencies are
 // in milliseconds; in an open loop p50_ms to max_ms are corrected for
 // coordinated omission and service_p50_ms and service_p99_ms are not.
 func (rep *Report) WriteJSON(w io.Writer) error {
+	doc, err := rep.jsonForm()
+	if err != nil {
+		return err
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(rep.jsonForm())
+	return enc.Encode(doc)
 }
 
 // csvHeader is the first line WriteCSV writes.
@@ -340,7 +470,7 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 			i(mr.Errors.Total()), i(mr.Errors.Busy), i(mr.Errors.Timeout), i(mr.Errors.Server), i(mr.Errors.Connection), i(mr.Errors.Other),
 			f(us(mr.CPUPerRequest)), f(ms(mr.QueueWaitMean)), f(ms(mr.ServiceMean)), f(mr.ClientL), f(mr.ServerL),
 			strconv.Itoa(e.Clients), f(e.Rate), strconv.FormatBool(e.ConnPerRequest), f(ms(e.WorkDelay)), strconv.Itoa(e.WorkCPU),
-			f(e.Duration.Seconds()), strconv.Itoa(e.Repeat), strconv.Itoa(len(mr.Rounds)),
+			f(e.Duration.Seconds()), strconv.Itoa(e.Repeat), strconv.Itoa(mr.RoundCount()),
 			i(mr.ErrorsAllRounds.Total()), i(mr.NotSent), strconv.Itoa(mr.Starved), f(mr.Window.Seconds()),
 		})
 		if err != nil {
@@ -356,7 +486,7 @@ func (rep *Report) WriteCSV(w io.Writer) error {
 func (rep *Report) roundsFinished() string {
 	var parts []string
 	for _, mr := range rep.Results {
-		parts = append(parts, fmt.Sprintf("%s %d", mr.Label, len(mr.Rounds)))
+		parts = append(parts, fmt.Sprintf("%s %d", mr.Label, mr.RoundCount()))
 	}
 	for _, label := range rep.NotMeasured {
 		parts = append(parts, label+" 0 (not in the table)")

@@ -296,7 +296,7 @@ type observer struct {
 }
 
 func newObserver() *observer {
-	return &observer{queueWait: newHistogram(), service: newHistogram()}
+	return &observer{queueWait: NewHistogram(), service: NewHistogram()}
 }
 
 // RequestDone implements server.Observer.
@@ -332,5 +332,5 @@ func (o *observer) end() Observed {
 	o.open.Store(false)
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return Observed{QueueWait: latencyOf(o.queueWait), Service: latencyOf(o.service), Busy: o.busy}
+	return Observed{QueueWait: LatencyOf(o.queueWait), Service: LatencyOf(o.service), Busy: o.busy}
 }

@@ -122,7 +122,7 @@ func (r *Runner) result(st *window, m *measuring) (Result, error) {
 		ConnPerRequest: r.cfg.ConnPerRequest,
 		Server:         m.server,
 	}
-	latency, service := newHistogram(), newHistogram()
+	latency, service := NewHistogram(), NewHistogram()
 	var completed, connectFailures int64
 	var connectErr error
 	var lastDone time.Time
@@ -172,8 +172,8 @@ func (r *Runner) result(st *window, m *measuring) (Result, error) {
 		return res, ErrNoRequests
 	}
 	res.RPS = float64(res.Requests) / res.Window.Seconds()
-	res.Latency = latencyOf(latency)
-	res.ServiceTime = latencyOf(service)
+	res.Latency = LatencyOf(latency)
+	res.ServiceTime = LatencyOf(service)
 	res.latencyHist, res.serviceHist = latency, service
 
 	if m.cpuOK {

@@ -9,14 +9,21 @@ import (
 )
 
 // Histograms record microseconds from 1 µs to an hour with three
-// significant digits.
+// significant digits (HistogramUnit).
 const (
 	histMin    = 1
 	histMax    = int64(time.Hour / time.Microsecond)
 	histDigits = 3
 )
 
-func newHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
+// HistogramUnit is the unit of the values of every latency histogram:
+// microseconds.
+const HistogramUnit = time.Microsecond
+
+// NewHistogram returns an empty latency histogram: microseconds from 1 µs
+// to an hour, three significant digits, the geometry of every histogram a
+// Result holds, so that they merge without loss.
+func NewHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
 
 // record adds d to h, clamped to the histogram's range.
 func record(h *hdrhistogram.Histogram, d time.Duration) {
@@ -33,8 +40,8 @@ type Latency struct {
 	P50, P90, P99, P999, Max time.Duration
 }
 
-// latencyOf summarises h, which holds microseconds.
-func latencyOf(h *hdrhistogram.Histogram) Latency {
+// LatencyOf summarises h, which holds microseconds.
+func LatencyOf(h *hdrhistogram.Histogram) Latency {
 	if h == nil || h.TotalCount() == 0 {
 		return Latency{}
 	}
@@ -282,6 +289,16 @@ type Result struct {
 	latencyHist, serviceHist *hdrhistogram.Histogram
 }
 
+// LatencyHistogram returns the histogram behind Latency (microseconds):
+// every successful request of the window, from its intended send in an
+// open loop. nil for a Result not measured by a Runner. It is the
+// Result's own: merge it into another, do not change it.
+func (r Result) LatencyHistogram() *hdrhistogram.Histogram { return r.latencyHist }
+
+// ServiceHistogram is LatencyHistogram for ServiceTime: from each
+// request's actual send.
+func (r Result) ServiceHistogram() *hdrhistogram.Histogram { return r.serviceHist }
+
 // Sum adds up rs, the results of windows run at the same time against
 // several servers by Runners of this process, into one Result labelled
 // label: the counts and the rates add, the latencies are those of every
@@ -294,7 +311,7 @@ func Sum(label string, rs []Result) Result {
 		return Result{Label: label}
 	}
 	sum := Result{Label: label, OpenLoop: rs[0].OpenLoop, ConnPerRequest: rs[0].ConnPerRequest, CPU: rs[0].CPU}
-	latency, service := newHistogram(), newHistogram()
+	latency, service := NewHistogram(), NewHistogram()
 	for _, r := range rs {
 		sum.TargetRate += r.TargetRate
 		sum.Clients += r.Clients
@@ -311,7 +328,7 @@ func Sum(label string, rs []Result) Result {
 		}
 	}
 	sum.latencyHist, sum.serviceHist = latency, service
-	sum.Latency, sum.ServiceTime = latencyOf(latency), latencyOf(service)
+	sum.Latency, sum.ServiceTime = LatencyOf(latency), LatencyOf(service)
 	if n := sum.Requests + sum.Errors.Total(); n > 0 && sum.CPU.Scope != "" {
 		sum.CPU.PerRequest = (sum.CPU.User + sum.CPU.System) / time.Duration(n)
 	}

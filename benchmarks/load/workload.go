@@ -56,8 +56,8 @@ func newWorker(r *Runner, c *client.Client, id int) *worker {
 		r:       r,
 		c:       c,
 		rng:     rand.New(rand.NewPCG(r.cfg.Seed, uint64(id))),
-		latency: newHistogram(),
-		service: newHistogram(),
+		latency: NewHistogram(),
+		service: NewHistogram(),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -131,6 +132,73 @@ var PlainTicks = plot.TickerFunc(func(lo, hi float64) []plot.Tick {
 	for i := range ticks {
 		if ticks[i].Label != "" {
 			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', -1, 64)
+		}
+	}
+	return ticks
+})
+
+// Bars is a bar chart whose bars rise from the bottom of the plot's Y
+// axis rather than from 0, so that it can be drawn on a log scale
+// (plotter.BarChart starts at 0, which a log scale cannot show). Bar i
+// stands at X = i + Offset; values of 0 or less draw nothing.
+type Bars struct {
+	Values plotter.Values
+	Width  vg.Length
+	Offset vg.Length
+	Color  color.Color
+}
+
+// Plot implements plot.Plotter.
+func (b Bars) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, trY := p.Transforms(&c)
+	bottom := trY(p.Y.Min)
+	for i, v := range b.Values {
+		if v <= 0 {
+			continue
+		}
+		x := trX(float64(i)) + b.Offset
+		top := trY(min(v, p.Y.Max))
+		pts := []vg.Point{
+			{X: x - b.Width/2, Y: bottom}, {X: x - b.Width/2, Y: top},
+			{X: x + b.Width/2, Y: top}, {X: x + b.Width/2, Y: bottom},
+		}
+		c.FillPolygon(b.Color, c.ClipPolygonY(pts))
+	}
+}
+
+// DataRange implements plot.DataRanger: the bars' positions, and their
+// values above 0.
+func (b Bars) DataRange() (xmin, xmax, ymin, ymax float64) {
+	xmin, xmax = -0.5, float64(len(b.Values))-0.5
+	ymin, ymax = math.Inf(1), math.Inf(-1)
+	for _, v := range b.Values {
+		if v > 0 {
+			ymin, ymax = min(ymin, v), max(ymax, v)
+		}
+	}
+	if math.IsInf(ymin, 1) {
+		return xmin, xmax, 1, 1
+	}
+	return xmin, xmax, ymin, ymax
+}
+
+// Thumbnail implements plot.Thumbnailer, for the legend.
+func (b Bars) Thumbnail(c *draw.Canvas) {
+	pts := []vg.Point{{X: c.Min.X, Y: c.Min.Y}, {X: c.Min.X, Y: c.Max.Y}, {X: c.Max.X, Y: c.Max.Y}, {X: c.Max.X, Y: c.Min.Y}}
+	c.FillPolygon(b.Color, c.ClipPolygonY(pts))
+}
+
+// LogTicks label a log axis at 1, 2 and 5 times each power of ten,
+// without trailing zeros.
+var LogTicks = plot.TickerFunc(func(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		for _, m := range []float64{1, 2, 5} {
+			v := m * math.Pow(10, e)
+			if v < lo || v > hi {
+				continue
+			}
+			ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', -1, 64)})
 		}
 	}
 	return ticks

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/poolside-dev/poolside/benchmarks/load"
+	"github.com/poolside-dev/poolside/booking"
 	"github.com/poolside-dev/poolside/internal/textfmt"
 )
 
@@ -81,3 +82,27 @@ func JSONEnv(e load.Env) EnvJSON {
 		Store: string(e.Store), Queue: e.Queue,
 	}
 }
+
+// EnvFromJSON is the inverse of JSONEnv, for reports read back from
+// their JSON.
+func EnvFromJSON(j EnvJSON) (load.Env, error) {
+	e := load.Env{
+		Time: j.Time, Hostname: j.Hostname, GOOS: j.GOOS, GOARCH: j.GOARCH, GoVersion: j.GoVersion,
+		NumCPU: j.NumCPU, GOMAXPROCS: j.GOMAXPROCS, InProcess: j.InProcess, Addr: j.Addr, CPUScope: j.CPUScope,
+		Clients: j.Clients, ConnPerRequest: j.ConnPerRequest, Rate: j.Rate,
+		Timeout: msDuration(j.TimeoutMS), Warmup: secDuration(j.WarmupSeconds), Duration: secDuration(j.DurationSecs),
+		MaxRequests: j.MaxRequests, Repeat: j.Repeat, WorkDelay: msDuration(j.WorkDelayMS), WorkCPU: j.WorkCPU,
+		Store: booking.StoreKind(j.Store), Queue: j.Queue,
+	}
+	if j.Mix != "" {
+		m, err := load.ParseMix(j.Mix)
+		if err != nil {
+			return load.Env{}, fmt.Errorf("env.mix: %w", err)
+		}
+		e.Mix = m
+	}
+	return e, nil
+}
+
+func msDuration(v float64) time.Duration  { return time.Duration(v * float64(time.Millisecond)) }
+func secDuration(v float64) time.Duration { return time.Duration(v * float64(time.Second)) }

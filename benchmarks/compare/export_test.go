@@ -1,0 +1,4 @@
+package compare
+
+// ChartDataOf exposes the chart's data to the tests.
+var ChartDataOf = chartDataOf
