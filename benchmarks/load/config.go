@@ -141,6 +141,11 @@ type Config struct {
 	// database store, for a database connection. NewRunner reads it once
 	// and fails (ErrMetrics) if it is not a poolside server's.
 	MetricsURL string
+
+	// Live, if not nil, counts every request as it completes, warm-up
+	// included, for a live progress display (see Live). Several runs may
+	// share one.
+	Live *Live
 }
 
 // Validate reports each field out of range as a FieldError, joined. An

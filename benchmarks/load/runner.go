@@ -445,6 +445,9 @@ func (wk *worker) finished(st *window, err error, from, sent, done time.Time) {
 	if err == nil {
 		st.replied(done.Sub(sent))
 	}
+	if l := wk.r.cfg.Live; l != nil {
+		l.record(err, done.Sub(from))
+	}
 	if done.Before(st.measure) {
 		return
 	}

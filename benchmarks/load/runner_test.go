@@ -51,6 +51,7 @@ func TestClosedLoop(t *testing.T) {
 			ls := startServer(t, load.ServerConfig{Model: load.ModelSpec{Model: server.ModelPool, Workers: 4}})
 			cfg := tc.cfg
 			cfg.Server = ls
+			cfg.Live = load.NewLive()
 			r := newRunner(t, cfg)
 			res, err := r.Run(t.Context(), load.Window{Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond})
 			require.NoError(t, err)
@@ -77,6 +78,10 @@ func TestClosedLoop(t *testing.T) {
 			assert.Positive(t, res.CPU.PerRequest)
 			assert.Equal(t, 4, res.Little.Clients)
 			assert.Positive(t, res.Little.ClientL)
+
+			live := cfg.Live.Take()
+			assert.GreaterOrEqual(t, live.OK, res.Requests, "Live counts the warm-up's requests too")
+			assert.Positive(t, live.P99)
 		})
 	}
 }

@@ -34,6 +34,18 @@ func warnings(res Result, connModel bool) []string {
 	if !res.OpenLoop && l.Clients > 0 && l.ClientL < 0.8*float64(l.Clients) && failedShare <= maxFailedShare && !queued && res.Starved == 0 {
 		ws = append(ws, fmt.Sprintf("the %d clients were waiting for replies only %.0f%% of the time (X·W = %.1f): the load generator, not the server, is the bottleneck", l.Clients, 100*l.ClientL/float64(l.Clients), l.ClientL))
 	}
+	if v := res.Server; v != nil && !res.OpenLoop && l.Clients > 0 && res.Starved == 0 && failedShare <= maxFailedShare && v.MeanWaiting < 1 {
+		// What the server could have worked on at once: its workers, or
+		// every client when it has no pool limit.
+		capacity := l.Clients
+		if v.Workers > 0 {
+			capacity = min(v.Workers, l.Clients)
+		}
+		if l.ServerL < 0.5*float64(capacity) {
+			ws = append(ws, fmt.Sprintf("the server held on average %.1f of the %d requests it could have worked on at once (X·W inside it), while the clients kept %d in flight: the load generator and the kernel took the rest of each request's time, so the load generator, not the server, was the limit and this run does not compare the server's models; give each request work (--work-delay, --work-cpu), or run the load from another process or machine (--addr)",
+				l.ServerL, capacity, l.Clients))
+		}
+	}
 	if res.OpenLoop {
 		if res.NotSent > 0 {
 			ws = append(ws, fmt.Sprintf("%d requests scheduled in the measured time were never sent: when it ended every client was still waiting for a reply, so the server could not keep up with the rate or there were too few clients (these requests are missing from the latency figures)", res.NotSent))
