@@ -201,8 +201,17 @@ func Merge(names []string, reps []*Report) (*Report, error) {
 func (mr *ModelResult) add(o ModelResult) {
 	n := mr.Requests + o.Requests
 	if n > 0 {
-		mr.CPUPerRequest = time.Duration((float64(mr.CPUPerRequest)*float64(mr.Requests) + float64(o.CPUPerRequest)*float64(o.Requests)) / float64(n))
+		// Per-request means, weighted by each run's requests.
+		weighted := func(a, b time.Duration) time.Duration {
+			return time.Duration((float64(a)*float64(mr.Requests) + float64(b)*float64(o.Requests)) / float64(n))
+		}
+		mr.CPUPerRequest = weighted(mr.CPUPerRequest, o.CPUPerRequest)
+		mr.QueueWaitMean = weighted(mr.QueueWaitMean, o.QueueWaitMean)
+		mr.ServiceMean = weighted(mr.ServiceMean, o.ServiceMean)
 	}
+	mr.MeanRunning += o.MeanRunning
+	mr.MeanWaiting += o.MeanWaiting
+	mr.ServerObs += o.ServerObs
 	mr.Requests = n
 	mr.RPS += o.RPS
 	mr.TargetRate += o.TargetRate

@@ -239,7 +239,7 @@ func (t Threshold) figure(f Figures) (float64, string) {
 			if n := f.Requests + f.Errors; n > 0 {
 				share = float64(f.Errors) / float64(n)
 			}
-			return share, fmt.Sprintf("%.2f%% (%d of %d)", 100*share, f.Errors, f.Requests+f.Errors)
+			return share, fmt.Sprintf("%.2f%%, %d of %d", 100*share, f.Errors, f.Requests+f.Errors)
 		}
 		return float64(f.Errors), strconv.FormatInt(f.Errors, 10)
 	case Achieved:

@@ -82,7 +82,7 @@ func TestEvaluate(t *testing.T) {
 	assert.Equal(t, 6, gate.Failed(got))
 	assert.Equal(t, "FAIL  pool:16: p99>50ms (p99 = 72ms)", got[0].String())
 	assert.Equal(t, "pass  pool:16: p50>50ms (p50 = 2ms)", got[1].String())
-	assert.Contains(t, got[3].String(), "1.00% (10 of 1000)")
+	assert.Contains(t, got[3].String(), "1.00%, 10 of 1000")
 }
 
 // With no requests at all, a percentage of errors is 0, not NaN, and a

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/poolside-dev/poolside/benchmarks/compare"
+	"github.com/poolside-dev/poolside/benchmarks/gate"
 	"github.com/poolside-dev/poolside/benchmarks/load"
 	"github.com/poolside-dev/poolside/internal/textfmt"
 )
@@ -29,6 +30,8 @@ type benchFlags struct {
 	jsonFile    string
 	csvFile     string
 	chartFile   string
+	hgrmDir     string
+	failOn      []string
 	cleanup     bool
 }
 
@@ -74,8 +77,15 @@ Each run measures the requests that complete in its window. Those still
 waiting for a reply when it ends count for nothing: they get a short grace
 (twice the slowest reply, at least 250ms, at most --timeout) and are then cut
 off. Clients that got no reply in the whole window (such as those beyond the
-workers of the conn model) are counted in the notes and the JSON, with a
-warning.
+workers of the conn model) are counted in the table's starved column ("4/8"),
+the notes and the JSON, with a warning; that model's latencies, which leave
+them out, are marked "!" in the table and the chart, as are those of an open
+loop that left requests unsent. In an open loop the table shows the target
+rate, the req/s achieved, their ratio and the requests not sent, and no
+speed-up (every model is asked for the same rate); the chart draws the
+target as a line and what was not sent in grey. The latency panel turns
+logarithmic when the latencies span more than a factor of 20, so that every
+bar can be read, and each bar carries its value.
 
 The requests book, cancel and query rooms (--mix). Bookings stay inside the
 server's horizon (poolside serve --horizon): the run learns its last date from
@@ -113,6 +123,14 @@ the load generator and the server together. The notes under the table give the
 server's own queue wait and service time, a Little's-law check (L = X·W), and a
 warning when the load generator or the CPU, not the server, was the limit.
 
+The JSON has each model's latency as an HdrHistogram in its standard
+compressed form (latency_hdr_us, every request of every round); --hgrm DIR
+writes each model's percentile spectrum as a .hgrm file HdrHistogram's plotters
+read, and 'poolside report' merges the JSON of runs made at once from several
+load machines.
+
+` + failOnLong + `
+
 The --json, --csv and --chart files are checked before any load runs (their
 directory must exist and be writable) and written at the end. If the bench
 stops early, interrupted with Ctrl-C or because a run failed, the table and
@@ -120,13 +138,16 @@ the files still show the rounds that finished, marked incomplete (a rounds
 column, "complete": false in the JSON), and the exit status says it failed;
 if no run finished, no file is written.
 
-A progress bar is drawn on standard error when it is a terminal.
+Progress goes to standard error: on a terminal a bar with the run, the last
+second's req/s, errors and p99, and the time left; otherwise (a CI log) one
+plain line of the same every 10 seconds.
 
 Exit status: 0 done; 2 bad flags (nothing ran); 3 the server could not be
 reached, or never answered (not one request got through); 4 interrupted, not
 one request of a model succeeded (the server refused, dropped or timed out
 every one; the report is printed first), bookings of the run left on the
-server, too many open files for --clients, or any other failure.`,
+server, too many open files for --clients, or any other failure; 6 the run went well
+but a --fail-on threshold failed.`,
 		Example: `  # serial against a pool of 16, each request waiting 20ms on its worker
   poolside bench --models serial,pool:16 --work-delay 20ms --clients 16 --duration 3s
 
@@ -136,6 +157,9 @@ server, too many open files for --clients, or any other failure.`,
 
   # open loop at 500 req/s, one connection per request, durable store
   poolside bench --rate 500 --conn-per-request --store bolt
+
+  # a CI gate: fail when p99 passes 50ms or any request fails
+  poolside bench --addr 127.0.0.1:9407 --fail-on 'p99>50ms' --fail-on 'errors>0'
 
   # a server that is already running; its bookings are left as they were
   poolside bench --addr 127.0.0.1:9407 --clients 32 --duration 10s
@@ -161,13 +185,31 @@ server, too many open files for --clients, or any other failure.`,
 	fl.StringVar(&f.jsonFile, "json", "", "also write the results as JSON to this file")
 	fl.StringVar(&f.csvFile, "csv", "", "also write the results as CSV to this file")
 	fl.StringVar(&f.chartFile, "chart", "", "also draw throughput and latency per model to this .png or .svg file")
+	fl.StringVar(&f.hgrmDir, "hgrm", "", "also write each model's latency percentile spectrum, HdrHistogram's .hgrm text, into this directory (one MODEL.hgrm each)")
+	fl.StringArrayVar(&f.failOn, "fail-on", nil, failOnHelp)
 	fl.BoolVar(&f.cleanup, "cleanup", false, "run no load: unbook the bookings that bench or tune runs killed before their clean-up left, as their journals list them (with --addr, only those on that server)")
 	return cmd
 }
 
 // compareConfig turns the flags into a compare.Config and checks it (see
 // fieldFlags), with the output files.
-func (f benchFlags) compareConfig(cmd *cobra.Command) (compare.Config, error) {
+func (f benchFlags) compareConfig(cmd *cobra.Command) (compare.Config, []gate.Threshold, error) {
+	cfg, err := f.compareConfigOnly(cmd)
+	if err != nil {
+		return compare.Config{}, nil, err
+	}
+	ts, err := parseFailOn(cmd, f.failOn, cfg.Load.Rate > 0)
+	if err != nil {
+		return compare.Config{}, nil, err
+	}
+	if err := checkHgrmDir(cmd, f.hgrmDir); err != nil {
+		return compare.Config{}, nil, err
+	}
+	return cfg, ts, nil
+}
+
+// compareConfigOnly is compareConfig without the thresholds.
+func (f benchFlags) compareConfigOnly(cmd *cobra.Command) (compare.Config, error) {
 	srv, lcfg, err := f.config(cmd, benchServers, serverOnlyFlags)
 	if err != nil {
 		return compare.Config{}, err
@@ -205,7 +247,7 @@ func runBench(cmd *cobra.Command, f benchFlags, stdout, stderr io.Writer) error 
 	if f.cleanup {
 		return runBenchCleanup(cmd, f, stdout)
 	}
-	cfg, err := f.compareConfig(cmd)
+	cfg, thresholds, err := f.compareConfig(cmd)
 	if err != nil {
 		return err
 	}
@@ -214,10 +256,7 @@ func runBench(cmd *cobra.Command, f benchFlags, stdout, stderr io.Writer) error 
 	cfg.Load.OnCleanup = cl.add
 	// The bar goes before anything else is written, on success or not,
 	// so that nothing lands on its line.
-	stopProgress := func(bool) {}
-	if showProgress(stderr) {
-		stopProgress = startBenchProgress(ctx, &cfg, stderr)
-	}
+	stopProgress := startBenchProgress(ctx, &cfg, stderr, showProgress(stderr))
 	rep, err := compare.Run(ctx, cfg)
 	stopProgress(err == nil)
 	// The clean-up's own failure is reported by cl, after the report.
@@ -226,13 +265,19 @@ func runBench(cmd *cobra.Command, f benchFlags, stdout, stderr io.Writer) error 
 	if rep != nil {
 		// Complete, or what the rounds that finished measured before an
 		// interrupt or a failed run: marked incomplete, and kept.
+		if len(thresholds) > 0 {
+			rep.Judge(thresholds)
+		}
 		werr = writeBenchReport(rep, f, stdout, stderr)
 	}
 	cl.write(stdout)
 	if err != nil {
 		return errors.Join(benchFailure(ctx, f, rep, err), werr, cl.err())
 	}
-	return errors.Join(werr, nothingSucceeded(rep), cl.err())
+	if err := errors.Join(werr, nothingSucceeded(rep), cl.err()); err != nil {
+		return err
+	}
+	return gateFailure(rep.Outcomes)
 }
 
 // cleanupFlags are the flags "poolside bench --cleanup" takes; it runs
@@ -339,11 +384,12 @@ func writeBenchReport(rep *compare.Report, f benchFlags, stdout, stderr io.Write
 	if err := rep.WriteNotes(stdout); err != nil {
 		return err
 	}
-	return writeOutputs(stderr,
+	writeOutcomes(stdout, rep.Outcomes)
+	return errors.Join(writeOutputs(stderr,
 		output{f.jsonFile, rep.WriteJSON},
 		output{f.csvFile, rep.WriteCSV},
 		chartOutput(f.chartFile, compare.ChartFormat, rep.WriteChart),
-	)
+	), writeHgrms(stderr, f.hgrmDir, rep))
 }
 
 // benchFailure turns err, from compare.Run, into the command's error and exit
@@ -360,16 +406,19 @@ func benchFailure(ctx context.Context, f benchFlags, rep *compare.Report, err er
 	return f.failure(ctx, err, stopped, rep != nil, f.duration, "--duration")
 }
 
-// startBenchProgress draws a progress bar on w over the expected time of
-// the whole comparison, labelled with the run in progress, and returns
-// the function that removes it (see progress.stop).
-func startBenchProgress(ctx context.Context, cfg *compare.Config, w io.Writer) (stop func(completed bool)) {
+// startBenchProgress reports on w the progress over the expected time of
+// the whole comparison, labelled with the run in progress and the last
+// second's figures: a bar on a terminal, plain lines otherwise (see
+// startLiveProgress). It returns the function that ends it (see
+// progress.stop).
+func startBenchProgress(ctx context.Context, cfg *compare.Config, w io.Writer, terminal bool) (stop func(completed bool)) {
 	runs := max(cfg.Repeat, 1) * max(len(cfg.Models), 1)
 	if cfg.Load.Addr != "" {
 		runs = max(cfg.Repeat, 1)
 	}
 	per := cfg.Window.Warmup + cfg.Window.Duration
-	p := startProgress(ctx, w, time.Duration(runs)*per)
+	cfg.Load.Live = load.NewLive()
+	p := startLiveProgress(ctx, w, time.Duration(runs)*per, cfg.Load.Live, terminal, "bench")
 	cfg.Progress = func(s compare.Progress) {
 		p.step(time.Duration(s.Index-1)*per, per, fmt.Sprintf("run %d/%d %-12s", s.Index, s.Count, s.Label))
 	}

@@ -26,6 +26,7 @@ const (
 	exitNetwork  = 3 // connection, timeout or truncated reply
 	exitInternal = 4 // anything else (a store that will not open, a failed or interrupted bench, tune with no recommendation)
 	exitDamaged  = 5 // the booking database is damaged: serve refuses to start on it, db check found damage
+	exitGate     = 6 // bench, tune or report ran well, but a --fail-on threshold failed
 )
 
 // exitError carries an exit status with the error that caused it.
