@@ -42,8 +42,8 @@ func warnings(res Result, connModel bool) []string {
 			capacity = min(v.Workers, l.Clients)
 		}
 		if l.ServerL < 0.5*float64(capacity) {
-			ws = append(ws, fmt.Sprintf("the server held on average %.1f of the %d requests it could have worked on at once (X·W inside it), while the clients kept %d in flight: the load generator and the kernel took the rest of each request's time, so the load generator, not the server, was the limit and this run does not compare the server's models; give each request work (--work-delay, --work-cpu), or run the load from another process or machine (--addr)",
-				l.ServerL, capacity, l.Clients))
+			ws = append(ws, fmt.Sprintf("the server held on average %.1f of the %d %s it could have worked on at once (X·W inside it), while the clients kept %d in flight: the load generator and the kernel took the rest of each request's time, so the load generator, not the server, was the limit and this run does not compare the server's models; give each request work (--work-delay, --work-cpu), or run the load from another process or machine (--addr)",
+				l.ServerL, capacity, textfmt.PluralWord(capacity, "request", "requests"), l.Clients))
 		}
 	}
 	if res.OpenLoop {
