@@ -3,10 +3,12 @@ package tune
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/poolside-dev/poolside/benchmarks/load"
@@ -65,13 +67,22 @@ func (a *AdminSizer) Resize(workers int) error {
 	return a.call(http.MethodPut, body, nil)
 }
 
+// unwrapURL drops the *url.Error around err: the method and the URL are
+// the AdminError's own.
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
 // call sends one request to /pool and decodes a 200 answer into out.
 func (a *AdminSizer) call(method string, body []byte, out any) error {
 	if _, _, err := net.SplitHostPort(a.Addr); err != nil {
 		return &load.FieldError{Field: "Addr", Value: a.Addr, Rule: "must be host:port"}
 	}
-	url := "http://" + a.Addr + "/pool"
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	req, err := http.NewRequest(method, "http://"+a.Addr+"/pool", bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("tune: admin API: %w", err)
 	}
@@ -80,12 +91,12 @@ func (a *AdminSizer) call(method string, body []byte, out any) error {
 	}
 	resp, err := a.client().Do(req)
 	if err != nil {
-		return fmt.Errorf("tune: admin API at %s: %w", a.Addr, err)
+		return &AdminError{Addr: a.Addr, Method: method, Err: unwrapURL(err)}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminAnswer))
 	if err != nil {
-		return fmt.Errorf("tune: admin API at %s: reading the answer: %w", a.Addr, err)
+		return &AdminError{Addr: a.Addr, Method: method, Err: fmt.Errorf("reading the answer: %w", err)}
 	}
 	if resp.StatusCode != http.StatusOK {
 		var ae server.AdminError
@@ -93,13 +104,13 @@ func (a *AdminSizer) call(method string, body []byte, out any) error {
 		if json.Unmarshal(data, &ae) == nil && ae.Error != "" {
 			msg = ae.Error
 		}
-		return fmt.Errorf("%w: %s %s: %s: %s", ErrAdminRefused, method, url, resp.Status, msg)
+		return &AdminError{Addr: a.Addr, Method: method, Status: resp.StatusCode, Message: msg}
 	}
 	if out == nil {
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("tune: admin API at %s: the answer is not a pool state: %w", a.Addr, err)
+		return &AdminError{Addr: a.Addr, Method: method, Err: fmt.Errorf("the answer is not a pool state (is this poolside's admin API?): %w", err)}
 	}
 	return nil
 }

@@ -111,6 +111,10 @@ type Config struct {
 	// Progress, if not nil, is called before each step, on the search's
 	// goroutine.
 	Progress func(Progress)
+
+	// capByClients, set by withDefaults, records that MaxWorkers was 0
+	// and so is the number of clients.
+	capByClients bool
 }
 
 // Progress says which step a search is about to run.
@@ -231,6 +235,7 @@ func (c Config) withDefaults() Config {
 	if c.StepDuration == 0 {
 		c.StepDuration = DefaultStepDuration
 	}
+	c.capByClients = c.MaxWorkers == 0
 	c.MinWorkers, c.MaxWorkers = c.bounds()
 	if c.MaxSteps == 0 {
 		c.MaxSteps = DefaultMaxSteps

@@ -68,7 +68,11 @@ func (rep *Report) explain() string {
 	case StopSLO:
 		say("Doubling the pool from %d to %d workers broke the p99 SLO of %v, so the climb stopped.", rep.ClimbFrom, rep.ClimbTo, rep.SLOP99)
 	case StopMaxWorkers:
-		say("The climb stopped at the most workers searched (%d).", rep.MaxWorkers)
+		if rep.StillRising {
+			say("The climb stopped at %s, the most searched, while throughput was still rising (%s from the size below); %s.", workers(rep.MaxWorkers), fmtPct(rep.CapGain), rep.raiseCap())
+		} else {
+			say("The climb stopped at %s, the most searched (set by %s).", workers(rep.MaxWorkers), rep.CapBy)
+		}
 	case StopErrors:
 		say("At %s more than 1%% of the requests failed, so the climb stopped.", workers(rep.ClimbTo))
 	case StopMaxSteps:
@@ -147,8 +151,12 @@ func (rep *Report) explain() string {
 		say("More workers add nothing: %d clients cannot keep more than %d requests in flight (throughput is %s of C/(D+RTT)).",
 			e.Clients, e.Clients, textfmt.Pct(best.RPS, load))
 	case best.Workers >= rep.MaxWorkers && rep.saturated(best):
-		say("More workers would likely add throughput: the pool was the limit at %s, the most searched (%s); raise the most workers searched (--max-workers) and tune again.",
-			workers(best.Workers), rep.busyPhrase(best))
+		advice := "; " + rep.raiseCap()
+		if rep.StillRising {
+			advice = "" // said with the climb
+		}
+		say("More workers would likely add throughput: the pool was the limit at %s, the most searched (%s)%s.",
+			workers(best.Workers), rep.busyPhrase(best), advice)
 	case grew(best):
 		say("More workers add little: the service time grows under load, from %s at %d %s to %s at %d.",
 			textfmt.Duration(rep.ServiceTime), rep.MinWorkers, textfmt.Plural(rep.MinWorkers, "worker"), textfmt.Duration(best.Service), best.Workers)
@@ -272,7 +280,7 @@ func (rep *Report) sloMissed(points []Point) string {
 		s += fmt.Sprintf(" %s can carry at most %s req/s (C/(D+RTT)) of the %s req/s asked for, so requests wait for a free client and their latency, counted from when they were due, grows through each step; add clients, or lower the rate.",
 			textfmt.Capitalise(textfmt.Clients(e.Clients)), textfmt.Rate(load), textfmt.Rate(e.Rate))
 	case low.Workers >= rep.MaxWorkers && rep.saturated(low):
-		s += fmt.Sprintf(" The pool was the limit at %s, the most searched (%s): raise the most workers searched (--max-workers), or relax the SLO.", workers(low.Workers), rep.busyPhrase(low))
+		s += fmt.Sprintf(" The pool was the limit at %s, the most searched (%s): %s, or relax the SLO.", workers(low.Workers), rep.busyPhrase(low), rep.raiseCap())
 	default:
 		s += " The load is more than this server can serve within it; lower the load or relax the SLO."
 	}
@@ -293,7 +301,7 @@ func (rep *Report) failureAdvice(points []Point) string {
 			s += fmt.Sprintf(" (%v)", t)
 		}
 		if last.Workers >= rep.MaxWorkers && rep.saturated(&last) {
-			return s + fmt.Sprintf(", because requests queued for a worker (at %s, the most searched: %s). Raise the most workers searched (--max-workers), or give requests more time (--timeout).", workers(last.Workers), rep.busyPhrase(&last))
+			return s + fmt.Sprintf(", because requests queued for a worker (at %s, the most searched: %s). %s; or give requests more time (--timeout).", workers(last.Workers), rep.busyPhrase(&last), textfmt.Capitalise(rep.raiseCap()))
 		}
 		return s + ". Give requests more time (--timeout) if that is expected, or find out why the server is slow, before tuning the pool."
 	case 2*e.Busy > total:

@@ -20,29 +20,36 @@ func finite(x float64) float64 {
 
 // jsonTune is the JSON form of a Report.
 type jsonTune struct {
-	Recommended   int            `json:"recommended"`
-	Best          int            `json:"best"`
-	Seed          int            `json:"seed"`
-	SeedUnbounded int            `json:"seed_unbounded"`
-	LoadCeilingBy string         `json:"load_ceiling_by"`
-	SeedRate      float64        `json:"seed_rate_rps"`
-	SeedBy        string         `json:"seed_by"`
-	Stop          Stop           `json:"stop"`
-	ClimbFrom     int            `json:"climb_from"`
-	ClimbTo       int            `json:"climb_to"`
-	Explanation   string         `json:"explanation"`
-	ServiceTimeMS float64        `json:"service_time_ms"`
-	RTTMS         *float64       `json:"rtt_ms"`
-	CPUCeiling    float64        `json:"cpu_ceiling_rps,omitempty"`
-	FinalWorkers  int            `json:"final_workers,omitempty"`
-	SLOP99MS      float64        `json:"slo_p99_ms"`
-	MinGain       float64        `json:"min_gain"`
-	MinWorkers    int            `json:"min_workers"`
-	MaxWorkers    int            `json:"max_workers"`
-	MaxSteps      int            `json:"max_steps"`
-	Points        []jsonPoint    `json:"points"`
-	Adaptive      *jsonAdaptive  `json:"adaptive,omitempty"`
-	Env           render.EnvJSON `json:"env"`
+	Recommended   int      `json:"recommended"`
+	Best          int      `json:"best"`
+	Seed          int      `json:"seed"`
+	SeedUnbounded int      `json:"seed_unbounded"`
+	LoadCeilingBy string   `json:"load_ceiling_by"`
+	SeedRate      float64  `json:"seed_rate_rps"`
+	SeedBy        string   `json:"seed_by"`
+	Stop          Stop     `json:"stop"`
+	ClimbFrom     int      `json:"climb_from"`
+	ClimbTo       int      `json:"climb_to"`
+	Explanation   string   `json:"explanation"`
+	ServiceTimeMS float64  `json:"service_time_ms"`
+	RTTMS         *float64 `json:"rtt_ms"`
+	CPUCeiling    float64  `json:"cpu_ceiling_rps,omitempty"`
+	FinalWorkers  int      `json:"final_workers,omitempty"`
+	SLOP99MS      float64  `json:"slo_p99_ms"`
+	MinGain       float64  `json:"min_gain"`
+	MinWorkers    int      `json:"min_workers"`
+	MaxWorkers    int      `json:"max_workers"`
+	MaxSteps      int      `json:"max_steps"`
+	// CapBy, Contended, ContendedSteps, StillRising and Doubts are
+	// Report's.
+	CapBy          string         `json:"cap_by"`
+	Contended      bool           `json:"contended"`
+	ContendedSteps []int          `json:"contended_steps"`
+	StillRising    bool           `json:"still_rising_at_cap"`
+	Doubts         []string       `json:"doubts"`
+	Points         []jsonPoint    `json:"points"`
+	Adaptive       *jsonAdaptive  `json:"adaptive,omitempty"`
+	Env            render.EnvJSON `json:"env"`
 }
 
 type jsonPoint struct {
@@ -110,6 +117,8 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 		SeedRate: finite(rep.SeedRate), SeedBy: rep.SeedBy, Stop: rep.Stop, ClimbFrom: rep.ClimbFrom, ClimbTo: rep.ClimbTo, Explanation: rep.Explanation,
 		ServiceTimeMS: textfmt.MS(rep.ServiceTime), CPUCeiling: rep.CPUCeiling, FinalWorkers: rep.FinalWorkers,
 		SLOP99MS: textfmt.MS(rep.SLOP99), MinGain: rep.MinGain, MinWorkers: rep.MinWorkers, MaxWorkers: rep.MaxWorkers, MaxSteps: rep.MaxSteps,
+		CapBy: rep.CapBy, Contended: rep.Contended, ContendedSteps: append([]int{}, rep.ContendedSteps...),
+		StillRising: rep.StillRising, Doubts: append([]string{}, rep.Doubts...),
 		Points: make([]jsonPoint, 0, len(rep.Points)),
 		Env:    render.JSONEnv(rep.Env),
 	}

@@ -1,10 +1,13 @@
 package tune
 
 import (
+	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/poolside-dev/poolside/benchmarks/gate"
 	"github.com/poolside-dev/poolside/benchmarks/load"
 )
 
@@ -120,6 +123,24 @@ type Report struct {
 	SLOP99                           time.Duration
 	MinGain                          float64
 	MinWorkers, MaxWorkers, MaxSteps int
+	// CapBy says what set MaxWorkers: "--max-workers", or "--clients"
+	// when it was left at 0, the number of clients.
+	CapBy string
+
+	// Contended reports that other processes used noisyOtherCPU (20%) or
+	// more of the machine's CPU during ContendedSteps (their sizes), so
+	// that the figures measure the machine's other work as much as the
+	// server. StillRising reports that the climb stopped at MaxWorkers
+	// while the last doubling still gained at least MinGain (by
+	// CapGain): the best size may lie beyond the search.
+	Contended      bool
+	ContendedSteps []int
+	StillRising    bool
+	CapGain        float64
+	// Doubts say, a sentence each, why the recommendation should not be
+	// trusted as it stands: a contended run, throughput still rising at
+	// the cap. Empty for a clean run; tune --strict fails on any.
+	Doubts []string
 }
 
 // Point returns the point measured at workers, or nil.
@@ -183,7 +204,63 @@ func (t *search) report() *Report {
 	if rec, _ := t.bracket(); rec != nil {
 		rep.Recommended = rec.Workers
 	}
+	rep.CapBy = "--max-workers"
+	if c.capByClients {
+		rep.CapBy = "--clients"
+	}
+	rep.judge()
 	return rep
+}
+
+// judge sets what may make the recommendation untrustworthy: Contended,
+// StillRising and the Doubts.
+func (rep *Report) judge() {
+	var most float64
+	for _, p := range rep.Points {
+		if p.OtherCPU >= noisyOtherCPU {
+			rep.Contended = true
+			rep.ContendedSteps = append(rep.ContendedSteps, p.Workers)
+		}
+		most = max(most, p.OtherCPU)
+	}
+	if rep.Contended {
+		rep.Doubts = append(rep.Doubts, fmt.Sprintf("the run was contended: other processes used up to %.0f%% of the machine's CPU, at %s, so the figures measure their work too; tune again on a quiet machine",
+			100*most, strings.Join(workersList(rep.ContendedSteps), ", ")))
+	}
+	if rep.Stop == StopMaxWorkers {
+		top := rep.Point(rep.MaxWorkers)
+		var below *Point
+		for i := range rep.Points {
+			if p := &rep.Points[i]; p.Workers < rep.MaxWorkers && (below == nil || p.Workers > below.Workers) {
+				below = p
+			}
+		}
+		if top != nil && below != nil && below.RPS > 0 {
+			rep.CapGain = top.RPS/below.RPS - 1
+			rep.StillRising = rep.CapGain >= rep.MinGain
+		}
+		if rep.StillRising {
+			rep.Doubts = append(rep.Doubts, fmt.Sprintf("throughput was still rising at the cap (%s from %s to %d): the best size may be larger; %s",
+				fmtPct(rep.CapGain), workers(below.Workers), rep.MaxWorkers, rep.raiseCap()))
+		}
+	}
+}
+
+// workersList names sizes: "4 workers", "16 workers".
+func workersList(sizes []int) []string {
+	out := make([]string, len(sizes))
+	for i, n := range sizes {
+		out[i] = workers(n)
+	}
+	return out
+}
+
+// raiseCap says which flag to raise to search more workers.
+func (rep *Report) raiseCap() string {
+	if rep.CapBy == "--clients" {
+		return fmt.Sprintf("the cap is --clients (%d), since more workers than clients cannot all be busy: raise --clients (and --max-workers, if set) and tune again", rep.MaxWorkers)
+	}
+	return fmt.Sprintf("the cap is --max-workers (%d): raise it and tune again", rep.MaxWorkers)
 }
 
 // pointsInOrder returns the points measured, in the order measured.
@@ -193,4 +270,14 @@ func (t *search) pointsInOrder() []Point {
 		ps[i] = *p
 	}
 	return ps
+}
+
+// Figures are p's figures for --fail-on thresholds (see package gate).
+func (p Point) Figures() gate.Figures {
+	l := p.Result.Latency
+	return gate.Figures{
+		P50: p.P50, P90: l.P90, P99: p.P99, P999: l.P999, Max: l.Max,
+		RPS: p.RPS, Requests: p.Requests, Errors: p.Errors,
+		Starved: p.Result.Starved, NotSent: p.Result.NotSent, TargetRate: p.Result.TargetRate,
+	}
 }

@@ -3,6 +3,7 @@ package tune
 import (
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,6 +163,9 @@ func (rep *Report) WriteExplanation(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "; %%N/D and %%%s are throughput as a share of those ceilings\n\n", rep.loadCeilingName())
 	fmt.Fprintln(w, textfmt.Wrap(rep.Explanation, 100))
+	for _, d := range rep.Doubts {
+		fmt.Fprintln(w, textfmt.Wrap("warning: do not trust this recommendation as it stands: "+d+".", 100))
+	}
 	if a := rep.Adaptive; a != nil {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, textfmt.Wrap(rep.adaptiveSummary(), 100))
@@ -215,3 +219,6 @@ func (rep *Report) loadPhrase() string {
 	}
 	return s
 }
+
+// fmtPct prints a measured gain as a whole percentage: "20%".
+func fmtPct(g float64) string { return strconv.FormatFloat(math.Round(100*g), 'f', 0, 64) + "%" }

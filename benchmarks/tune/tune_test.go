@@ -634,7 +634,7 @@ func TestTuneExplainsFailuresNotTheSLO(t *testing.T) {
 	assert.Contains(t, rep.Explanation, "more than 1% of the requests failed")
 	assert.Contains(t, rep.Explanation, "Most failures were timeouts")
 	assert.Contains(t, rep.Explanation, "(87ms)")
-	assert.Contains(t, rep.Explanation, "Raise the most workers searched (--max-workers)")
+	assert.Contains(t, rep.Explanation, "The cap is --max-workers (2): raise it and tune again")
 	var table bytes.Buffer
 	require.NoError(t, rep.WriteTable(&table))
 	assert.Contains(t, table.String(), "errors")
@@ -652,7 +652,10 @@ func TestTuneSaysRaiseMaxWorkers(t *testing.T) {
 	assert.Equal(t, 16, rep.SeedUnbounded)
 	assert.Contains(t, rep.Explanation, "put the seed at 16 workers, capped to 3, the most workers searched")
 	assert.Contains(t, rep.Explanation, "the pool was the limit at 3 workers, the most searched (100% of N/D)")
-	assert.Contains(t, rep.Explanation, "raise the most workers searched (--max-workers)")
+	assert.Contains(t, rep.Explanation, "while throughput was still rising (50% from the size below); the cap is --max-workers (3): raise it and tune again")
+	assert.True(t, rep.StillRising)
+	assert.Equal(t, "--max-workers", rep.CapBy)
+	assert.NotEmpty(t, rep.Doubts)
 	assert.NotContains(t, rep.Explanation, "the limit lies elsewhere")
 }
 
@@ -729,4 +732,17 @@ func TestTuneSaysTheDatabasePoolIsTheLimit(t *testing.T) {
 	require.NoError(t, rep.WriteTable(&b))
 	require.NoError(t, rep.WriteExplanation(&b))
 	assert.NotContains(t, b.String(), "database")
+}
+
+// TestTuneSaysTheCapIsTheClients: with MaxWorkers left at 0 the cap is
+// the number of clients, and a climb that reaches it still gaining says
+// to raise --clients, not only --max-workers.
+func TestTuneSaysTheCapIsTheClients(t *testing.T) {
+	c := &curve{rps: func(n int) float64 { return 100 * float64(n) }, service: 10 * time.Millisecond}
+	rep := tuneWith(t, c, tune.Config{Load: load.Config{Clients: 4}, MinWorkers: 2})
+	t.Log(rep.Explanation)
+	assert.Equal(t, 4, rep.MaxWorkers)
+	assert.Equal(t, "--clients", rep.CapBy)
+	assert.True(t, rep.StillRising)
+	assert.Contains(t, rep.Explanation, "the cap is --clients (4), since more workers than clients cannot all be busy: raise --clients")
 }

@@ -27,6 +27,7 @@ const (
 	exitInternal = 4 // anything else (a store that will not open, a failed or interrupted bench, tune with no recommendation)
 	exitDamaged  = 5 // the booking database is damaged: serve refuses to start on it, db check found damage
 	exitGate     = 6 // bench, tune or report ran well, but a --fail-on threshold failed
+	exitDoubt    = 7 // tune --strict: the run was contended, or throughput still rose at the search's cap
 )
 
 // exitError carries an exit status with the error that caused it.

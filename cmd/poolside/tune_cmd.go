@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/poolside-dev/poolside/benchmarks/gate"
 	"github.com/poolside-dev/poolside/benchmarks/tune"
 	"github.com/poolside-dev/poolside/internal/textfmt"
 )
@@ -31,6 +34,8 @@ type tuneFlags struct {
 	adaptiveDuration time.Duration
 	jsonFile         string
 	chartFile        string
+	failOn           []string
+	strict           bool
 }
 
 func newTuneCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -92,7 +97,21 @@ what it left, from its journal in ~/.cache/poolside.
 BOOKINGSFORROOM), which books nothing.
 
 Measured on a machine that others share, points differ by a few percent from
-run to run. A progress bar is drawn on standard error when it is a terminal.
+run to run. When other processes used a fifth of the machine's CPU or more
+during a step, the run is contended: the table marks the step, and a warning
+under the explanation (and "contended" in the JSON) says the recommendation is
+not to be trusted as it stands. So does a climb that stopped at the most
+workers searched while throughput was still rising; it says which flag set
+that cap (--max-workers, or --clients when --max-workers is 0) and to raise
+it. --strict turns either into a failure, exit status 7, for CI.
+
+--fail-on EXPR judges the recommended size's figures, as bench's --fail-on
+judges each model's (see 'poolside bench --help'): p50, p90, p99, p99.9 and max
+with a unit (p99>50ms), rps, errors (a count or errors>1%), achieved (open
+loop), starved and not_sent. Each check is listed as pass or FAIL; if any
+fails, the exit status is 6.
+
+A progress bar is drawn on standard error when it is a terminal.
 
 The --json and --chart files are checked before the search (their directory
 must exist and be writable) and written at the end, also when no size is
@@ -102,7 +121,8 @@ sizes it had measured, recommends nothing, and says where it stopped.
 Exit status: 0 a size is recommended; 4 no size met the objective (the report
 is printed and written all the same), interrupted, bookings of the run left on
 the server, or any other failure; 3 the server or its admin API could not be
-reached; 2 bad flags (nothing ran).`,
+reached; 2 bad flags (nothing ran); 6 a --fail-on threshold failed; 7 --strict
+and the recommendation is in doubt (see above).`,
 		Example: `  # an I/O-bound service: 10ms on the worker, 64 clients
   poolside tune --work-delay 10ms --clients 64 --chart tune.png
 
@@ -131,6 +151,8 @@ reached; 2 bad flags (nothing ran).`,
 	fl.BoolVar(&f.compareAdaptive, "compare-adaptive", false, "after the search, run an in-process server with adaptive sizing under the same load and compare")
 	fl.DurationVar(&f.adaptiveDuration, "adaptive-duration", 10*time.Second, "with --compare-adaptive, how long to measure the adaptive server")
 	fl.StringVar(&f.jsonFile, "json", "", "also write every point and the recommendation as JSON to this file")
+	fl.StringArrayVar(&f.failOn, "fail-on", nil, "fail (exit status 6) when this holds for the recommended size, such as p99>50ms, errors>0, rps<1000; repeat the flag, or separate with commas")
+	fl.BoolVar(&f.strict, "strict", false, "fail (exit status 7) when the recommendation is in doubt: other processes used a fifth of the CPU or more during a step, or throughput was still rising at the most workers searched")
 	fl.StringVar(&f.chartFile, "chart", "", "also draw throughput and p99 against workers, the recommendation marked, to this .png or .svg file")
 	return cmd
 }
@@ -226,6 +248,10 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	thresholds, err := parseFailOn(cmd, f.failOn, cfg.Load.Rate > 0)
+	if err != nil {
+		return err
+	}
 	ctx := cmd.Context()
 	// The step in progress, for the message if the search stops.
 	var current tune.Progress
@@ -265,7 +291,21 @@ func runTune(cmd *cobra.Command, f tuneFlags, stdout, stderr io.Writer) error {
 	if rep.Recommended == 0 {
 		return errors.Join(noRecommendation(rep), werr, cl.err())
 	}
-	return errors.Join(werr, cl.err())
+	if err := errors.Join(werr, cl.err()); err != nil {
+		return err
+	}
+	var outcomes []gate.Outcome
+	if len(thresholds) > 0 {
+		outcomes = gate.Evaluate(thresholds, fmt.Sprintf("recommended %s", workerCount(rep.Recommended)), rep.Point(rep.Recommended).Figures())
+		writeOutcomes(stdout, outcomes)
+	}
+	if err := gateFailure(outcomes); err != nil {
+		return err
+	}
+	if f.strict && len(rep.Doubts) > 0 {
+		return &exitError{code: exitDoubt, err: fmt.Errorf("--strict: the recommendation of %s is in doubt: %s", workerCount(rep.Recommended), strings.Join(rep.Doubts, "; "))}
+	}
+	return nil
 }
 
 // writeTuneReport prints the table and the explanation of rep on stdout,
@@ -297,7 +337,34 @@ func tuneFailure(ctx context.Context, f tuneFlags, rep *tune.Report, current tun
 	if current.Phase == tune.PhaseAdaptive {
 		measured, flag = f.adaptiveDuration, "--adaptive-duration"
 	}
+	if ae := (*tune.AdminError)(nil); errors.As(err, &ae) && ctx.Err() == nil {
+		return adminFailure(ae, tuneStopped(f, rep, current), rep != nil, err)
+	}
 	return f.failure(ctx, err, tuneStopped(f, rep, current), rep != nil, measured, flag)
+}
+
+// adminFailure is the error of a search stopped by the admin API at
+// ae.Addr, in one sentence that says what to do: exit status 3 when it
+// could not be reached, 4 when it refused. err is the whole error.
+func adminFailure(ae *tune.AdminError, stopped string, reported bool, err error) error {
+	what := "read the pool's size"
+	if ae.Method == http.MethodPut {
+		what = "resize the pool"
+	}
+	var msg string
+	code := exitNetwork
+	switch {
+	case ae.Status != 0:
+		code = exitInternal
+		msg = fmt.Sprintf("the admin API at %s refused to %s (%d %s): %s", ae.Addr, what, ae.Status, http.StatusText(ae.Status), ae.Message)
+	default:
+		msg = fmt.Sprintf("could not reach the admin API at %s to %s (%s): is poolside serve running there with --admin-addr %s? Give --admin the address of the server's --admin-addr",
+			ae.Addr, what, netReason(ae.Err), ae.Addr)
+	}
+	if reported {
+		msg += " (stopped " + stopped + ")"
+	}
+	return &exitError{code: code, err: &messageError{msg: msg, err: err}}
 }
 
 // tuneStopped says where the search stopped and what was kept: rep is
