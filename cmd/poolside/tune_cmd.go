@@ -340,6 +340,17 @@ func tuneFailure(ctx context.Context, f tuneFlags, rep *tune.Report, current tun
 	if ae := (*tune.AdminError)(nil); errors.As(err, &ae) && ctx.Err() == nil {
 		return adminFailure(ae, tuneStopped(f, rep, current), rep != nil, err)
 	}
+	for _, sentinel := range []error{tune.ErrNotTunable, tune.ErrProbeFailed} {
+		if errors.Is(err, sentinel) && ctx.Err() == nil {
+			// The sentinel's sentence and what follows it, without the
+			// layers above it or the package's prefix.
+			msg := err.Error()
+			if i := strings.Index(msg, sentinel.Error()); i >= 0 {
+				msg = strings.TrimPrefix(msg[i:], "tune: ")
+			}
+			return &exitError{code: exitInternal, err: &messageError{msg: msg, err: err}}
+		}
+	}
 	return f.failure(ctx, err, tuneStopped(f, rep, current), rep != nil, measured, flag)
 }
 

@@ -154,6 +154,8 @@ func TestTuneEveryProbeRequestFails(t *testing.T) {
 	assert.Contains(t, err.Error(), "every request of the probe")
 	assert.Contains(t, err.Error(), "timeout")
 	assert.NotContains(t, err.Error(), "Inf")
+	assert.False(t, strings.HasPrefix(err.Error(), "tune:"), "one sentence, not an error chain: %s", err)
+	assert.Equal(t, exitInternal, exitCode(err))
 	assert.NoFileExists(t, js)
 }
 
