@@ -52,21 +52,15 @@ const (
 	NotSent  Metric = "not_sent"
 )
 
-// metrics says what each metric is and how its value is written.
-var metrics = map[Metric]struct {
-	kind  kind
-	about string
-}{
-	P50:      {duration, "the median latency"},
-	P90:      {duration, "the 90th percentile latency"},
-	P99:      {duration, "the 99th percentile latency"},
-	P999:     {duration, "the 99.9th percentile latency"},
-	Max:      {duration, "the slowest reply"},
-	RPS:      {number, "successful requests per second"},
-	Errors:   {count, "failed requests, a count or a percentage of all requests (errors>1%)"},
-	Achieved: {number, "the share of an open loop's --rate that was reached (1 = all of it)"},
-	Starved:  {count, "clients that got no reply in the whole measured window"},
-	NotSent:  {count, "requests an open loop scheduled but never sent"},
+// metrics says how each metric's value is written: p50 to max are
+// latencies, rps the successful requests per second, errors the failed
+// requests (a count, or a share of all requests: errors>1%), achieved
+// the share of an open loop's rate reached (1 = all of it), starved the
+// clients that got no reply in the whole window, not_sent the requests
+// an open loop never sent.
+var metrics = map[Metric]kind{
+	P50: duration, P90: duration, P99: duration, P999: duration, Max: duration,
+	RPS: number, Errors: count, Achieved: number, Starved: count, NotSent: count,
 }
 
 // aliases are other spellings of metrics.
@@ -95,16 +89,6 @@ type Threshold struct {
 	Percent bool
 }
 
-// Help lists the metrics and the form of an expression, for --help.
-func Help() string {
-	var b strings.Builder
-	b.WriteString("METRIC OP VALUE, OP one of > >= < <=; it fails when it holds. METRIC:\n")
-	for _, m := range []Metric{P50, P90, P99, P999, Max, RPS, Errors, Achieved, Starved, NotSent} {
-		fmt.Fprintf(&b, "  %-9s %s\n", m, metrics[m].about)
-	}
-	return b.String()
-}
-
 // Parse reads one expression. Its error, wrapping ErrInvalid, says what
 // is wrong and how to write it.
 func Parse(expr string) (Threshold, error) {
@@ -125,7 +109,7 @@ func Parse(expr string) (Threshold, error) {
 	if a, ok := aliases[name]; ok {
 		m = a
 	}
-	info, ok := metrics[m]
+	k, ok := metrics[m]
 	if !ok {
 		return bad("unknown metric %q: use one of p50, p90, p99, p99.9, max, rps, errors, achieved, starved, not_sent", name)
 	}
@@ -134,7 +118,7 @@ func Parse(expr string) (Threshold, error) {
 	}
 	t := Threshold{Expr: e, Metric: m, Op: op}
 	switch {
-	case info.kind == duration:
+	case k == duration:
 		d, err := time.ParseDuration(value)
 		if err != nil || d < 0 {
 			return bad("%s is a latency: write it with a unit, such as %s%s50ms", m, m, op)
