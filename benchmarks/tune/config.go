@@ -112,9 +112,9 @@ type Config struct {
 	// goroutine.
 	Progress func(Progress)
 
-	// capByClients, set by withDefaults, records that MaxWorkers was 0
-	// and so is the number of clients.
-	capByClients bool
+	// maxWorkersSet, set by withDefaults, records that MaxWorkers was
+	// given, not left at 0 (the number of clients).
+	maxWorkersSet bool
 }
 
 // Progress says which step a search is about to run.
@@ -235,7 +235,7 @@ func (c Config) withDefaults() Config {
 	if c.StepDuration == 0 {
 		c.StepDuration = DefaultStepDuration
 	}
-	c.capByClients = c.MaxWorkers == 0
+	c.maxWorkersSet = c.MaxWorkers != 0
 	c.MinWorkers, c.MaxWorkers = c.bounds()
 	if c.MaxSteps == 0 {
 		c.MaxSteps = DefaultMaxSteps

@@ -23,6 +23,12 @@ var (
 	// with an error status; the error's text carries the API's message.
 	ErrAdminRefused = errors.New("tune: the admin API refused the request")
 
+	// ErrNotRestored is joined to a search's error when the pool could
+	// not be put back to its size (or, with Apply, set to the
+	// recommended one) when the search ended; Report.FinalWorkers is
+	// then 0.
+	ErrNotRestored = errors.New("tune: could not put the pool back")
+
 	// ErrAdminUnreachable is returned by AdminSizer when the admin API
 	// could not be reached or did not answer.
 	ErrAdminUnreachable = errors.New("tune: the admin API could not be reached")

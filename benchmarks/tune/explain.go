@@ -52,7 +52,7 @@ func (rep *Report) explain() string {
 	}
 	switch {
 	case rep.SeedUnbounded > rep.Seed:
-		say("Little's law, N = X × D, where %s, put the seed at %s, capped to %d, the most workers searched.", x, workers(rep.SeedUnbounded), rep.Seed)
+		say("Little's law, N = X × D, where %s, put the seed at %s, capped to %d, the most workers searched (%s).", x, workers(rep.SeedUnbounded), rep.Seed, rep.CapBy)
 	case rep.SeedUnbounded > 0 && rep.SeedUnbounded < rep.Seed:
 		say("Little's law, N = X × D, where %s, put the seed at %s, raised to %d, the fewest workers searched.", x, workers(rep.SeedUnbounded), rep.Seed)
 	default:
@@ -68,11 +68,14 @@ func (rep *Report) explain() string {
 	case StopSLO:
 		say("Doubling the pool from %d to %d workers broke the p99 SLO of %v, so the climb stopped.", rep.ClimbFrom, rep.ClimbTo, rep.SLOP99)
 	case StopMaxWorkers:
-		if rep.StillRising {
-			say("The climb stopped at %s, the most searched, while throughput was still rising (%s from the size below); %s.", workers(rep.MaxWorkers), fmtPct(rep.CapGain), rep.raiseCap())
-		} else {
-			say("The climb stopped at %s, the most searched (set by %s).", workers(rep.MaxWorkers), rep.CapBy)
+		s := fmt.Sprintf("The climb stopped at %s, the most searched: %s", workers(rep.MaxWorkers), rep.capPhrase())
+		switch {
+		case rep.StillRising:
+			s += fmt.Sprintf("; throughput was still rising (%s from %d to %d), so %s", fmtGainSigned(rep.CapGain), rep.CapFrom, rep.MaxWorkers, rep.raiseAdvice())
+		case rep.CapFrom > 0:
+			s += fmt.Sprintf("; throughput had stopped rising (%s from %d to %d)", fmtGainSigned(rep.CapGain), rep.CapFrom, rep.MaxWorkers)
 		}
+		say("%s.", s)
 	case StopErrors:
 		say("At %s more than 1%% of the requests failed, so the climb stopped.", workers(rep.ClimbTo))
 	case StopMaxSteps:
@@ -148,8 +151,12 @@ func (rep *Report) explain() string {
 		say("More workers add nothing: the %s req/s asked for is more than %d clients can carry, since they cannot keep more than %d requests in flight: at C/(D+RTT) that is %s req/s, and throughput was %s of it. Requests wait for a free client, and their latency, counted from when they were due, grows; add clients to offer the whole rate.",
 			textfmt.Rate(e.Rate), e.Clients, e.Clients, textfmt.Rate(load), textfmt.Pct(best.RPS, load))
 	case load > 0 && best.RPS >= 0.9*load:
-		say("More workers add nothing: %d clients cannot keep more than %d requests in flight (throughput is %s of C/(D+RTT)).",
-			e.Clients, e.Clients, textfmt.Pct(best.RPS, load))
+		more := ""
+		if rep.StillRising && rep.CapBy == "--clients" {
+			more = "; the server kept up with all of them, so more clients may get more out of more workers"
+		}
+		say("More workers add nothing for this load: %d clients cannot keep more than %d requests in flight (throughput is %s of C/(D+RTT))%s.",
+			e.Clients, e.Clients, textfmt.Pct(best.RPS, load), more)
 	case best.Workers >= rep.MaxWorkers && rep.saturated(best):
 		advice := "; " + rep.raiseCap()
 		if rep.StillRising {

@@ -40,16 +40,28 @@ type jsonTune struct {
 	MinWorkers    int      `json:"min_workers"`
 	MaxWorkers    int      `json:"max_workers"`
 	MaxSteps      int      `json:"max_steps"`
-	// CapBy, Contended, ContendedSteps, StillRising and Doubts are
-	// Report's.
-	CapBy          string         `json:"cap_by"`
-	Contended      bool           `json:"contended"`
-	ContendedSteps []int          `json:"contended_steps"`
-	StillRising    bool           `json:"still_rising_at_cap"`
-	Doubts         []string       `json:"doubts"`
-	Points         []jsonPoint    `json:"points"`
-	Adaptive       *jsonAdaptive  `json:"adaptive,omitempty"`
-	Env            render.EnvJSON `json:"env"`
+	// CapBy, CapFrom, CapGain, StillRising, Contended, OtherCPUMax and
+	// Doubts are Report's; ContendedSteps its contended points.
+	CapBy          string              `json:"cap_by"`
+	MaxWorkersSet  bool                `json:"max_workers_set"`
+	CapFrom        int                 `json:"cap_from"`
+	CapGain        float64             `json:"cap_gain"`
+	StillRising    bool                `json:"still_rising_at_cap"`
+	Contended      bool                `json:"contended"`
+	OtherCPUMax    float64             `json:"other_processes_cpu_max"`
+	ContendedSteps []jsonContendedStep `json:"contended_steps"`
+	Doubts         []string            `json:"doubts"`
+	Points         []jsonPoint         `json:"points"`
+	Adaptive       *jsonAdaptive       `json:"adaptive,omitempty"`
+	Env            render.EnvJSON      `json:"env"`
+}
+
+// jsonContendedStep is a step during which other processes used a fifth
+// of the machine's CPU or more.
+type jsonContendedStep struct {
+	Step     int     `json:"step"`
+	Workers  int     `json:"workers"`
+	OtherCPU float64 `json:"other_processes_cpu"`
 }
 
 type jsonPoint struct {
@@ -102,6 +114,10 @@ type jsonAdaptivePoint struct {
 //
 //	{"recommended", "best", "seed", "seed_unbounded", "load_ceiling_by",
 //	 "seed_rate_rps", "seed_by", "stop",
+//	 "cap_by", "cap_from", "cap_gain", "still_rising_at_cap",
+//	 "contended", "other_processes_cpu_max",
+//	 "contended_steps": [{"step", "workers", "other_processes_cpu"}, ...],
+//	 "doubts": ["...", ...],
 //	 "explanation",
 //	 "service_time_ms", "rtt_ms", ...,
 //	 "points": [{"workers", "step", "phase", "rps", "p50_ms", "p99_ms",
@@ -117,14 +133,19 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 		SeedRate: finite(rep.SeedRate), SeedBy: rep.SeedBy, Stop: rep.Stop, ClimbFrom: rep.ClimbFrom, ClimbTo: rep.ClimbTo, Explanation: rep.Explanation,
 		ServiceTimeMS: textfmt.MS(rep.ServiceTime), CPUCeiling: rep.CPUCeiling, FinalWorkers: rep.FinalWorkers,
 		SLOP99MS: textfmt.MS(rep.SLOP99), MinGain: rep.MinGain, MinWorkers: rep.MinWorkers, MaxWorkers: rep.MaxWorkers, MaxSteps: rep.MaxSteps,
-		CapBy: rep.CapBy, Contended: rep.Contended, ContendedSteps: append([]int{}, rep.ContendedSteps...),
-		StillRising: rep.StillRising, Doubts: append([]string{}, rep.Doubts...),
+		CapBy: rep.CapBy, MaxWorkersSet: rep.MaxWorkersSet, CapFrom: rep.CapFrom, CapGain: rep.CapGain, StillRising: rep.StillRising,
+		Contended: rep.Contended, OtherCPUMax: rep.OtherCPUMax, ContendedSteps: []jsonContendedStep{}, Doubts: append([]string{}, rep.Doubts...),
 		Points: make([]jsonPoint, 0, len(rep.Points)),
 		Env:    render.JSONEnv(rep.Env),
 	}
 	if rep.RTTMeasured {
 		v := textfmt.MS(rep.RTT)
 		out.RTTMS = &v
+	}
+	for _, n := range rep.ContendedWorkers {
+		if p := rep.Point(n); p != nil {
+			out.ContendedSteps = append(out.ContendedSteps, jsonContendedStep{Step: p.Step, Workers: p.Workers, OtherCPU: p.OtherCPU})
+		}
 	}
 	for _, p := range rep.Points {
 		jp := jsonPoint{

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/poolside-dev/poolside/benchmarks/gate"
@@ -108,7 +107,7 @@ type Report struct {
 	Explanation string
 	// FinalWorkers is the pool size the search left the server at (Running
 	// and Search: the size before, or Recommended with Apply; 0 for
-	// InProcess).
+	// InProcess, and when it could not be set: see ErrNotRestored).
 	FinalWorkers int
 
 	// Adaptive is the adaptive server's run; nil unless
@@ -123,21 +122,39 @@ type Report struct {
 	SLOP99                           time.Duration
 	MinGain                          float64
 	MinWorkers, MaxWorkers, MaxSteps int
-	// CapBy says what set MaxWorkers: "--max-workers", or "--clients"
-	// when it was left at 0, the number of clients.
-	CapBy string
+	// CapBy says what caps the sizes searched at MaxWorkers: "--clients"
+	// when MaxWorkers is the number of clients or more (Config.MaxWorkers
+	// 0 makes it the number of clients), since each client has at most
+	// one request in flight, so no more workers than clients can be busy;
+	// "--max-workers" when it is fewer. MaxWorkersSet reports that
+	// Config.MaxWorkers was given, so that raising the clients alone does
+	// not raise the cap. (When the rate or the CPU is what limits the
+	// throughput, the climb stops on MinGain, and the explanation says
+	// so.)
+	CapBy         string
+	MaxWorkersSet bool
+	// CapFrom and CapGain are set when the climb stopped at MaxWorkers
+	// (StopMaxWorkers): CapGain is the throughput MaxWorkers gained over
+	// CapFrom, the size the climb doubled from to reach it or, when the
+	// seed was there already, the largest size measured at or below half
+	// of it (0 and 0 if none). StillRising reports that CapGain is at
+	// least MinGain (DefaultMinGain when MinGain is negative): the
+	// climb would have gone on, and the best size may lie beyond the
+	// search.
+	CapFrom     int
+	CapGain     float64
+	StillRising bool
 
 	// Contended reports that other processes used noisyOtherCPU (20%) or
-	// more of the machine's CPU during ContendedSteps (their sizes), so
-	// that the figures measure the machine's other work as much as the
-	// server. StillRising reports that the climb stopped at MaxWorkers
-	// while the last doubling still gained at least MinGain (by
-	// CapGain): the best size may lie beyond the search.
-	Contended      bool
-	ContendedSteps []int
-	StillRising    bool
-	CapGain        float64
-	// Doubts say, a sentence each, why the recommendation should not be
+	// more of the machine's CPU during a step, so that its figures
+	// measure the machine's other work as well as the server;
+	// ContendedWorkers are the sizes of those steps, smallest first, and
+	// OtherCPUMax the largest share other processes used during any step
+	// (Point.OtherCPU: measured in process only).
+	Contended        bool
+	ContendedWorkers []int
+	OtherCPUMax      float64
+	// Doubts say, a clause each, why the recommendation should not be
 	// trusted as it stands: a contended run, throughput still rising at
 	// the cap. Empty for a clean run; tune --strict fails on any.
 	Doubts []string
@@ -204,64 +221,94 @@ func (t *search) report() *Report {
 	if rec, _ := t.bracket(); rec != nil {
 		rep.Recommended = rec.Workers
 	}
-	rep.CapBy = "--max-workers"
-	if c.capByClients {
+	rep.CapBy, rep.MaxWorkersSet = "--max-workers", c.maxWorkersSet
+	if c.MaxWorkers >= c.Load.Clients {
 		rep.CapBy = "--clients"
+	}
+	if rep.Stop == StopMaxWorkers {
+		rep.CapFrom = t.capFrom
 	}
 	rep.judge()
 	return rep
 }
 
 // judge sets what may make the recommendation untrustworthy: Contended,
-// StillRising and the Doubts.
+// ContendedWorkers, OtherCPUMax, CapGain, StillRising and the Doubts.
+// CapFrom, if 0, is set to the size judged from.
 func (rep *Report) judge() {
-	var most float64
+	var contended []Point
 	for _, p := range rep.Points {
 		if p.OtherCPU >= noisyOtherCPU {
-			rep.Contended = true
-			rep.ContendedSteps = append(rep.ContendedSteps, p.Workers)
+			contended = append(contended, p)
+			rep.ContendedWorkers = append(rep.ContendedWorkers, p.Workers)
 		}
-		most = max(most, p.OtherCPU)
+		rep.OtherCPUMax = max(rep.OtherCPUMax, p.OtherCPU)
 	}
-	if rep.Contended {
-		rep.Doubts = append(rep.Doubts, fmt.Sprintf("the run was contended: other processes used up to %.0f%% of the machine's CPU, at %s, so the figures measure their work too; tune again on a quiet machine",
-			100*most, strings.Join(workersList(rep.ContendedSteps), ", ")))
+	if rep.Contended = len(contended) > 0; rep.Contended {
+		rep.Doubts = append(rep.Doubts, fmt.Sprintf("the run was contended: other processes used up to %.0f%% of the machine's CPU, %s of it during the steps at %s, so those figures measure their work as well as the server's; tune again on a quiet machine",
+			100*rep.OtherCPUMax, noisyPhrase, sizeList(contended)))
 	}
-	if rep.Stop == StopMaxWorkers {
-		top := rep.Point(rep.MaxWorkers)
-		var below *Point
+	if rep.Stop != StopMaxWorkers {
+		return
+	}
+	top, from := rep.Point(rep.MaxWorkers), rep.Point(rep.CapFrom)
+	if rep.CapFrom == 0 || from == nil {
+		// The seed was at the cap: the step down from it.
 		for i := range rep.Points {
-			if p := &rep.Points[i]; p.Workers < rep.MaxWorkers && (below == nil || p.Workers > below.Workers) {
-				below = p
+			if p := &rep.Points[i]; p.Workers <= (rep.MaxWorkers+1)/growth && (from == nil || p.Workers > from.Workers) {
+				from = p
 			}
 		}
-		if top != nil && below != nil && below.RPS > 0 {
-			rep.CapGain = top.RPS/below.RPS - 1
-			rep.StillRising = rep.CapGain >= rep.MinGain
-		}
-		if rep.StillRising {
-			rep.Doubts = append(rep.Doubts, fmt.Sprintf("throughput was still rising at the cap (%s from %s to %d): the best size may be larger; %s",
-				fmtPct(rep.CapGain), workers(below.Workers), rep.MaxWorkers, rep.raiseCap()))
-		}
+	}
+	if top == nil || from == nil || from.RPS <= 0 {
+		rep.CapFrom = 0
+		return
+	}
+	rep.CapFrom, rep.CapGain = from.Workers, top.RPS/from.RPS-1
+	rising := rep.MinGain
+	if rising < 0 {
+		rising = DefaultMinGain
+	}
+	if rep.StillRising = rep.CapGain >= rising; rep.StillRising {
+		rep.Doubts = append(rep.Doubts, fmt.Sprintf("throughput was still rising at the cap, the most workers searched (%s from %d to %s), so the best size may be larger: %s, so %s",
+			fmtGainSigned(rep.CapGain), rep.CapFrom, workers(rep.MaxWorkers), rep.capPhrase(), rep.raiseAdvice()))
 	}
 }
 
-// workersList names sizes: "4 workers", "16 workers".
-func workersList(sizes []int) []string {
-	out := make([]string, len(sizes))
-	for i, n := range sizes {
-		out[i] = workers(n)
+// noisyPhrase says what noisyOtherCPU is, in words.
+const noisyPhrase = "a fifth or more"
+
+// capPhrase says what caps the sizes searched and why: "the cap is
+// --clients (30), since in a closed loop more workers than clients cannot
+// be busy".
+func (rep *Report) capPhrase() string {
+	if rep.CapBy != "--clients" {
+		return fmt.Sprintf("the cap is --max-workers (%d)", rep.MaxWorkers)
 	}
-	return out
+	why := "in a closed loop more workers than clients cannot be busy"
+	if rep.Env.Rate > 0 {
+		why = "each client has at most one request in flight, so more workers than clients cannot be busy"
+	}
+	if rep.MaxWorkersSet && rep.MaxWorkers > rep.Env.Clients && rep.Env.Clients > 0 {
+		return fmt.Sprintf("the cap is --clients (%d; --max-workers is %d), since %s", rep.Env.Clients, rep.MaxWorkers, why)
+	}
+	return fmt.Sprintf("the cap is --clients (%d), since %s", rep.MaxWorkers, why)
 }
 
-// raiseCap says which flag to raise to search more workers.
-func (rep *Report) raiseCap() string {
-	if rep.CapBy == "--clients" {
-		return fmt.Sprintf("the cap is --clients (%d), since more workers than clients cannot all be busy: raise --clients (and --max-workers, if set) and tune again", rep.MaxWorkers)
+// raiseAdvice says which flags to raise to search more workers: "raise
+// --clients and --max-workers and tune again".
+func (rep *Report) raiseAdvice() string {
+	switch {
+	case rep.CapBy != "--clients":
+		return "raise --max-workers and tune again"
+	case rep.MaxWorkersSet:
+		return "raise --clients and --max-workers and tune again"
 	}
-	return fmt.Sprintf("the cap is --max-workers (%d): raise it and tune again", rep.MaxWorkers)
+	return "raise --clients and tune again"
 }
+
+// raiseCap says what caps the sizes searched and which flags to raise.
+func (rep *Report) raiseCap() string { return rep.capPhrase() + ", so " + rep.raiseAdvice() }
 
 // pointsInOrder returns the points measured, in the order measured.
 func (t *search) pointsInOrder() []Point {

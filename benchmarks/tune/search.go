@@ -26,6 +26,9 @@ type search struct {
 	points         []*Point // in the order measured
 	stop           Stop
 	climbFrom, top int // the last doubling of the climb: from, to
+	// capFrom is the size the climb doubled from to reach MaxWorkers
+	// (StopMaxWorkers), 0 if the seed was there already.
+	capFrom int
 
 	// From the probe.
 	d             time.Duration
@@ -62,15 +65,15 @@ func (t *search) measure(ctx context.Context, n int, phase Phase) (*Point, error
 	if err := t.sizer.Resize(n); err != nil {
 		return nil, fmt.Errorf("tune: resizing the pool to %s: %w", workers(n), err)
 	}
-	before := load.TakeCPUSnapshot()
+	otherCPU := func() float64 { return 0 }
+	if t.otherCPU != nil {
+		otherCPU = t.otherCPU()
+	}
 	res, err := t.meas.Run(ctx, t.cfg.window())
 	if err != nil {
 		return nil, fmt.Errorf("tune: %s: %w", workers(n), err)
 	}
-	var other float64
-	if t.inProcess {
-		other = before.OtherProcesses(load.TakeCPUSnapshot())
-	}
+	other := otherCPU()
 	p := &Point{
 		Workers:        n,
 		Step:           step,
@@ -180,10 +183,10 @@ func (t *search) steps(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for {
+	for prev := 0; ; {
 		t.climbFrom, t.top = cur.Workers, cur.Workers
 		if cur.Workers >= hi {
-			t.stop = StopMaxWorkers
+			t.stop, t.capFrom = StopMaxWorkers, prev
 			break
 		}
 		next, err := t.measure(ctx, min(cur.Workers*growth, hi), PhaseUp)
@@ -203,7 +206,7 @@ func (t *search) steps(ctx context.Context) error {
 			t.stop = StopMinGain
 			break
 		}
-		cur = next
+		prev, cur = cur.Workers, next
 	}
 
 	// Descend from the seed while throughput holds.

@@ -220,5 +220,13 @@ func (rep *Report) loadPhrase() string {
 	return s
 }
 
-// fmtPct prints a measured gain as a whole percentage: "20%".
-func fmtPct(g float64) string { return strconv.FormatFloat(math.Round(100*g), 'f', 0, 64) + "%" }
+// fmtGainSigned prints a measured gain as a signed whole percentage:
+// "+12%", "-3%", "0%".
+func fmtGainSigned(g float64) string {
+	pct := math.Round(100 * g)
+	s := strconv.FormatFloat(pct, 'f', 0, 64) + "%"
+	if pct > 0 {
+		s = "+" + s
+	}
+	return s
+}

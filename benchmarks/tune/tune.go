@@ -86,7 +86,7 @@ func InProcess(ctx context.Context, cfg LocalConfig) (*Report, error) {
 	}
 	defer ls.Close()
 	defer r.Close()
-	rep, err := run(ctx, cfg.Config, target{sizer: ls, meas: r, inProcess: true, env: localEnv(cfg.Server)})
+	rep, err := run(ctx, cfg.Config, target{sizer: ls, meas: r, otherCPU: machineOtherCPU, env: localEnv(cfg.Server)})
 	if err != nil || cfg.Adaptive == 0 {
 		return rep, err
 	}
@@ -129,11 +129,22 @@ type target struct {
 	// at the recommendation with Apply) after it, and reported in
 	// Report.FinalWorkers; a server of the search's own goes with it.
 	restore bool
-	// inProcess: the server shares this machine's CPU with the load
-	// generator, so the other processes' share of it is measured.
-	inProcess bool
+	// otherCPU, if not nil, measures the share of the machine's CPU that
+	// other processes use during a step (Point.OtherCPU): it starts
+	// measuring and returns the function that ends it. InProcess sets
+	// it, the server sharing this machine's CPU with the load generator;
+	// tests inject the measurement.
+	otherCPU func() (end func() float64)
 	// env describes the machine, the load and the server.
 	env func(cfg Config, points []Point) load.Env
+}
+
+// machineOtherCPU measures the share of the machine's CPU time that
+// other processes use (Linux only: 0 elsewhere), between its call and
+// that of the function it returns.
+func machineOtherCPU() (end func() float64) {
+	before := load.TakeCPUSnapshot()
+	return func() float64 { return before.OtherProcesses(load.TakeCPUSnapshot()) }
 }
 
 // localEnv describes an in-process server configured by srv.
@@ -188,9 +199,10 @@ func run(ctx context.Context, cfg Config, t target) (*Report, error) {
 			final = rep.Recommended
 		}
 		if rerr := t.sizer.Resize(final); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("tune: putting the pool back to %s: %w", textfmt.Workers(final), rerr))
+			err = errors.Join(err, fmt.Errorf("%w to %s: %w", ErrNotRestored, textfmt.Workers(final), rerr))
+		} else {
+			rep.FinalWorkers = final
 		}
-		rep.FinalWorkers = final
 	}
 	if err != nil && (len(rep.Points) == 0 || errors.Is(err, ErrProbeFailed)) {
 		return nil, err

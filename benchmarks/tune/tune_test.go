@@ -7,6 +7,7 @@ import (
 	"errors"
 	"image/png"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -634,7 +635,7 @@ func TestTuneExplainsFailuresNotTheSLO(t *testing.T) {
 	assert.Contains(t, rep.Explanation, "more than 1% of the requests failed")
 	assert.Contains(t, rep.Explanation, "Most failures were timeouts")
 	assert.Contains(t, rep.Explanation, "(87ms)")
-	assert.Contains(t, rep.Explanation, "The cap is --max-workers (2): raise it and tune again")
+	assert.Contains(t, rep.Explanation, "The cap is --max-workers (2), so raise --max-workers and tune again; or give requests more time (--timeout).")
 	var table bytes.Buffer
 	require.NoError(t, rep.WriteTable(&table))
 	assert.Contains(t, table.String(), "errors")
@@ -652,7 +653,7 @@ func TestTuneSaysRaiseMaxWorkers(t *testing.T) {
 	assert.Equal(t, 16, rep.SeedUnbounded)
 	assert.Contains(t, rep.Explanation, "put the seed at 16 workers, capped to 3, the most workers searched")
 	assert.Contains(t, rep.Explanation, "the pool was the limit at 3 workers, the most searched (100% of N/D)")
-	assert.Contains(t, rep.Explanation, "while throughput was still rising (50% from the size below); the cap is --max-workers (3): raise it and tune again")
+	assert.Contains(t, rep.Explanation, "The climb stopped at 3 workers, the most searched: the cap is --max-workers (3); throughput was still rising (+50% from 2 to 3), so raise --max-workers and tune again.")
 	assert.True(t, rep.StillRising)
 	assert.Equal(t, "--max-workers", rep.CapBy)
 	assert.NotEmpty(t, rep.Doubts)
@@ -744,5 +745,48 @@ func TestTuneSaysTheCapIsTheClients(t *testing.T) {
 	assert.Equal(t, 4, rep.MaxWorkers)
 	assert.Equal(t, "--clients", rep.CapBy)
 	assert.True(t, rep.StillRising)
-	assert.Contains(t, rep.Explanation, "the cap is --clients (4), since more workers than clients cannot all be busy: raise --clients")
+	assert.Contains(t, rep.Explanation, "The climb stopped at 4 workers, the most searched: the cap is --clients (4), since in a closed loop more workers than clients cannot be busy; throughput was still rising (+100% from 2 to 4), so raise --clients and tune again.")
+}
+
+// TestTuneStillRisingAtTheClientsCap: a climb that reaches the clients'
+// cap while every worker still adds throughput is in doubt, however
+// finely the bisection then measured below the cap (29 workers gain
+// little on 30, but the doubling from 15 gains 100%); it names the flag
+// that set the cap, and both flags when --max-workers was given.
+func TestTuneStillRisingAtTheClientsCap(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		maxWorkers int
+		capBy      string
+		advice     string
+	}{
+		{"max-workers left at 0", 0, "--clients", "the cap is --clients (30), since in a closed loop more workers than clients cannot be busy; throughput was still rising (+100% from 15 to 30), so raise --clients and tune again."},
+		{"max-workers the clients", 30, "--clients", "the cap is --clients (30), since in a closed loop more workers than clients cannot be busy; throughput was still rising (+100% from 15 to 30), so raise --clients and --max-workers and tune again."},
+		{"max-workers below the clients", 20, "--max-workers", "the cap is --max-workers (20); throughput was still rising (+100% from 10 to 20), so raise --max-workers and tune again."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &curve{rps: func(n int) float64 { return 100 * float64(n) }, service: 10 * time.Millisecond}
+			rep := tuneWith(t, c, tune.Config{Load: load.Config{Clients: 30}, MaxWorkers: tc.maxWorkers})
+			t.Log(rep.Explanation)
+			assert.Equal(t, tune.StopMaxWorkers, rep.Stop)
+			require.NotNil(t, rep.Point(rep.MaxWorkers-1), "the bisection measured just below the cap")
+			assert.Equal(t, tc.capBy, rep.CapBy)
+			assert.True(t, rep.StillRising)
+			assert.Equal(t, rep.MaxWorkers/2, rep.CapFrom)
+			assert.InDelta(t, 1.0, rep.CapGain, 1e-9)
+			assert.Contains(t, rep.Explanation, "The climb stopped at "+strconv.Itoa(rep.MaxWorkers)+" workers, the most searched: "+tc.advice)
+			require.Len(t, rep.Doubts, 1)
+			assert.Contains(t, rep.Doubts[0], "throughput was still rising at the cap, the most workers searched")
+		})
+	}
+
+	// Flat past 15 workers: the cap is not in doubt, and the report says
+	// that throughput had stopped rising.
+	c := &curve{rps: func(n int) float64 { return 100 * float64(min(n, 15)) }, service: 10 * time.Millisecond}
+	rep := tuneWith(t, c, tune.Config{Load: load.Config{Clients: 30}})
+	require.Equal(t, tune.StopMaxWorkers, rep.Stop, "seeded at the cap")
+	assert.Equal(t, 15, rep.CapFrom)
+	assert.False(t, rep.StillRising)
+	assert.Empty(t, rep.Doubts)
+	assert.Contains(t, rep.Explanation, "the cap is --clients (30), since in a closed loop more workers than clients cannot be busy; throughput had stopped rising (0% from 15 to 30).")
 }

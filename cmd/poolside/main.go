@@ -172,7 +172,8 @@ the tools to compare concurrency models, test robustness and tune the pool size.
 
 Exit status: 0 success, 1 the server refused, 2 usage error, 3 connection,
 timeout or truncated reply, 4 anything else, 5 the booking database is
-damaged (see each command's --help).`,
+damaged, 6 a --fail-on threshold of bench, tune or report failed, 7 tune
+--strict found the recommendation in doubt (see each command's --help).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.ArbitraryArgs,

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -102,8 +104,16 @@ during a step, the run is contended: the table marks the step, and a warning
 under the explanation (and "contended" in the JSON) says the recommendation is
 not to be trusted as it stands. So does a climb that stopped at the most
 workers searched while throughput was still rising; it says which flag set
-that cap (--max-workers, or --clients when --max-workers is 0) and to raise
-it. --strict turns either into a failure, exit status 7, for CI.
+that cap and which flags to raise: --max-workers, or --clients when
+--max-workers is 0 (it is then the number of clients) or at least --clients,
+since each client has at most one request in flight, so more workers than
+clients cannot be busy. --strict turns either into a failure, exit status 7,
+for CI; without it the exit status is as if there were no doubt.
+
+Errors are one sentence that says what failed and what to do: an admin API that
+cannot be reached says so and asks whether poolside serve runs with that
+--admin-addr, one that refuses says why (adaptive sizing on, a model without a
+pool), and a pool that could not be put back says how to set it by hand.
 
 --fail-on EXPR judges the recommended size's figures, as bench's --fail-on
 judges each model's (see 'poolside bench --help'): p50, p90, p99, p99.9 and max
@@ -121,8 +131,10 @@ sizes it had measured, recommends nothing, and says where it stopped.
 Exit status: 0 a size is recommended; 4 no size met the objective (the report
 is printed and written all the same), interrupted, bookings of the run left on
 the server, or any other failure; 3 the server or its admin API could not be
-reached; 2 bad flags (nothing ran); 6 a --fail-on threshold failed; 7 --strict
-and the recommendation is in doubt (see above).`,
+reached, or the pool could not be put back; 2 bad flags (nothing ran); 6 a
+--fail-on threshold failed; 7 --strict and the recommendation is in doubt (the
+run was contended, or throughput was still rising at the most workers
+searched; the report is printed and written all the same).`,
 		Example: `  # an I/O-bound service: 10ms on the worker, 64 clients
   poolside tune --work-delay 10ms --clients 64 --chart tune.png
 
@@ -318,7 +330,7 @@ func writeTuneReport(rep *tune.Report, f tuneFlags, stdout io.Writer) error {
 	if err := rep.WriteExplanation(stdout); err != nil {
 		return err
 	}
-	if f.addr != "" {
+	if f.addr != "" && rep.FinalWorkers > 0 {
 		what := "put back to"
 		if f.apply && rep.FinalWorkers == rep.Recommended {
 			what = "left at the recommended"
@@ -336,6 +348,9 @@ func tuneFailure(ctx context.Context, f tuneFlags, rep *tune.Report, current tun
 	measured, flag := f.step, "--step"
 	if current.Phase == tune.PhaseAdaptive {
 		measured, flag = f.adaptiveDuration, "--adaptive-duration"
+	}
+	if errors.Is(err, tune.ErrNotRestored) {
+		return notRestored(f, err)
 	}
 	if ae := (*tune.AdminError)(nil); errors.As(err, &ae) && ctx.Err() == nil {
 		return adminFailure(ae, tuneStopped(f, rep, current), rep != nil, err)
@@ -356,26 +371,53 @@ func tuneFailure(ctx context.Context, f tuneFlags, rep *tune.Report, current tun
 
 // adminFailure is the error of a search stopped by the admin API at
 // ae.Addr, in one sentence that says what to do: exit status 3 when it
-// could not be reached, 4 when it refused. err is the whole error.
+// could not be reached or did not answer as poolside's admin API, 4 when
+// it refused. err is the whole error.
 func adminFailure(ae *tune.AdminError, stopped string, reported bool, err error) error {
 	what := "read the pool's size"
 	if ae.Method == http.MethodPut {
 		what = "resize the pool"
 	}
+	check := fmt.Sprintf("is poolside serve running with --admin-addr %s, and is --admin its address?", ae.Addr)
 	var msg string
 	code := exitNetwork
+	var ne net.Error
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
 	switch {
 	case ae.Status != 0:
 		code = exitInternal
 		msg = fmt.Sprintf("the admin API at %s refused to %s (%d %s): %s", ae.Addr, what, ae.Status, http.StatusText(ae.Status), ae.Message)
+	case errors.As(ae.Err, &syntax) || errors.As(ae.Err, &typ):
+		msg = fmt.Sprintf("what answered at %s to %s is not poolside's admin API (its answer is not a pool state): %s", ae.Addr, what, check)
+	case errors.As(ae.Err, &ne) && ne.Timeout():
+		msg = fmt.Sprintf("could not reach the admin API at %s to %s (no answer within %v): %s", ae.Addr, what, tune.DefaultAdminTimeout, check)
 	default:
-		msg = fmt.Sprintf("could not reach the admin API at %s to %s (%s): is poolside serve running there with --admin-addr %s? Give --admin the address of the server's --admin-addr",
-			ae.Addr, what, netReason(ae.Err), ae.Addr)
+		msg = fmt.Sprintf("could not reach the admin API at %s to %s (%s): %s", ae.Addr, what, netReason(ae.Err), check)
 	}
 	if reported {
 		msg += " (stopped " + stopped + ")"
 	}
 	return &exitError{code: code, err: &messageError{msg: msg, err: err}}
+}
+
+// notRestored is the error of a search against --addr after which the
+// pool could not be put back (or set to the recommendation, with
+// --apply): err wraps tune.ErrNotRestored. It says so first, whatever
+// else failed, with the command that sets the size by hand.
+func notRestored(f tuneFlags, err error) error {
+	want := "the size it had"
+	msg := err.Error()
+	if _, after, ok := strings.Cut(msg, tune.ErrNotRestored.Error()+" to "); ok {
+		want, _, _ = strings.Cut(after, ":")
+	}
+	why := "the admin API failed"
+	if ae := (*tune.AdminError)(nil); errors.As(err, &ae) {
+		why = adminFailure(ae, "", false, err).Error()
+	}
+	msg = fmt.Sprintf("could not put the pool of the server at %s back to %s, so it may be left at another size (%s); set it by hand: curl -X PUT -d '{\"workers\": N}' http://%s/pool",
+		f.addr, want, why, f.admin)
+	return &exitError{code: exitNetwork, err: &messageError{msg: msg, err: err}}
 }
 
 // tuneStopped says where the search stopped and what was kept: rep is

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"image"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -293,4 +294,71 @@ func TestTuneInterruptedKeepsMeasuredSizes(t *testing.T) {
 	n, err := ls.Workers()
 	require.NoError(t, err)
 	assert.Equal(t, 3, n)
+}
+
+// TestTuneAdminUnreachable: an --admin on a closed port is one sentence
+// that says what failed and what to check, exit status 3, with none of
+// the layers of the Go error under it.
+func TestTuneAdminUnreachable(t *testing.T) {
+	withJournalDir(t)
+	_, addr, _ := startAdminServer(t, load.ServerConfig{Model: load.ModelSpec{Model: server.ModelPool, Workers: 2}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	_, _, err = runCLI(t, append(append([]string{}, quickTune...), "--addr", addr, "--admin", closed)...)
+	require.Error(t, err)
+	assert.Equal(t, exitNetwork, exitCode(err))
+	msg := err.Error()
+	assert.Equal(t, "could not reach the admin API at "+closed+" to read the pool's size (connection refused): is poolside serve running with --admin-addr "+closed+", and is --admin its address?", msg)
+	for _, chain := range []string{"dial tcp", "tune:", "benchmarks:", "Get \"", "http://"} {
+		assert.NotContains(t, msg, chain)
+	}
+	assert.Equal(t, 1, strings.Count(msg, closed+" to"), "no repeated prefixes")
+}
+
+// TestTuneSaysWhenThePoolWasNotPutBack: when the admin API refuses the
+// resize that puts the pool back after the search, tune says so (not
+// that it was put back), with the command that sets it by hand, exit
+// status 3.
+func TestTuneSaysWhenThePoolWasNotPutBack(t *testing.T) {
+	withJournalDir(t)
+	ls, err := load.StartServer(load.ServerConfig{Model: load.ModelSpec{Model: server.ModelPool, Workers: 7}, WorkDelay: 2 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { ls.Close() })
+	admin := server.AdminHandler(ls.Server())
+	var backTo7 atomic.Int32 // PUTs of the size before: the check, then the put-back
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			var body struct{ Workers int }
+			data, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(data))
+			if json.Unmarshal(data, &body) == nil && body.Workers == 7 && backTo7.Add(1) > 1 {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, `{"error":"the server is shutting down"}`)
+				return
+			}
+		}
+		admin.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+
+	stdout, _, err := runCLI(t, append(append([]string{}, quickTune...), "--addr", ls.Addr(), "--admin", ts.Listener.Addr().String(), "--max-workers", "4")...)
+	require.Error(t, err)
+	assert.Equal(t, exitNetwork, exitCode(err))
+	assert.Equal(t, int32(2), backTo7.Load())
+	assert.NotContains(t, stdout, "was put back")
+	assert.Contains(t, err.Error(), "could not put the pool of the server at "+ls.Addr()+" back to 7 workers, so it may be left at another size (the admin API at "+ts.Listener.Addr().String()+" refused to resize the pool (503 Service Unavailable): the server is shutting down); set it by hand: curl -X PUT")
+	assert.NotContains(t, err.Error(), "tune:")
+}
+
+// TestTuneStrictHelp: --strict and its exit status are documented.
+func TestTuneStrictHelp(t *testing.T) {
+	stdout, _, err := runCLI(t, "tune", "--help")
+	require.NoError(t, err)
+	for _, s := range []string{"--strict", "7 --strict and the recommendation is in doubt", "or at least --clients", "could not be put back"} {
+		assert.Contains(t, stdout, s)
+	}
 }

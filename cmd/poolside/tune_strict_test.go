@@ -60,7 +60,7 @@ func TestTuneAdminErrors(t *testing.T) {
 	_, _, err = runCLI(t, "tune", "--addr", srv.addr, "--admin", closed, "--clients", "2", "--step", "100ms", "--settle", "0s")
 	require.Error(t, err)
 	assert.Equal(t, exitNetwork, exitCode(err))
-	assert.Equal(t, "could not reach the admin API at "+closed+" to read the pool's size (connection refused): is poolside serve running there with --admin-addr "+closed+"? Give --admin the address of the server's --admin-addr", err.Error())
+	assert.Equal(t, "could not reach the admin API at "+closed+" to read the pool's size (connection refused): is poolside serve running with --admin-addr "+closed+", and is --admin its address?", err.Error())
 
 	// The server's own protocol port is no admin API: it does not answer HTTP.
 	_, _, err = runCLI(t, "tune", "--addr", srv.addr, "--admin", srv.addr, "--clients", "2", "--step", "100ms", "--settle", "0s")
