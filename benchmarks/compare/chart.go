@@ -122,21 +122,17 @@ func (rep *Report) WriteChart(w io.Writer, format string) error {
 		title = "Throughput (req/s achieved of the target; grey: not sent)"
 	}
 	tp := render.NewPlot(title, "", "requests per second")
-	bars, err := plotter.NewBarChart(plotter.Values(cd.RPS), barWidth)
+	bars, err := solidBars(cd.RPS, barWidth, render.Blue)
 	if err != nil {
-		return fmt.Errorf("compare: chart: %w", err)
+		return err
 	}
-	bars.Color = render.Blue
-	bars.LineStyle.Width = 0
 	tp.Add(bars)
 	top := render.MaxOf(cd.RPS)
 	if cd.Target != nil {
-		unsent, err := plotter.NewBarChart(plotter.Values(cd.NotSentRate), barWidth)
+		unsent, err := solidBars(cd.NotSentRate, barWidth, render.Grey)
 		if err != nil {
-			return fmt.Errorf("compare: chart: %w", err)
+			return err
 		}
-		unsent.Color = render.Grey
-		unsent.LineStyle.Width = 0
 		unsent.StackOn(bars)
 		tp.Add(unsent)
 		target := plotter.XYs{{X: -0.5, Y: cd.Target[0]}, {X: float64(len(cd.Names)) - 0.5, Y: cd.Target[0]}}
@@ -232,6 +228,17 @@ func (rep *Report) WriteChart(w io.Writer, format string) error {
 		return fmt.Errorf("compare: chart: %w", err)
 	}
 	return nil
+}
+
+// solidBars is a bar chart of vs in c, without outlines.
+func solidBars(vs []float64, width vg.Length, c color.Color) (*plotter.BarChart, error) {
+	b, err := plotter.NewBarChart(plotter.Values(vs), width)
+	if err != nil {
+		return nil, fmt.Errorf("compare: chart: %w", err)
+	}
+	b.Color = c
+	b.LineStyle.Width = 0
+	return b, nil
 }
 
 // addLabels adds labels above the points of xy, centred.

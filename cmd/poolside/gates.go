@@ -86,8 +86,8 @@ func gateFailure(outcomes []gate.Outcome) error {
 }
 
 // checkHgrmDir returns a usage error of cmd unless dir, the --hgrm
-// directory, is empty (not asked for) or a directory this process can
-// write files in; it is made if it does not exist but its parent does.
+// directory, is empty (not asked for), a directory this process can
+// write files in, or one it can make (writeHgrms makes it).
 func checkHgrmDir(cmd *cobra.Command, dir string) error {
 	if dir == "" {
 		return nil
@@ -95,7 +95,9 @@ func checkHgrmDir(cmd *cobra.Command, dir string) error {
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if err := os.Mkdir(dir, 0o755); err != nil {
+		// Made when there is something to write in it (writeHgrms), so
+		// that a run that fails leaves nothing behind.
+		if unwritable(dir) != "" {
 			return usagef(cmd, "--hgrm %s: the directory does not exist and cannot be made; give a directory that exists, or whose parent does", dir)
 		}
 		return nil
@@ -115,6 +117,9 @@ func checkHgrmDir(cmd *cobra.Command, dir string) error {
 func writeHgrms(stderr io.Writer, dir string, rep *compare.Report) error {
 	if dir == "" {
 		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot make the --hgrm directory %s: %w", dir, err)
 	}
 	outs := make([]output, 0, len(rep.Results))
 	for _, mr := range rep.Results {
