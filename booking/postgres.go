@@ -150,13 +150,13 @@ func OpenPostgres(ctx context.Context, opts PostgresOptions) (*PostgresStore, er
 		if errors.Is(err, ErrSchemaVersion) {
 			return nil, fmt.Errorf("%w (database %s)", err, where)
 		}
-		return nil, fmt.Errorf("%w: creating or checking poolside's tables in %s: %s", ErrDatabaseUnreachable, where, pgReason(err))
+		return nil, fmt.Errorf("%w: creating or checking poolside's tables in %s: %s", ErrDatabaseUnreachable, where, PostgresReason(err))
 	}
 	conns := opts.MaxConns
 	if conns == 0 {
 		var maxConn, reserved int
 		if err := conn.QueryRow(ctx, "SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int").Scan(&maxConn, &reserved); err != nil {
-			return nil, fmt.Errorf("%w: reading max_connections from %s: %s", ErrDatabaseUnreachable, where, pgReason(err))
+			return nil, fmt.Errorf("%w: reading max_connections from %s: %s", ErrDatabaseUnreachable, where, PostgresReason(err))
 		}
 		conns = DefaultPostgresConns(max(opts.Workers, 1), maxConn, reserved)
 	}
@@ -301,7 +301,7 @@ func (s *PostgresStore) run(ctx context.Context, op opName, write bool, fn func(
 		if errors.As(err, &ce) {
 			s.markDown()
 		}
-		return failure(ctx, ErrUnavailable, op, "no database connection: "+pgReason(err))
+		return failure(ctx, ErrUnavailable, op, "no database connection: "+PostgresReason(err))
 	}
 	defer c.Release()
 	err = fn(qctx, c)
@@ -310,7 +310,7 @@ func (s *PostgresStore) run(ctx context.Context, op opName, write bool, fn func(
 	case err == nil:
 		return nil
 	case pgconn.SafeToRetry(err):
-		return failure(ctx, ErrUnavailable, op, pgReason(err))
+		return failure(ctx, ErrUnavailable, op, PostgresReason(err))
 	case qctx.Err() != nil && ctx.Err() == nil:
 		// The store's deadline passed with the statement out.
 		kind := ErrInDoubt
@@ -319,15 +319,15 @@ func (s *PostgresStore) run(ctx context.Context, op opName, write bool, fn func(
 		}
 		return failure(ctx, kind, op, fmt.Sprintf("no answer within the deadline (%v)", s.timeout))
 	case !write:
-		return failure(ctx, nil, op, pgReason(err))
+		return failure(ctx, nil, op, PostgresReason(err))
 	case errors.As(err, &pe) && pe.SeverityUnlocalized != "FATAL" && pe.SeverityUnlocalized != "PANIC" && pe.Severity != "FATAL" && pe.Severity != "PANIC":
 		// The database refused the statement: its transaction rolled
 		// back, so nothing was saved.
-		return failure(ctx, nil, op, "the database refused it: "+pgReason(err))
+		return failure(ctx, nil, op, "the database refused it: "+PostgresReason(err))
 	}
 	// Sent, and the answer lost: the connection broke or the deadline
 	// passed while the statement ran, and it may have committed.
-	return failure(ctx, ErrInDoubt, op, pgReason(err))
+	return failure(ctx, ErrInDoubt, op, PostgresReason(err))
 }
 
 // boundCleanup makes a connection whose request ran out of time close at

@@ -47,13 +47,15 @@ func connectProblem(where string, err error) error {
 			return fmt.Errorf("%w: %s: the server has no connection left for us (%s)", ErrDatabaseUnreachable, where, pe.Message)
 		}
 	}
-	return fmt.Errorf("%w: cannot connect to %s: %s", ErrDatabaseUnreachable, where, pgReason(err))
+	return fmt.Errorf("%w: cannot connect to %s: %s", ErrDatabaseUnreachable, where, PostgresReason(err))
 }
 
-// pgReason says in a few words why a database call failed, without the
+// PostgresReason says in a few words why a pgx call failed, without the
 // chain of wrapping errors pgx builds: the server's message, the system's
-// reason for a failed connection, or "no answer in time".
-func pgReason(err error) string {
+// reason for a failed connection, or "no answer in time". It is for
+// messages to people, such as those of the PostgreSQL store and of the
+// benchmarks' pgx load generator (cmd/pginsert).
+func PostgresReason(err error) string {
 	var (
 		pe    *pgconn.PgError
 		errno syscall.Errno
@@ -88,5 +90,5 @@ func urlProblem(err error) string {
 	if errors.As(err, &pe) {
 		return pe.Error() // names the URL with its password hidden
 	}
-	return pgReason(err)
+	return PostgresReason(err)
 }
