@@ -3,45 +3,61 @@
 # user's first run has it, against PostgreSQL's own rate for one durable
 # one-row INSERT (issue 16), on the same disk, at 1 client and at 32.
 #
-#   scripts/bench-store.sh [ROUNDS]      (default 3; make bench-store)
+#   scripts/bench-store.sh [ROUNDS]      (default 5; make bench-store)
 #
-# Each side, alternated, runs for DURATION (default 8s; whole seconds):
+# Three sides, each run for DURATION (default 5s; whole seconds) in every
+# round:
 #   pgbench   pgbench -M prepared, the one-row INSERT ... ON CONFLICT DO
 #             NOTHING of bench-postgres, -c 1 -j 1 and -c 32 -j 2, on a
 #             throwaway PostgreSQL cluster (fsync and synchronous_commit
 #             on, otherwise initdb's defaults but for shared_buffers 256MB
 #             and max_connections 200) whose data directory is in this
-#             run's temporary directory under /tmp. The table is emptied
-#             (TRUNCATE) before each run, and each run is preceded by 1 s
-#             of the same load, not measured, as poolside bench's warm-up.
+#             run's temporary directory under /tmp.
+#   pginsert  the same INSERT, prepared, on the same cluster and as many
+#             connections, from cmd/pginsert: a Go program with pgx, so
+#             that PostgreSQL is also measured through a load generator in
+#             poolside bench's language and runtime. At one client a
+#             durable commit takes about 0.15 ms here and the client's own
+#             turnaround counts: pgbench (C) is the peer the issue names,
+#             pginsert the like-for-like one.
 #   poolside  poolside serve --data $tmp/... --addr 127.0.0.1:PORT and no
 #             other flag: the default model, workers, queue and store (the
 #             embedded bbolt file with its journal), in the same temporary
 #             directory, so on the same disk as the cluster. Each poolside
 #             run gets a fresh server on a fresh database file, stopped and
 #             removed after it. Load: poolside bench --addr A --clients N
-#             --mix book=1,unbook=1 (every request a durable write),
-#             --warmup 1s, --duration DURATION.
-# Odd rounds run pgbench 1, poolside 1, pgbench 32, poolside 32; even
-# rounds poolside first in each pair. Each round prints, for 1 client and
-# for 32, both rates and poolside/pgbench.
+#             --mix book=1,unbook=1 (every request a durable write).
+# Every run is preceded by 1 s of the same load, not measured (pgbench: a
+# 1 s run; pginsert and poolside bench: --warmup 1s), and the table is
+# emptied (TRUNCATE) before each PostgreSQL run. The order of the three
+# rotates from round to round, so that the disk's drift (its sync rate
+# wanders by a fifth from minute to minute on a shared machine) falls on
+# each side in turn. Each round prints, for 1 client and for 32, the three
+# rates and poolside's ratio to each peer; the end prints the median ratio
+# over the rounds with its lowest and highest.
 # It needs PostgreSQL's initdb, pg_ctl and pgbench (from PATH or
 # /usr/lib/postgresql/*/bin; the cluster runs as the postgres user when run
 # as root) and exits 2 without them. POOLSIDE=path/to/poolside measures
-# that binary instead of building one. It removes every process, file and
-# the cluster it made when it ends (scripts/bench-lib.sh). On a shared
-# machine, run it under flock /tmp/poolside-bench.lock so that no other
-# benchmark overlaps it.
+# that binary instead of building one (pginsert is always built from this
+# tree). It removes every process, file and the cluster it made when it
+# ends (scripts/bench-lib.sh). On a shared machine, run it under flock
+# /tmp/poolside-bench.lock so that no other benchmark overlaps it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/bench-lib.sh
 
-rounds=${1:-3}
-duration=${DURATION:-8s}
+rounds=${1:-5}
+duration=${DURATION:-5s}
 secs=${duration%s}
 case $secs in
 '' | *[!0-9]*)
-	echo "bench-store: DURATION=$duration: give whole seconds, such as 8s (pgbench -T takes seconds)" >&2
+	echo "bench-store: DURATION=$duration: give whole seconds, such as 5s (pgbench -T takes seconds)" >&2
+	exit 2
+	;;
+esac
+case $rounds in
+'' | *[!0-9]* | 0)
+	echo "bench-store: ROUNDS=$rounds: give a whole number of rounds, 1 or more" >&2
 	exit 2
 	;;
 esac
@@ -53,15 +69,27 @@ psql -c 'CREATE DATABASE pgbench'
 pgbench_table pgbench
 pgbench_insert_sql "$tmp/insert.sql"
 build_poolside
+go build -o "$tmp/pginsert" ./cmd/pginsert
 
 # run_pgbench CLIENTS: empty the table, warm up 1 s, then leave pgbench's
-# tx/s over DURATION in $tps.
+# tx/s over DURATION in $got.
 run_pgbench() {
 	local j=1
 	[ "$1" -gt 1 ] && j=2
 	psql pgbench -c 'TRUNCATE pgb'
 	pgbench_tps "$1" "$j" 1 "$tmp/insert.sql" pgbench >/dev/null
-	tps=$(pgbench_tps "$1" "$j" "$secs" "$tmp/insert.sql" pgbench)
+	got=$(pgbench_tps "$1" "$j" "$secs" "$tmp/insert.sql" pgbench)
+}
+
+# run_pginsert CLIENTS: empty the table, then leave pginsert's tx/s over
+# DURATION (after its 1 s warm-up) in $got.
+run_pginsert() {
+	local out
+	psql pgbench -c 'TRUNCATE pgb'
+	out=$("$tmp/pginsert" --url "$pg_url/pgbench?sslmode=disable" --clients "$1" --warmup 1s --duration "${secs}s") ||
+		die "pginsert --clients $1 failed"
+	got=$(awk '/^tps/ {printf "%.0f", $3}' <<<"$out")
+	need "$got" "pginsert --clients $1"
 }
 
 # run_poolside ROUND CLIENTS: a fresh server on a fresh database file, one
@@ -76,19 +104,41 @@ run_poolside() {
 	rm -f "$db"* "$tmp/serve.store.$1.$2.out"
 }
 
-echo "== durable writes, $duration per run: pgbench -M prepared INSERT (PostgreSQL $("$pg_bin/postgres" -V | awk '{print $3}'), fsync on) against poolside serve's default store (BOOK/UNBOOK)"
-echo "   both on $(df -PT "$tmp" | awk 'NR == 2 {print $1, "(" $2 ")"}') under /tmp; $(nproc) cores"
+# summary RATIO...: the median of the ratios, with the lowest and highest,
+# as "median 1.02x (0.95x-1.10x)".
+summary() {
+	printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1}
+		END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "median %.2fx (%.2fx-%.2fx)", m, v[1], v[NR]}'
+}
+
+sides=(pgbench pginsert poolside)
+declare -A by_pgbench by_pginsert
+echo "== durable writes, $duration per run, $rounds rounds: pgbench (C, libpq) and pginsert (Go, pgx), -M prepared one-row INSERT (PostgreSQL $("$pg_bin/postgres" -V | awk '{print $3}'), fsync on), against poolside serve's default store (poolside bench, Go, BOOK/UNBOOK)"
+echo "   all on $(df -PT "$tmp" | awk 'NR == 2 {print $1, "(" $2 ")"}') under /tmp; $(nproc) cores; order rotates each round"
 for r in $(seq "$rounds"); do
 	for n in 1 32; do
-		if [ $((r % 2)) -eq 1 ]; then
-			run_pgbench "$n"
-			run_poolside "$r" "$n"
-		else
-			run_poolside "$r" "$n"
-			run_pgbench "$n"
-		fi
+		declare -A rate=()
+		for k in 0 1 2; do
+			side=${sides[$(((r - 1 + k) % 3))]}
+			case $side in
+			pgbench) run_pgbench "$n" ;;
+			pginsert) run_pginsert "$n" ;;
+			poolside) run_poolside "$r" "$n" ;;
+			esac
+			rate[$side]=$got
+		done
+		by_pgbench[$n]+=" $(ratio "${rate[poolside]}" "${rate[pgbench]}")"
+		by_pginsert[$n]+=" $(ratio "${rate[poolside]}" "${rate[pginsert]}")"
 		what="$n clients"
 		[ "$n" -eq 1 ] && what="1 client"
-		echo "round $r, $what: pgbench $tps tx/s, poolside $got req/s: $(ratio "$got" "$tps")x"
+		echo "round $r, $what: pgbench ${rate[pgbench]} tx/s, pginsert ${rate[pginsert]} tx/s, poolside ${rate[poolside]} req/s:" \
+			"$(ratio "${rate[poolside]}" "${rate[pgbench]}")x pgbench, $(ratio "${rate[poolside]}" "${rate[pginsert]}")x pginsert"
 	done
+done
+for n in 1 32; do
+	what="$n clients"
+	[ "$n" -eq 1 ] && what="1 client"
+	# shellcheck disable=SC2086 # the ratios are words
+	echo "$what over $rounds rounds: poolside/pgbench $(summary ${by_pgbench[$n]}), poolside/pginsert $(summary ${by_pginsert[$n]})"
 done
