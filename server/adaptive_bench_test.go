@@ -16,7 +16,7 @@ var adaptiveTrace = flag.String("adaptive-trace", "", "with BenchmarkAdaptive…
 // BenchmarkAdaptiveWorkDelay asks whether --workers auto finds the static
 // optimum: every request waits D on its worker and C clients call without
 // pause, so the ceiling is min(workers, C)/D and the best static size is C.
-// It compares auto (from the default start of 4×GOMAXPROCS) with the
+// It compares auto (from the default start, DefaultWorkers) with the
 // default static size and with C workers, and for auto reports
 //
 //	reach-s      seconds until the pool first had C workers (-1: never)

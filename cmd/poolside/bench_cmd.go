@@ -58,7 +58,7 @@ median). --addr measures a server that is already running instead.
 
 Models:
   serial      one request at a time (the book's single-threaded server)
-  pool[:N]    each request runs on one of N pool workers (default 4 × cores)
+  pool[:N]    each request runs on one of N pool workers (default 16 × cores)
   conn[:N]    each connection holds one of N workers for its whole life
   unbounded   a goroutine per connection, no pool
 

@@ -100,13 +100,13 @@ error, and a server started under nohup ignores SIGHUP.) If whatever reads
 standard error goes away, the server keeps serving and drops its log lines.
 
 Pool size (--workers, pool and conn models):
-  N     a fixed pool of N workers (0 = 4 × GOMAXPROCS); change it while the
+  N     a fixed pool of N workers (0 = 16 × GOMAXPROCS); change it while the
         server runs with PUT /pool on the admin API
   auto  adaptive sizing: every 100ms the server compares the time requests
         spent on a worker with its long-term average (a Gradient2 limit). It
         grows the pool while demand fills it and that time holds, and
         shrinks it when the time rises past 1.5 × the average; always within
-        --min-workers and --max-workers, starting from 4 × GOMAXPROCS. With
+        --min-workers and --max-workers, starting from 16 × GOMAXPROCS. With
         --log-level debug each change is logged.
 
 Admin API (--admin-addr, off by default), JSON over HTTP:
@@ -145,7 +145,7 @@ appears; if one of them fails, serve exits without printing it. Then, with
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:9407", "TCP address to listen on (port 0 picks a free one)")
 	fl.Var(&f.model, "model", "concurrency model: pool, serial, conn or unbounded")
-	fl.Var(&f.workers, "workers", "pool workers for the pool and conn models: a number (0 = 4 × GOMAXPROCS), or auto to size the pool from measured latency")
+	fl.Var(&f.workers, "workers", "pool workers for the pool and conn models: a number (0 = 16 × GOMAXPROCS), or auto to size the pool from measured latency")
 	fl.IntVar(&f.minWorkers, "min-workers", 0, "with --workers auto, the fewest workers (0 = GOMAXPROCS, or --max-workers if that is lower)")
 	fl.IntVar(&f.maxWorkers, "max-workers", 0, "with --workers auto, the most workers (0 = 64 × GOMAXPROCS, at least 256)")
 	fl.IntVar(&f.queue, "queue", server.DefaultQueue, "requests (pool, serial) or connections (conn) that may wait for a worker before clients are told the server is busy (at least 1)")

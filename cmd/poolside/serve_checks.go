@@ -61,7 +61,7 @@ func (w *workersFlag) Set(s string) error {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 || n > server.MaxAdminWorkers {
-		return fmt.Errorf("want a whole number of workers up to %d (0 = 4 × GOMAXPROCS) or auto", server.MaxAdminWorkers)
+		return fmt.Errorf("want a whole number of workers up to %d (0 = 16 × GOMAXPROCS) or auto", server.MaxAdminWorkers)
 	}
 	*w = workersFlag{n: n}
 	return nil

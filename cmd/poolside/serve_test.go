@@ -31,7 +31,7 @@ func TestServeSizingAndAdminUsage(t *testing.T) {
 		args []string
 		says string
 	}{
-		{[]string{"--workers", "many"}, `invalid argument "many" for "--workers" flag: want a whole number of workers up to 100000 (0 = 4 × GOMAXPROCS) or auto`},
+		{[]string{"--workers", "many"}, `invalid argument "many" for "--workers" flag: want a whole number of workers up to 100000 (0 = 16 × GOMAXPROCS) or auto`},
 		{[]string{"--workers", "-2"}, `invalid argument "-2" for "--workers"`},
 		{[]string{"--workers", "2.5"}, `invalid argument "2.5" for "--workers"`},
 		{[]string{"--workers", "100001"}, `invalid argument "100001" for "--workers" flag: want a whole number of workers up to 100000`},
