@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/poolside-dev/poolside/internal/rawio"
 	"github.com/poolside-dev/poolside/wire"
 )
 
@@ -50,7 +51,10 @@ type conn struct {
 	buf []byte
 }
 
-func newConn(nc net.Conn) *conn { return &conn{nc: nc, buf: make([]byte, 0, 256)} }
+// newConn wraps nc, a socket's reads and writes made raw (see
+// internal/rawio: a lightly loaded client would otherwise wake the Go
+// runtime's monitor thread on every request).
+func newConn(nc net.Conn) *conn { return &conn{nc: rawio.Conn(nc), buf: make([]byte, 0, 256)} }
 
 func newClient(cfg Config) *Client {
 	return &Client{

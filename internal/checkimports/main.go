@@ -22,7 +22,7 @@ var allowed = map[string][]string{
 	"wire":                  {},
 	"faults":                {},
 	"pool":                  {"github.com/alitto/pond/v2"},
-	"client":                {"wire"},
+	"client":                {"wire", "internal/rawio"},
 	"booking":               {"wire", "internal/textfmt", "go.etcd.io/bbolt", "github.com/jackc/pgx/v5"},
 	"server":                {"pool", "wire", "github.com/sirupsen/logrus", "golang.org/x/time/rate"},
 	"check":                 {"booking", "client", "faults", "wire", "github.com/anishathalye/porcupine"},
@@ -31,12 +31,13 @@ var allowed = map[string][]string{
 	"internal/wiretest":     {"wire"},                    // shared by tests only
 	"internal/textfmt":      {},                          // text helpers of the reports and the CLI
 	"internal/pgtest":       {"github.com/jackc/pgx/v5"}, // the tests' throwaway PostgreSQL
+	"internal/rawio":        {},                          // the client's and the load generator's raw reads and writes
 
 	// benchmarks/*: load knows the protocol's server and client; compare
 	// and tune sit above it and never import each other; gate, the
 	// --fail-on thresholds, is a leaf both use.
 	"benchmarks/gate":            {},
-	"benchmarks/load":            {"internal/textfmt", "booking", "client", "server", "wire", "github.com/HdrHistogram/hdrhistogram-go", "github.com/prometheus/client_model", "github.com/prometheus/common"},
+	"benchmarks/load":            {"internal/textfmt", "internal/rawio", "booking", "client", "server", "wire", "github.com/HdrHistogram/hdrhistogram-go", "github.com/prometheus/client_model", "github.com/prometheus/common"},
 	"benchmarks/compare":         {"benchmarks/load", "benchmarks/gate", "benchmarks/internal/render", "internal/textfmt", "github.com/HdrHistogram/hdrhistogram-go", "gonum.org/v1/plot"},
 	"benchmarks/tune":            {"benchmarks/load", "benchmarks/gate", "benchmarks/internal/render", "internal/textfmt", "server", "gonum.org/v1/plot"},
 	"benchmarks/internal/render": {"benchmarks/load", "booking", "internal/textfmt", "gonum.org/v1/plot"},
