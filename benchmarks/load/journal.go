@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/poolside-dev/poolside/internal/rawio"
 	"github.com/poolside-dev/poolside/wire"
 )
 
@@ -38,7 +39,8 @@ type journal struct {
 	f       *os.File
 	entries map[slot]bool
 	lines   int
-	err     error // the first write that failed: no more bookings are made
+	line    []byte // the line being written
+	err     error  // the first write that failed: no more bookings are made
 }
 
 // openJournal creates and locks a new journal in dir (made if need be,
@@ -102,13 +104,28 @@ func (j *journal) add(s slot) error {
 	if j.err != nil {
 		return j.err
 	}
-	if _, err := fmt.Fprintf(j.f, "+ %s %s\n", s.room, s.date); err != nil {
+	if err := j.append('+', s); err != nil {
 		j.err = fmt.Errorf("%w: cannot write %s: %w", ErrJournal, j.path, err)
 		return j.err
 	}
 	j.entries[s] = true
 	j.lines++
 	return nil
+}
+
+// append writes the line "OP ROOM DATE" to the file. It is on the path
+// of every BOOK (and of the UNBOOK's reply), so it goes through
+// rawio.Append, which does not wake the Go runtime's monitor thread as
+// the client's requests would otherwise do at low concurrency. Call it
+// with mu held.
+func (j *journal) append(op byte, s slot) error {
+	j.line = append(j.line[:0], op, ' ')
+	j.line = append(j.line, s.room...)
+	j.line = append(j.line, ' ')
+	j.line = append(j.line, s.date.String()...)
+	j.line = append(j.line, '\n')
+	_, err := rawio.Append(j.f, j.line)
+	return err
 }
 
 // remove records that the run does not hold s.
@@ -119,7 +136,7 @@ func (j *journal) remove(s slot) {
 		return
 	}
 	delete(j.entries, s)
-	if _, err := fmt.Fprintf(j.f, "- %s %s\n", s.room, s.date); err != nil {
+	if err := j.append('-', s); err != nil {
 		j.err = fmt.Errorf("%w: cannot write %s: %w", ErrJournal, j.path, err)
 		return
 	}
