@@ -42,6 +42,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/poolside-dev/poolside/booking"
+	"github.com/poolside-dev/poolside/internal/rawio"
 )
 
 // insertSQL is bench-store.sh's pgbench INSERT, with parameters.
@@ -93,7 +94,8 @@ type config struct {
 	clients  int
 	duration time.Duration
 	warmup   time.Duration
-	where    string // the database, for messages
+	where    string          // the database, for messages
+	pg       *pgx.ConnConfig // url parsed, connections made raw (see rawConns)
 }
 
 func main() {
@@ -165,7 +167,23 @@ func parse(args []string, stderr io.Writer) (config, error) {
 		return cfg, usagef("--url is not a PostgreSQL URL: %s", booking.PostgresReason(err))
 	}
 	cfg.where = fmt.Sprintf("database %q at %s", pc.Database, net.JoinHostPort(pc.Host, strconv.Itoa(int(pc.Port))))
+	rawConns(pc)
+	cfg.pg = pc
 	return cfg, nil
+}
+
+// rawConns makes the reads and writes of pc's connections raw, as
+// poolside bench's are (internal/rawio), so that the two load generators
+// turn around alike.
+func rawConns(pc *pgx.ConnConfig) {
+	dial := pc.DialFunc
+	pc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return rawio.Conn(nc), nil
+	}
 }
 
 // result is what a load run measured.
@@ -255,7 +273,7 @@ func connectAll(ctx context.Context, cfg config) ([]*pgx.Conn, error) {
 		return nil, err
 	}
 	for i := range cfg.clients {
-		c, err := pgx.Connect(ctx, cfg.url)
+		c, err := pgx.ConnectConfig(ctx, cfg.pg.Copy())
 		if err != nil {
 			return fail(fmt.Errorf("cannot connect to %s (connection %d of %d): %s", cfg.where, i+1, cfg.clients, booking.PostgresReason(err)))
 		}

@@ -43,7 +43,7 @@ var allowed = map[string][]string{
 	"benchmarks/internal/render": {"benchmarks/load", "booking", "internal/textfmt", "gonum.org/v1/plot"},
 	// cmd/pginsert is bench-store.sh's Go peer of pgbench; it borrows
 	// booking's plain words for pgx's errors.
-	"cmd/pginsert": {"booking", "github.com/jackc/pgx/v5", "github.com/spf13/pflag"},
+	"cmd/pginsert": {"booking", "internal/rawio", "github.com/jackc/pgx/v5", "github.com/spf13/pflag"},
 	"cmd/poolside": {"benchmarks/compare", "benchmarks/gate", "benchmarks/load", "benchmarks/tune", "check", "internal/textfmt", "booking", "client", "faults", "pool", "server", "wire", "*"},
 }
 
