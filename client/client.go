@@ -54,7 +54,7 @@ type conn struct {
 // newConn wraps nc, a socket's reads and writes made raw (see
 // internal/rawio: a lightly loaded client would otherwise wake the Go
 // runtime's monitor thread on every request).
-func newConn(nc net.Conn) *conn { return &conn{nc: rawio.Conn(nc), buf: make([]byte, 0, 256)} }
+func newConn(nc net.Conn) *conn { return &conn{nc: rawio.Wrap(nc), buf: make([]byte, 0, 256)} }
 
 func newClient(cfg Config) *Client {
 	return &Client{

@@ -47,7 +47,7 @@
 // same for any other use. ServerError.Message keeps the server's text as
 // it came.
 //
-// client imports package wire and the standard library only, never the
-// server, so it can be pointed at any server that speaks the protocol. It
+// client imports package wire, internal/rawio (its sockets' raw reads and
+// writes) and the standard library only, never the server, so it can be pointed at any server that speaks the protocol. It
 // does not log: it returns errors and counts what it did (Stats).
 package client

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/poolside-dev/poolside/internal/rawio"
 )
 
 // Wrap returns conn with faults applied, in order: the first fault sees the
@@ -58,8 +60,8 @@ const (
 // conn is the net.Conn that Wrap returns.
 type conn struct {
 	net.Conn
-	plain  bool   // no faults: forward everything
-	raw    *rawIO // a Proxy's fast path to a plain side (relayRead); nil elsewhere
+	plain  bool        // no faults: forward everything
+	raw    *rawio.Conn // a Proxy's fast path to a plain side (relayRead); nil elsewhere
 	rd, wr side
 
 	closing   chan struct{} // closed once conn is closed, by anyone

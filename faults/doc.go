@@ -86,6 +86,7 @@
 // NewAPI serves a Proxy's faults as JSON so a running proxy can be changed
 // from outside.
 //
-// faults imports the standard library only, and does not log, so it works
+// faults imports the standard library only (and internal/rawio, its raw
+// reads and writes, which does too), and does not log, so it works
 // against any TCP client or server, not just poolside's.
 package faults

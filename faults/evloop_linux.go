@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"github.com/poolside-dev/poolside/internal/rawio"
 )
 
 // evloop relays, on Linux, every link of a Proxy whose two sides have no
@@ -305,7 +307,7 @@ func (s *eside) reading() bool { return !s.eof && len(s.peer.pending) == 0 }
 
 // read reads s once and sends what it got to its peer.
 func (e *evloop) read(s *eside) {
-	n, err := rawRead(s.fd, e.buf)
+	n, err := rawio.Read(s.fd, e.buf)
 	switch {
 	case n > 0:
 		s.peer.bytes.Add(uint64(n))
@@ -429,7 +431,7 @@ func (e *evloop) end(l *elink, reset bool) {
 func writeFD(fd int, p []byte) (int, error) {
 	w := 0
 	for w < len(p) {
-		n, err := rawWrite(fd, p[w:])
+		n, err := rawio.Write(fd, p[w:])
 		switch {
 		case err == nil:
 			w += n
@@ -441,28 +443,6 @@ func writeFD(fd int, p []byte) (int, error) {
 		}
 	}
 	return w, nil
-}
-
-// rawRead and rawWrite are read(2) and write(2) through
-// syscall.RawSyscall, which keeps the processor: the sockets are
-// non-blocking, so the calls never block, and a loopback write, which runs
-// the receiver's TCP input before it returns, would otherwise often be
-// long enough for the scheduler to hand the processor to another thread
-// and make the loop wait for one again (see rawIO).
-func rawRead(fd int, p []byte) (int, error) {
-	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
-func rawWrite(fd int, p []byte) (int, error) {
-	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
 }
 
 // eventfd makes a non-blocking eventfd (the syscall package has no

@@ -82,7 +82,7 @@ func relay(dst, src *conn, buf []byte) (readFailed bool, err error) {
 }
 
 // relayRead reads c for the relay. A side with no faults is read with raw
-// system calls when it can be (see rawIO); any other through its faults.
+// system calls when it can be (see internal/rawio); any other through its faults.
 // The choice is made on every call, so that a side whose faults change
 // while it is relayed switches at its next read.
 func (c *conn) relayRead(p []byte) (int, error) {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/poolside-dev/poolside/internal/rawio"
 )
 
 // DefaultDialTimeout is the upstream dial timeout of a Config whose
@@ -29,7 +31,7 @@ const RelayBufferSize = 32 << 10
 // goroutine around an epoll instance (see evloop), so that a message costs
 // one read and one write, and a share of an epoll_wait, as in HAProxy;
 // other links get one goroutine per direction, a buffer reused for every
-// read, and raw system calls for a side with no faults (see rawIO).
+// read, and raw system calls for a side with no faults (see internal/rawio).
 //
 // Half-closes are carried through: when the client closes its write side,
 // the proxy closes its write side to the upstream and keeps relaying the
@@ -302,7 +304,7 @@ func (p *Proxy) handle(c net.Conn, num uint64) {
 	}
 	l.client.live.bytes, l.upstream.live.bytes = &p.bytesDown, &p.bytesUp
 	for _, s := range [...]*conn{l.client, l.upstream} {
-		s.raw = newRawIO(s.Conn)
+		s.raw = rawio.New(s.Conn)
 	}
 	if !p.track(l) {
 		l.kill()

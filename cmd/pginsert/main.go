@@ -182,7 +182,7 @@ func rawConns(pc *pgx.ConnConfig) {
 		if err != nil {
 			return nil, err
 		}
-		return rawio.Conn(nc), nil
+		return rawio.Wrap(nc), nil
 	}
 }
 

@@ -20,7 +20,7 @@ const module = "github.com/poolside-dev/poolside"
 // has to be given its place on purpose.
 var allowed = map[string][]string{
 	"wire":                  {},
-	"faults":                {},
+	"faults":                {"internal/rawio"},
 	"pool":                  {"github.com/alitto/pond/v2"},
 	"client":                {"wire", "internal/rawio"},
 	"booking":               {"wire", "internal/textfmt", "go.etcd.io/bbolt", "github.com/jackc/pgx/v5"},
@@ -31,7 +31,7 @@ var allowed = map[string][]string{
 	"internal/wiretest":     {"wire"},                    // shared by tests only
 	"internal/textfmt":      {},                          // text helpers of the reports and the CLI
 	"internal/pgtest":       {"github.com/jackc/pgx/v5"}, // the tests' throwaway PostgreSQL
-	"internal/rawio":        {},                          // the client's and the load generator's raw reads and writes
+	"internal/rawio":        {},                          // raw reads and writes: client, load journal, proxy relay; standard library only
 
 	// benchmarks/*: load knows the protocol's server and client; compare
 	// and tune sit above it and never import each other; gate, the

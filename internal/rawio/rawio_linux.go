@@ -4,101 +4,145 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
 
-// Conn returns nc with Read and Write that use raw system calls on the
-// socket, waiting for readiness in the netpoller as nc's
-// own Read and Write do, with nc's deadlines, when nc is a socket of this
-// process (it implements syscall.Conn); nc itself otherwise (a wrapped
-// connection, such as a fault injector's). Read returns what one read(2)
-// gave, never asking for more than len(p), so a caller reading exactly a
-// frame reads no byte past it. Errors are those of nc's Read and Write:
-// io.EOF at the end, a *net.OpError otherwise ("read tcp A->B: connection
-// reset by peer", os.ErrDeadlineExceeded past the deadline).
-func Conn(nc net.Conn) net.Conn {
+// Conn is a socket whose Read and Write are raw system calls, with the
+// rest of its methods (deadlines, Close, addresses) the connection's own.
+// Its Read returns what one read(2) gave, never asking for more than
+// len(p), so a caller reading exactly a frame reads no byte past it. Its
+// errors are those of the connection's own Read and Write: io.EOF at the
+// end, otherwise a *net.OpError ("read tcp A->B: connection reset by
+// peer"; os.ErrDeadlineExceeded past the deadline; net.ErrClosed once
+// closed). Like any net.Conn it may be used by several goroutines; reads
+// are served one at a time, and so are writes, and a read and a write
+// may run at once. It allocates nothing per call.
+type Conn struct {
+	net.Conn
+	rd, wr op
+}
+
+// op is the state of one direction's call in flight, kept in the Conn so
+// that the callback passed to syscall.RawConn is made once.
+type op struct {
+	mu  sync.Mutex
+	rc  syscall.RawConn
+	p   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+// New returns a Conn for nc, or nil when nc is not a socket of this
+// process (it does not implement syscall.Conn).
+func New(nc net.Conn) *Conn {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		return nc
+		return nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return nc
+		return nil
 	}
-	return &conn{Conn: nc, rc: rc}
+	c := &Conn{Conn: nc}
+	c.rd.rc, c.rd.fn = rc, c.readFD
+	c.wr.rc, c.wr.fn = rc, c.writeFD
+	return c
 }
 
-// conn is a net.Conn whose Read and Write are raw; the rest is the
-// connection's own.
-type conn struct {
-	net.Conn
-	rc syscall.RawConn
-}
-
-func (c *conn) Read(p []byte) (int, error) {
+// Read reads into p as net.Conn's Read does: at least one byte, or io.EOF
+// at the peer's end, or an error.
+func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		n, errno = rawCall(syscall.SYS_READ, fd, p)
-		return errno != syscall.EAGAIN
-	})
-	switch {
-	case err != nil:
-		return 0, c.opError("read", err)
-	case errno != 0:
-		return 0, c.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
-		return 0, io.EOF
+	c.rd.mu.Lock()
+	defer c.rd.mu.Unlock()
+	c.rd.p, c.rd.n, c.rd.err = p, 0, nil
+	err := c.rd.rc.Read(c.rd.fn)
+	n := c.rd.n
+	if err == nil {
+		err = c.rd.err
 	}
-	return n, nil
+	c.rd.p, c.rd.err = nil, nil
+	return n, c.opError("read", err)
 }
 
-func (c *conn) Write(p []byte) (int, error) {
-	written := 0
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		for written < len(p) {
-			n, e := rawCall(syscall.SYS_WRITE, fd, p[written:])
-			switch e {
-			case 0:
-				written += n
-			case syscall.EAGAIN:
-				return false // wait until the socket takes more
-			default:
-				errno = e
-				return true
-			}
+// readFD is the callback of Read: false asks syscall.RawConn to wait
+// until fd is readable and call it again.
+func (c *Conn) readFD(fd uintptr) bool {
+	n, e := rawCall(syscall.SYS_READ, fd, c.rd.p)
+	switch e {
+	case 0:
+		c.rd.n = n
+		if n == 0 {
+			c.rd.err = io.EOF
 		}
 		return true
-	})
-	switch {
-	case err != nil:
-		return written, c.opError("write", err)
-	case errno != 0:
-		return written, c.opError("write", os.NewSyscallError("write", errno))
+	case syscall.EAGAIN:
+		return false
 	}
-	return written, nil
+	c.rd.err = os.NewSyscallError("read", e)
+	return true
 }
 
-// opError wraps err as net.Conn's Read and Write do. An error of the
-// RawConn's own (a deadline, a closed connection) is already a
-// *net.OpError, of op "raw-read" or "raw-write": it is given op instead.
-func (c *conn) opError(op string, err error) error {
-	if oe, ok := err.(*net.OpError); ok {
-		e := *oe
-		e.Op = op
-		return &e
+// Write writes all of p, or returns the number of bytes written and why
+// it stopped, as net.Conn's Write does.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.wr.mu.Lock()
+	defer c.wr.mu.Unlock()
+	c.wr.p, c.wr.n, c.wr.err = p, 0, nil
+	err := c.wr.rc.Write(c.wr.fn)
+	n := c.wr.n
+	if err == nil {
+		err = c.wr.err
 	}
-	return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	c.wr.p, c.wr.err = nil, nil
+	return n, c.opError("write", err)
+}
+
+// writeFD is the callback of Write: false asks syscall.RawConn to wait
+// until fd is writable and call it again.
+func (c *Conn) writeFD(fd uintptr) bool {
+	for len(c.wr.p) > 0 {
+		n, e := rawCall(syscall.SYS_WRITE, fd, c.wr.p)
+		switch e {
+		case 0:
+			c.wr.n += n
+			c.wr.p = c.wr.p[n:]
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		c.wr.err = os.NewSyscallError("write", e)
+		return true
+	}
+	return true
+}
+
+// opError wraps err as net.Conn's Read and Write do; io.EOF passes as it
+// is. An error of the RawConn's own (a deadline, a closed connection) is
+// already a *net.OpError, of op "raw-read" or "raw-write": it is given
+// op instead.
+func (c *Conn) opError(op string, err error) error {
+	switch e := err.(type) {
+	case nil:
+		return nil
+	case *os.SyscallError:
+		return &net.OpError{Op: op, Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: e}
+	case *net.OpError:
+		oe := *e
+		oe.Op = op
+		return &oe
+	}
+	return err
 }
 
 // Append writes all of b to f, a regular file, at its offset (the end,
-// for a file written only by appending), as f.Write does, with raw
-// system calls. Its error is a *os.PathError as f.Write's is.
+// for a file written only by appending), as f.Write does and with its
+// errors, with raw system calls.
 func Append(f *os.File, b []byte) (int, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -128,16 +172,40 @@ func Append(f *os.File, b []byte) (int, error) {
 	return written, nil
 }
 
-// rawCall makes the read(2) or write(2) trap on fd with p, again when a
-// signal interrupts it, and returns the count and the error number.
+// Read is one read(2) of fd, a non-blocking descriptor, into p (not
+// empty), again when a signal interrupts it; its error is the
+// syscall.Errno (EAGAIN when nothing is there yet). For an event loop
+// that waits for its descriptors itself (Linux only).
+func Read(fd int, p []byte) (int, error) {
+	n, e := rawCall(syscall.SYS_READ, uintptr(fd), p)
+	if e != 0 {
+		return 0, e
+	}
+	return n, nil
+}
+
+// Write is one write(2) of p (not empty) to fd, as Read reads: it may
+// write less than p.
+func Write(fd int, p []byte) (int, error) {
+	n, e := rawCall(syscall.SYS_WRITE, uintptr(fd), p)
+	if e != 0 {
+		return 0, e
+	}
+	return n, nil
+}
+
+// rawCall makes the read(2) or write(2) trap on fd with p (not empty),
+// again when a signal interrupts it, and returns the count and the error
+// number.
 func rawCall(trap, fd uintptr, p []byte) (int, syscall.Errno) {
 	for {
 		r, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		if e != syscall.EINTR {
-			if e != 0 {
-				return 0, e
-			}
+		switch e {
+		case 0:
 			return int(r), 0
+		case syscall.EINTR:
+			continue
 		}
+		return 0, e
 	}
 }

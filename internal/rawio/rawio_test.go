@@ -58,14 +58,14 @@ func makePipe() (c1, c2 net.Conn, stop func(), err error) {
 
 // TestConnIsANetConn runs x/net's conformance tests of net.Conn
 // (deadlines, concurrent reads, writes and closes, what a closed end
-// returns) on a TCP pair whose two ends are rawio.Conn.
+// returns) on a TCP pair whose two ends are a rawio.Conn.
 func TestConnIsANetConn(t *testing.T) {
 	nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) {
 		c1, c2, stop, err := makePipe()
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		return rawio.Conn(c1), rawio.Conn(c2), stop, nil
+		return rawio.Wrap(c1), rawio.Wrap(c2), stop, nil
 	})
 }
 
@@ -73,7 +73,7 @@ func TestConnIsANetConn(t *testing.T) {
 // Reads of their exact sizes, leave the next frame's bytes in the socket.
 func TestConnReadsNoMoreThanAsked(t *testing.T) {
 	c, s := tcpPair(t)
-	rc := rawio.Conn(c)
+	rc := rawio.Wrap(c)
 	if runtime.GOOS == "linux" {
 		assert.NotSame(t, c, rc, "a TCP connection gets raw reads and writes")
 	}
@@ -107,7 +107,7 @@ func TestConnErrorsAreNetConns(t *testing.T) {
 		setup(c, s)
 		rc := c
 		if raw {
-			rc = rawio.Conn(c)
+			rc = rawio.Wrap(c)
 		}
 		_, err := rc.Read(make([]byte, 8))
 		require.Error(t, err)
@@ -155,7 +155,7 @@ func TestConnWritesAllOfALargeBuffer(t *testing.T) {
 		b, _ := io.ReadAll(s)
 		got <- b
 	}()
-	n, err := rawio.Conn(c).Write(big)
+	n, err := rawio.Wrap(c).Write(big)
 	require.NoError(t, err)
 	assert.Equal(t, len(big), n)
 	require.NoError(t, c.Close())
@@ -168,7 +168,7 @@ func TestConnWriteToAResetPeer(t *testing.T) {
 	c, s := tcpPair(t)
 	require.NoError(t, s.(*net.TCPConn).SetLinger(0))
 	require.NoError(t, s.Close())
-	rc := rawio.Conn(c)
+	rc := rawio.Wrap(c)
 	var err error
 	for range 100 { // the first writes may land before the reset is seen
 		if _, err = rc.Write([]byte("x")); err != nil {
@@ -183,13 +183,38 @@ func TestConnWriteToAResetPeer(t *testing.T) {
 	assert.Equal(t, "write", oe.Op)
 }
 
+// TestConnHalfClose: the peer's half-close is the end of input, and a
+// Conn closed here fails both ways with net.ErrClosed.
+func TestConnHalfClose(t *testing.T) {
+	c, s := tcpPair(t)
+	w, r := rawio.New(c), rawio.New(s)
+	if runtime.GOOS != "linux" {
+		require.Nil(t, w)
+		return
+	}
+	n, err := w.Write([]byte("hello"))
+	require.NoError(t, err)
+	assert.Equal(t, 5, n)
+	require.NoError(t, c.(*net.TCPConn).CloseWrite())
+	got, err := io.ReadAll(r)
+	require.NoError(t, err, "io.EOF at the peer's half-close")
+	assert.Equal(t, "hello", string(got))
+
+	require.NoError(t, r.Close())
+	_, err = r.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, net.ErrClosed)
+	_, err = r.Write([]byte{1})
+	assert.ErrorIs(t, err, net.ErrClosed)
+}
+
 // TestConnOfAWrappedConnIsItself: a connection that is not a socket of
 // this process (a fault injector's wrapper, a pipe) is used as it is.
 func TestConnOfAWrappedConnIsItself(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	assert.Same(t, a, rawio.Conn(a))
+	assert.Same(t, a, rawio.Wrap(a))
+	assert.Nil(t, rawio.New(a))
 }
 
 func TestAppend(t *testing.T) {
