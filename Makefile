@@ -43,7 +43,7 @@ bench: ## run the go test benchmarks (pool hand-off, codec, stores, models)
 bench-postgres: ## serve --store postgres against pgbench's insert rate, and 3 instances against 1 (throwaway cluster; ROUNDS=3)
 	scripts/bench-postgres.sh $(or $(ROUNDS),3)
 
-bench-store: ## serve's default store (bbolt + journal) against pgbench's prepared INSERT and the same INSERT from Go (cmd/pginsert), 1 and 32 clients, same disk, medians (throwaway cluster; ROUNDS=5, DURATION=5s)
+bench-store: ## serve's default store (bbolt + journal) against pgbench's prepared INSERT and the same INSERT from Go (cmd/pginsert), 1 and 32 clients, same disk, with CPU per write, medians (throwaway cluster; ROUNDS=5, DURATION=5s)
 	scripts/bench-store.sh $(or $(ROUNDS),5)
 
 bench-pool: ## the pool model's hand-off against a goroutine per connection, load generator in its own process (ROUNDS=3, DURATION=4s)
