@@ -46,11 +46,11 @@ bench-postgres: ## serve --store postgres against pgbench's insert rate, and 3 i
 bench-store: ## serve's default store (bbolt + journal) against pgbench's prepared INSERT and the same INSERT from Go (cmd/pginsert), 1 and 32 clients, same disk, with CPU per write, medians (throwaway cluster; ROUNDS=5, DURATION=5s)
 	scripts/bench-store.sh $(or $(ROUNDS),5)
 
-bench-pool: ## the pool model's hand-off against a goroutine per connection, load generator in its own process (ROUNDS=3, DURATION=4s)
-	scripts/bench-pool.sh $(or $(ROUNDS),3)
+bench-pool: ## the pool model's hand-off against a goroutine per connection, load generator in its own process (ROUNDS=5, DURATION=4s), medians
+	scripts/bench-pool.sh $(or $(ROUNDS),5)
 
-bench-proxy: ## poolside proxy against HAProxy in front of the same server (needs haproxy; ROUNDS=3, DURATION=4s)
-	scripts/bench-proxy.sh $(or $(ROUNDS),3)
+bench-proxy: ## poolside proxy against HAProxy in front of the same server (needs haproxy; ROUNDS=5, DURATION=4s), medians
+	scripts/bench-proxy.sh $(or $(ROUNDS),5)
 
 robustness: ## the full robustness suite: every model x fault x direction at several offsets, more clients, 40 random schedules, and poolside check's nemesis runs for 30 s each (race on)
 	POOLSIDE_ROBUSTNESS=full $(GO) test -race -count=1 -timeout 30m ./robustness

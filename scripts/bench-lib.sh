@@ -8,6 +8,7 @@
 #   build_poolside           # $ps: $POOLSIDE, or poolside built into $tmp
 #   serve TAG ARGS...        # "$ps" serve ARGS..., waits for 'serving on'
 #   start_postgres           # a throwaway PostgreSQL cluster in $tmp/pg
+#   summary RATIO...         # "median 1.02x (0.95x-1.10x)"
 #
 # bench_init sets a trap on EXIT (and turns INT and TERM into an exit) that
 # kills every pid listed in $pids, waits for them, stops the PostgreSQL
@@ -114,6 +115,14 @@ rps() { awk -v a="$1" '$1 == a {print $3}'; }
 
 # ratio A B: A/B to two decimals.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+
+# summary RATIO...: the median of the ratios, with the lowest and highest,
+# as "median 1.02x (0.95x-1.10x)".
+summary() {
+	printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1}
+		END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "median %.2fx (%.2fx-%.2fx)", m, v[1], v[NR]}'
+}
 
 # cputicks PID: the process's user and system time so far, in clock ticks.
 cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -2,17 +2,19 @@
 # bench-pool: the pool model's request hand-off against a goroutine per
 # connection, with the load generator in its own process.
 #
-#   scripts/bench-pool.sh [ROUNDS]      (default 3; make bench-pool)
+#   scripts/bench-pool.sh [ROUNDS]      (default 5; make bench-pool)
 #
 # It builds poolside into a temporary directory and starts two servers on
 # loopback ports, poolside serve --store memory --model unbounded and
 # --model pool (default workers and queue). Each round runs poolside bench
 # --read-only (BOOKINGSONDATE and BOOKINGSFORROOM on an empty memory store,
 # a trivial handler), 16 persistent clients, 1 s warm-up and DURATION
-# measured (default 4s), first against unbounded, then against pool, and
-# prints both rates, the ratio pool/unbounded, and each server's CPU time
-# per request (from /proc, warm-up included: a guide, not a measurement to
-# three digits). When the load generator shares a few cores with the
+# measured (default 4s), against unbounded and against pool, unbounded
+# first in odd rounds and second in even ones (so that a drift of the
+# shared machine falls on each in turn), and prints both rates, the ratio
+# pool/unbounded, and each server's CPU time per request (from /proc,
+# warm-up included: a guide, not a measurement to three digits); the end
+# prints the median ratio over the rounds, with its lowest and highest. When the load generator shares a few cores with the
 # server, the rates are bound by the CPU of both processes, and the
 # servers' CPU per request shows what the hand-off costs more clearly.
 # POOLSIDE=path/to/poolside measures that binary instead of building one.
@@ -23,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/bench-lib.sh
 
-rounds=${1:-3}
+rounds=${1:-5}
 duration=${DURATION:-4s}
 clients=${CLIENTS:-16}
 
@@ -37,10 +39,20 @@ paddr=127.0.0.1:$(freeport)
 serve pool --model pool --store memory --addr "$paddr" --log-level warn
 ppid=$pid
 echo "== trivial handler (--read-only, memory store), $clients persistent clients, $duration per run"
+ratios=()
 for r in $(seq "$rounds"); do
-	measure "$uaddr" "$upid"
-	u=$got ucpu=$cpu
-	measure "$paddr" "$ppid"
-	p=$got pcpu=$cpu
-	echo "round $r: unbounded $u req/s ($ucpu µs CPU/req), pool $p req/s ($pcpu µs CPU/req): pool/unbounded $(ratio "$p" "$u")x"
+	if ((r % 2)); then
+		measure "$uaddr" "$upid"
+		u=$got ucpu=$cpu
+		measure "$paddr" "$ppid"
+		p=$got pcpu=$cpu
+	else
+		measure "$paddr" "$ppid"
+		p=$got pcpu=$cpu
+		measure "$uaddr" "$upid"
+		u=$got ucpu=$cpu
+	fi
+	ratios+=("$(ratio "$p" "$u")")
+	echo "round $r: unbounded $u req/s ($ucpu µs CPU/req), pool $p req/s ($pcpu µs CPU/req): pool/unbounded ${ratios[-1]}x"
 done
+echo "pool/unbounded over $rounds rounds: $(summary "${ratios[@]}")"

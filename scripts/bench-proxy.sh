@@ -2,7 +2,7 @@
 # bench-proxy: poolside proxy with no faults against HAProxy in front of
 # the same server, with the load generator in its own process.
 #
-#   scripts/bench-proxy.sh [ROUNDS]      (default 3; make bench-proxy)
+#   scripts/bench-proxy.sh [ROUNDS]      (default 5; make bench-proxy)
 #
 # It builds poolside into a temporary directory and starts poolside serve
 # --store memory --model unbounded on a loopback port, HAProxy (mode tcp,
@@ -10,9 +10,12 @@
 # with no faults, both relaying to that server. Each round runs poolside
 # bench --read-only (BOOKINGSONDATE and BOOKINGSFORROOM on an empty memory
 # store, a trivial handler), 16 persistent clients, 1 s warm-up and
-# DURATION measured (default 4s), first through HAProxy, then through
-# poolside proxy, and prints both rates, the ratio proxy/haproxy, and each
-# relay's CPU time per request (from /proc, warm-up included: a guide).
+# DURATION measured (default 4s), through HAProxy and through poolside
+# proxy, HAProxy first in odd rounds and second in even ones (so that a
+# drift of the shared machine falls on each in turn), and prints both
+# rates, the ratio proxy/haproxy, and each relay's CPU time per request
+# (from /proc, warm-up included: a guide); the end prints the median
+# ratio over the rounds, with its lowest and highest.
 # Every request pays one more loopback hop each way than it would without a
 # relay, so the rates are bound by the CPU of the server, the relay and
 # the load generator together.
@@ -26,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/bench-lib.sh
 
-rounds=${1:-3}
+rounds=${1:-5}
 duration=${DURATION:-4s}
 clients=${CLIENTS:-16}
 
@@ -70,10 +73,20 @@ await "poolside proxy" "$tmp/proxy.out" 'proxying'
 
 echo "== no faults, trivial handler (--read-only, memory store), $clients persistent clients, $duration per run"
 echo "   $(haproxy -v | head -1 | awk '{print $1, $3}'), mode tcp, nbthread 1; poolside proxy, GOMAXPROCS default ($(nproc) cores)"
+ratios=()
 for r in $(seq "$rounds"); do
-	measure "$haddr" "$hpid"
-	h=$got hcpu=$cpu
-	measure "$paddr" "$ppid"
-	p=$got pcpu=$cpu
-	echo "round $r: haproxy $h req/s ($hcpu µs CPU/req), poolside proxy $p req/s ($pcpu µs CPU/req): proxy/haproxy $(ratio "$p" "$h")x"
+	if ((r % 2)); then
+		measure "$haddr" "$hpid"
+		h=$got hcpu=$cpu
+		measure "$paddr" "$ppid"
+		p=$got pcpu=$cpu
+	else
+		measure "$paddr" "$ppid"
+		p=$got pcpu=$cpu
+		measure "$haddr" "$hpid"
+		h=$got hcpu=$cpu
+	fi
+	ratios+=("$(ratio "$p" "$h")")
+	echo "round $r: haproxy $h req/s ($hcpu µs CPU/req), poolside proxy $p req/s ($pcpu µs CPU/req): proxy/haproxy ${ratios[-1]}x"
 done
+echo "proxy/haproxy over $rounds rounds: $(summary "${ratios[@]}")"

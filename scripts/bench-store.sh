@@ -184,14 +184,6 @@ run_poolside() {
 	rm -f "$db"* "$log"
 }
 
-# summary RATIO...: the median of the ratios, with the lowest and highest,
-# as "median 1.02x (0.95x-1.10x)".
-summary() {
-	printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1}
-		END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			printf "median %.2fx (%.2fx-%.2fx)", m, v[1], v[NR]}'
-}
-
 # median VALUE...: the median of the values, with the lowest and highest,
 # as "30.1 (28.0-33.5)".
 median() {
