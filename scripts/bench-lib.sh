@@ -9,6 +9,7 @@
 #   serve TAG ARGS...        # "$ps" serve ARGS..., waits for 'serving on'
 #   start_postgres           # a throwaway PostgreSQL cluster in $tmp/pg
 #   summary RATIO...         # "median 1.02x (0.95x-1.10x)"
+#   compare PEER ADDR PID OURS ADDR PID  # alternating rounds of measure, medians
 #
 # bench_init sets a trap on EXIT (and turns INT and TERM into an exit) that
 # kills every pid listed in $pids, waits for them, stops the PostgreSQL
@@ -223,4 +224,27 @@ measure() {
 	need "$got" "poolside bench --addr $1"
 	t1=$(cputicks "$2")
 	cpu=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v r="$got" -v s="$secs" 'BEGIN {printf "%.1f", t / hz * 1e6 / (r * s)}')
+}
+
+# compare PEER PEER_ADDR PEER_PID OURS OUR_ADDR OUR_PID: $rounds rounds of
+# measure against both, the peer first in odd rounds and second in even
+# ones (so that a drift of the shared machine falls on each in turn); each
+# round prints both rates, their CPU per request and OURS/PEER, and the
+# end prints the median ratio with its lowest and highest.
+compare() {
+	local r side ratios=() pg pc og oc
+	for r in $(seq "$rounds"); do
+		for side in $(((r % 2) ? 0 : 1)) $(((r % 2) ? 1 : 0)); do
+			if [ "$side" -eq 0 ]; then
+				measure "$2" "$3"
+				pg=$got pc=$cpu
+			else
+				measure "$5" "$6"
+				og=$got oc=$cpu
+			fi
+		done
+		ratios+=("$(ratio "$og" "$pg")")
+		echo "round $r: $1 $pg req/s ($pc µs CPU/req), $4 $og req/s ($oc µs CPU/req): $4/$1 ${ratios[-1]}x"
+	done
+	echo "$4/$1 over $rounds rounds: $(summary "${ratios[@]}")"
 }

@@ -39,20 +39,4 @@ paddr=127.0.0.1:$(freeport)
 serve pool --model pool --store memory --addr "$paddr" --log-level warn
 ppid=$pid
 echo "== trivial handler (--read-only, memory store), $clients persistent clients, $duration per run"
-ratios=()
-for r in $(seq "$rounds"); do
-	if ((r % 2)); then
-		measure "$uaddr" "$upid"
-		u=$got ucpu=$cpu
-		measure "$paddr" "$ppid"
-		p=$got pcpu=$cpu
-	else
-		measure "$paddr" "$ppid"
-		p=$got pcpu=$cpu
-		measure "$uaddr" "$upid"
-		u=$got ucpu=$cpu
-	fi
-	ratios+=("$(ratio "$p" "$u")")
-	echo "round $r: unbounded $u req/s ($ucpu µs CPU/req), pool $p req/s ($pcpu µs CPU/req): pool/unbounded ${ratios[-1]}x"
-done
-echo "pool/unbounded over $rounds rounds: $(summary "${ratios[@]}")"
+compare unbounded "$uaddr" "$upid" pool "$paddr" "$ppid"

@@ -73,20 +73,4 @@ await "poolside proxy" "$tmp/proxy.out" 'proxying'
 
 echo "== no faults, trivial handler (--read-only, memory store), $clients persistent clients, $duration per run"
 echo "   $(haproxy -v | head -1 | awk '{print $1, $3}'), mode tcp, nbthread 1; poolside proxy, GOMAXPROCS default ($(nproc) cores)"
-ratios=()
-for r in $(seq "$rounds"); do
-	if ((r % 2)); then
-		measure "$haddr" "$hpid"
-		h=$got hcpu=$cpu
-		measure "$paddr" "$ppid"
-		p=$got pcpu=$cpu
-	else
-		measure "$paddr" "$ppid"
-		p=$got pcpu=$cpu
-		measure "$haddr" "$hpid"
-		h=$got hcpu=$cpu
-	fi
-	ratios+=("$(ratio "$p" "$h")")
-	echo "round $r: haproxy $h req/s ($hcpu µs CPU/req), poolside proxy $p req/s ($pcpu µs CPU/req): proxy/haproxy ${ratios[-1]}x"
-done
-echo "proxy/haproxy over $rounds rounds: $(summary "${ratios[@]}")"
+compare haproxy "$haddr" "$hpid" "poolside proxy" "$paddr" "$ppid"
