@@ -9,6 +9,7 @@
 #   serve TAG ARGS...        # "$ps" serve ARGS..., waits for 'serving on'
 #   start_postgres           # a throwaway PostgreSQL cluster in $tmp/pg
 #   summary RATIO...         # "median 1.02x (0.95x-1.10x)"
+#   median VALUE...          # "30.1 (28.0-33.5)"
 #   compare PEER ADDR PID OURS ADDR PID  # alternating rounds of measure, medians
 #
 # bench_init sets a trap on EXIT (and turns INT and TERM into an exit) that
@@ -125,6 +126,14 @@ summary() {
 			printf "median %.2fx (%.2fx-%.2fx)", m, v[1], v[NR]}'
 }
 
+# median VALUE...: the median of the values, with the lowest and highest,
+# as "30.1 (28.0-33.5)".
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1}
+		END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "%.1f (%.1f-%.1f)", m, v[1], v[NR]}'
+}
+
 # cputicks PID: the process's user and system time so far, in clock ticks.
 cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -230,9 +239,10 @@ measure() {
 # measure against both, the peer first in odd rounds and second in even
 # ones (so that a drift of the shared machine falls on each in turn); each
 # round prints both rates, their CPU per request and OURS/PEER, and the
-# end prints the median ratio with its lowest and highest.
+# end prints the median ratio with its lowest and highest, and the median
+# CPU per request of each.
 compare() {
-	local r side ratios=() pg pc og oc
+	local r side ratios=() pg pc og oc pcs=() ocs=()
 	for r in $(seq "$rounds"); do
 		for side in $(((r % 2) ? 0 : 1)) $(((r % 2) ? 1 : 0)); do
 			if [ "$side" -eq 0 ]; then
@@ -244,7 +254,9 @@ compare() {
 			fi
 		done
 		ratios+=("$(ratio "$og" "$pg")")
+		pcs+=("$pc") ocs+=("$oc")
 		echo "round $r: $1 $pg req/s ($pc µs CPU/req), $4 $og req/s ($oc µs CPU/req): $4/$1 ${ratios[-1]}x"
 	done
 	echo "$4/$1 over $rounds rounds: $(summary "${ratios[@]}")"
+	echo "   CPU µs/req, median: $1 $(median "${pcs[@]}"), $4 $(median "${ocs[@]}")"
 }

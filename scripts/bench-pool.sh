@@ -14,9 +14,11 @@
 # shared machine falls on each in turn), and prints both rates, the ratio
 # pool/unbounded, and each server's CPU time per request (from /proc,
 # warm-up included: a guide, not a measurement to three digits); the end
-# prints the median ratio over the rounds, with its lowest and highest. When the load generator shares a few cores with the
-# server, the rates are bound by the CPU of both processes, and the
-# servers' CPU per request shows what the hand-off costs more clearly.
+# prints the median ratio over the rounds, with its lowest and highest,
+# and each server's median CPU per request. When the load generator
+# shares a few cores with the server, the rates are bound by the CPU of
+# both processes, and the servers' CPU per request shows what the
+# hand-off costs more clearly.
 # POOLSIDE=path/to/poolside measures that binary instead of building one.
 # It removes every process and file it made when it ends (scripts/bench-lib.sh).
 # On a shared machine, run it under flock /tmp/poolside-bench.lock so that

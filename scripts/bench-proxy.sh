@@ -15,7 +15,8 @@
 # drift of the shared machine falls on each in turn), and prints both
 # rates, the ratio proxy/haproxy, and each relay's CPU time per request
 # (from /proc, warm-up included: a guide); the end prints the median
-# ratio over the rounds, with its lowest and highest.
+# ratio over the rounds, with its lowest and highest, and each relay's
+# median CPU per request.
 # Every request pays one more loopback hop each way than it would without a
 # relay, so the rates are bound by the CPU of the server, the relay and
 # the load generator together.

@@ -184,14 +184,6 @@ run_poolside() {
 	rm -f "$db"* "$log"
 }
 
-# median VALUE...: the median of the values, with the lowest and highest,
-# as "30.1 (28.0-33.5)".
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1}
-		END {m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			printf "%.1f (%.1f-%.1f)", m, v[1], v[NR]}'
-}
-
 sides=(pgbench pginsert poolside)
 declare -A by_pgbench by_pginsert server client cpu
 echo "== durable writes, $duration per run, $rounds rounds: pgbench (C, libpq) and pginsert (Go, pgx), -M prepared one-row INSERT (PostgreSQL $("$pg_bin/postgres" -V | awk '{print $3}'), fsync on), against poolside serve's default store (poolside bench, Go, BOOK/UNBOOK)"
