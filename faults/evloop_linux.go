@@ -15,8 +15,9 @@ import (
 )
 
 // evloop relays, on Linux, every link of a Proxy whose two sides have no
-// faults, all on one goroutine around one level-triggered epoll instance,
-// as HAProxy with nbthread 1 does. A message then costs one epoll_wait
+// faults, all on one goroutine, around an io_uring instance (see runRing)
+// or, where the kernel refuses one, a level-triggered epoll instance, as
+// HAProxy with nbthread 1 does. With epoll a message costs one epoll_wait
 // shared with every other ready socket, one read and one write: no
 // goroutine wakes up for it, and no read is spent finding a socket empty
 // (Go's poller is edge-triggered, so a goroutine must read until EAGAIN
@@ -31,13 +32,14 @@ import (
 // other; any other error closes both. A side that is slow to read gets
 // what it has not taken yet kept for it, and the other side is not read
 // until it has taken it, so memory per link stays one relay buffer at
-// most.
+// most on epoll, and two on io_uring (see runRing).
 //
 // Links reach the loop with add and leave it with kill, both from other
 // goroutines, through a queue and an eventfd; everything else runs on the
 // loop's goroutine. After stop the loop exits once it has no link left.
 type evloop struct {
 	epfd, wake int
+	ring       *uring // io_uring instead of epoll, when the kernel has it (see runRing)
 
 	mu     sync.Mutex
 	adds   []*elink
@@ -46,10 +48,13 @@ type evloop struct {
 	exited bool
 
 	// Owned by the loop's goroutine.
-	sides  map[uint32]*eside
-	nextID uint32
-	links  int
-	buf    []byte
+	sides   map[uint32]*eside
+	nextID  uint32
+	links   int
+	buf     []byte
+	wakeBuf [8]byte  // the ring's read of wake lands here
+	ringErr error    // the ring failed: every link ends, the loop exits
+	failed  []*elink // links ended when the ring failed, kept with their buffers (see failAll)
 }
 
 // elink is a link relayed by the loop. done is closed once both sides are
@@ -58,40 +63,58 @@ type elink struct {
 	client, upstream eside
 	done             chan struct{}
 	ended            bool
+	reset            bool // ended by a reset: both sides are reset
 }
 
 // eside is one socket of an elink: the loop reads it and writes to it.
 type eside struct {
-	fd         int
-	id         uint32
-	link       *elink
-	peer       *eside
-	pending    []byte         // read from peer, not yet written here
-	eof        bool           // this side's peer ended its stream (read returned 0)
-	shut       bool           // the end was carried here (shutdown SHUT_WR)
-	events     uint32         // interest
-	registered bool           // in the epoll interest list (not while events is 0)
-	bytes      *atomic.Uint64 // counts the bytes relayed to this side
+	fd    int
+	id    uint32
+	link  *elink
+	peer  *eside
+	eof   bool           // this side's peer ended its stream (read returned 0)
+	shut  bool           // the end was carried here (shutdown SHUT_WR)
+	bytes *atomic.Uint64 // counts the bytes relayed to this side
+
+	// With epoll.
+	pending    []byte // read from peer, not yet written here
+	events     uint32 // interest
+	registered bool   // in the epoll interest list (not while events is 0)
+
+	// With io_uring.
+	buf  []byte // read from this side; buf[w:n] is still to be written to peer
+	n, w int
+	busy bool // a read of this side, or a write of buf to peer, is in flight
 }
 
-// newEvloop makes an epoll instance and its wake-up eventfd; run serves
-// them.
+// noRing makes newEvloop go straight to epoll (tests set it to exercise
+// the epoll loop).
+var noRing atomic.Bool
+
+// newEvloop makes an io_uring instance, or where the kernel refuses one an
+// epoll instance, and the loop's wake-up eventfd; run serves them.
 func newEvloop() (*evloop, error) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
-	if err != nil {
-		return nil, err
-	}
 	wake, err := eventfd()
 	if err != nil {
-		_ = syscall.Close(epfd)
 		return nil, err
 	}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, wake, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: 0}); err != nil {
+	e := &evloop{epfd: -1, wake: wake, sides: map[uint32]*eside{}, nextID: 1}
+	if !noRing.Load() {
+		if e.ring, err = newUring(); err == nil {
+			return e, nil
+		}
+	}
+	if e.epfd, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
 		_ = syscall.Close(wake)
-		_ = syscall.Close(epfd)
 		return nil, err
 	}
-	return &evloop{epfd: epfd, wake: wake, sides: map[uint32]*eside{}, nextID: 1, buf: make([]byte, RelayBufferSize)}, nil
+	if err := syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_ADD, wake, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: 0}); err != nil {
+		_ = syscall.Close(wake)
+		_ = syscall.Close(e.epfd)
+		return nil, err
+	}
+	e.buf = make([]byte, RelayBufferSize)
+	return e, nil
 }
 
 // takeFD duplicates c's descriptor (non-blocking, as the net package made
@@ -184,7 +207,11 @@ func (e *evloop) notifyLocked() {
 func (e *evloop) exitLocked() {
 	e.exited = true
 	_ = syscall.Close(e.wake)
-	_ = syscall.Close(e.epfd)
+	if e.ring != nil {
+		e.ring.close()
+	} else {
+		_ = syscall.Close(e.epfd)
+	}
 }
 
 // run relays until shutdown and the end of the last link.
@@ -201,6 +228,10 @@ func (e *evloop) exitLocked() {
 func (e *evloop) run() {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if e.ring != nil {
+		e.runRing()
+		return
+	}
 	events := make([]syscall.EpollEvent, 128)
 	for {
 		n, err := e.wait(events)
@@ -240,10 +271,16 @@ func (e *evloop) wait(events []syscall.EpollEvent) (int, error) {
 	return syscall.EpollWait(e.epfd, events, -1)
 }
 
-// control registers the links added and ends those killed.
+// control reads the wake-up eventfd, registers the links added and ends
+// those killed.
 func (e *evloop) control() {
 	var b [8]byte
 	_, _ = syscall.Read(e.wake, b[:])
+	e.takeControl()
+}
+
+// takeControl registers the links added and ends those killed.
+func (e *evloop) takeControl() {
 	e.mu.Lock()
 	adds, kills := e.adds, e.kills
 	e.adds, e.kills = nil, nil
@@ -269,17 +306,28 @@ func (e *evloop) finished() bool {
 	return true
 }
 
-// failAll ends every link when epoll itself fails, and lets add refuse
-// new ones.
+// failAll ends every link when epoll or io_uring itself fails, and lets
+// add refuse new ones. Reads and writes a failed ring still holds go when
+// the instance is closed; until then the kernel may still use their
+// buffers, so the links are kept in failed, with the loop, and not left to
+// the garbage collector.
 func (e *evloop) failAll() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, l := range e.adds {
-		e.register(l)
+	ended := e.adds
+	e.links += len(e.adds) // never registered: their ids are 0
+	for _, s := range e.sides {
+		if s == &s.link.client {
+			ended = append(ended, s.link)
+		}
 	}
 	e.adds, e.kills = nil, nil
-	for _, s := range e.sides {
-		e.end(s.link, false)
+	for _, l := range ended {
+		l.ended = true
+		e.release(l)
+	}
+	if e.ring != nil {
+		e.failed = ended
 	}
 	e.exitLocked()
 }
@@ -293,11 +341,17 @@ func (e *evloop) register(l *elink) {
 			e.nextID = 1 // 0 is the eventfd
 		}
 		e.sides[s.id] = s
+		if e.ring != nil {
+			continue
+		}
 		s.events, s.registered = syscall.EPOLLIN, true
 		if err := syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_ADD, s.fd, &syscall.EpollEvent{Events: s.events, Fd: int32(s.id)}); err != nil {
 			e.end(l, false)
 			return
 		}
+	}
+	if e.ring != nil {
+		e.startRing(l)
 	}
 }
 
@@ -417,19 +471,32 @@ func (e *evloop) watch(s *eside) {
 	}
 }
 
-// end closes both sockets of l, after a reset resetting both (a linger of
-// zero sends RST), and closes done.
+// end ends l: it closes both sockets, after a reset resetting both (a
+// linger of zero sends RST), and closes done. With io_uring that waits
+// until the reads and writes in flight on them are cancelled (see
+// endRing).
 func (e *evloop) end(l *elink, reset bool) {
 	if l.ended {
 		return
 	}
-	l.ended = true
+	l.ended, l.reset = true, reset
+	if e.ring != nil {
+		e.endRing(l)
+		return
+	}
 	for _, s := range [...]*eside{&l.client, &l.upstream} {
-		if reset {
-			_ = syscall.SetsockoptLinger(s.fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
-		}
 		if s.registered {
 			_ = syscall.EpollCtl(e.epfd, syscall.EPOLL_CTL_DEL, s.fd, nil)
+		}
+	}
+	e.release(l)
+}
+
+// release closes the sockets of an ended link and closes done.
+func (e *evloop) release(l *elink) {
+	for _, s := range [...]*eside{&l.client, &l.upstream} {
+		if l.reset {
+			_ = syscall.SetsockoptLinger(s.fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
 		}
 		if s.id != 0 {
 			delete(e.sides, s.id)

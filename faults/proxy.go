@@ -28,9 +28,10 @@ const RelayBufferSize = 32 << 10
 // address, injecting faults into either direction. With no faults it
 // relays with RelayBufferSize (32 KiB) buffers and nothing else in the way.
 // On Linux every link with no faults on either side is relayed by one
-// goroutine around an epoll instance (see evloop), so that a message costs
-// one read and one write, and a share of an epoll_wait, as in HAProxy;
-// other links get one goroutine per direction, a buffer reused for every
+// goroutine around an io_uring instance (see evloop), so that a message
+// costs a share of one io_uring_enter; where the kernel refuses io_uring
+// the loop runs on epoll instead, and a message costs one read and one
+// write, and a share of an epoll_wait, as in HAProxy. Other links get one goroutine per direction, a buffer reused for every
 // read, and raw system calls for a side with no faults (see internal/rawio).
 //
 // Half-closes are carried through: when the client closes its write side,

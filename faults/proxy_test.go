@@ -19,31 +19,33 @@ import (
 )
 
 func TestProxyHalfClose(t *testing.T) {
-	p := startProxy(t, faults.Config{Upstream: startEcho(t)})
-	const clients = 20
-	var (
-		wg        sync.WaitGroup
-		mu        sync.Mutex
-		delivered int
-	)
-	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Big enough that the reply is still in flight when the
-			// request's half-close arrives.
-			req := bytes.Repeat([]byte(fmt.Sprintf("request %d;", i)), 20000)
-			got, err := roundTrip(t.Context(), p.Addr().String(), req)
-			if assert.NoError(t, err) && assert.Equal(t, len(req), len(got)) && assert.True(t, bytes.Equal(req, got)) {
-				mu.Lock()
-				delivered++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	assert.Equal(t, clients, delivered, "replies delivered")
-	assert.Equal(t, uint64(clients), p.Stats().Accepted)
+	forEachRelay(t, func(t *testing.T, start func(faults.Config) *faults.Proxy) {
+		p := start(faults.Config{Upstream: startEcho(t)})
+		const clients = 20
+		var (
+			wg        sync.WaitGroup
+			mu        sync.Mutex
+			delivered int
+		)
+		for i := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// Big enough that the reply is still in flight when the
+				// request's half-close arrives.
+				req := bytes.Repeat([]byte(fmt.Sprintf("request %d;", i)), 20000)
+				got, err := roundTrip(t.Context(), p.Addr().String(), req)
+				if assert.NoError(t, err) && assert.Equal(t, len(req), len(got)) && assert.True(t, bytes.Equal(req, got)) {
+					mu.Lock()
+					delivered++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		assert.Equal(t, clients, delivered, "replies delivered")
+		assert.Equal(t, uint64(clients), p.Stats().Accepted)
+	})
 }
 
 func TestProxyFaults(t *testing.T) {
@@ -162,26 +164,28 @@ func TestProxySetFaultsConcurrently(t *testing.T) {
 }
 
 func TestProxyShutdownWaitsForConnections(t *testing.T) {
-	p := startProxy(t, faults.Config{Upstream: startEcho(t)})
-	c, err := net.Dial("tcp", p.Addr().String())
-	require.NoError(t, err)
-	_, err = c.Write([]byte("x"))
-	require.NoError(t, err)
-	_, err = io.ReadFull(c, make([]byte, 1)) // the link is up
-	require.NoError(t, err)
+	forEachRelay(t, func(t *testing.T, start func(faults.Config) *faults.Proxy) {
+		p := start(faults.Config{Upstream: startEcho(t)})
+		c, err := net.Dial("tcp", p.Addr().String())
+		require.NoError(t, err)
+		_, err = c.Write([]byte("x"))
+		require.NoError(t, err)
+		_, err = io.ReadFull(c, make([]byte, 1)) // the link is up
+		require.NoError(t, err)
 
-	expired, cancel := context.WithCancel(t.Context())
-	cancel()
-	require.ErrorIs(t, p.Shutdown(expired), context.Canceled, "a connection is still being relayed")
-	assert.Equal(t, int64(1), p.Stats().Active)
+		expired, cancel := context.WithCancel(t.Context())
+		cancel()
+		require.ErrorIs(t, p.Shutdown(expired), context.Canceled, "a connection is still being relayed")
+		assert.Equal(t, int64(1), p.Stats().Active)
 
-	_, err = net.Dial("tcp", p.Addr().String())
-	require.Error(t, err, "no more accepts")
+		_, err = net.Dial("tcp", p.Addr().String())
+		require.Error(t, err, "no more accepts")
 
-	require.NoError(t, c.Close())
-	require.NoError(t, p.Shutdown(t.Context()))
-	assert.Equal(t, int64(0), p.Stats().Active)
-	require.ErrorIs(t, p.Start(), faults.ErrProxyClosed)
+		require.NoError(t, c.Close())
+		require.NoError(t, p.Shutdown(t.Context()))
+		assert.Equal(t, int64(0), p.Stats().Active)
+		require.ErrorIs(t, p.Start(), faults.ErrProxyClosed)
+	})
 }
 
 func TestProxyCloseWakesSleepingFaults(t *testing.T) {

@@ -20,7 +20,7 @@ const module = "github.com/poolside-dev/poolside"
 // has to be given its place on purpose.
 var allowed = map[string][]string{
 	"wire":                  {},
-	"faults":                {"internal/rawio"},
+	"faults":                {"internal/rawio", "golang.org/x/sys/unix"}, // unix: io_uring's system call numbers
 	"pool":                  {"github.com/alitto/pond/v2"},
 	"client":                {"wire", "internal/rawio"},
 	"booking":               {"wire", "internal/textfmt", "go.etcd.io/bbolt", "github.com/jackc/pgx/v5"},
