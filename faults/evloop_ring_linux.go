@@ -28,7 +28,7 @@ func reqData(id uint32, kind uint64) uint64 { return uint64(id)<<reqKinds | kind
 // made, and returns the completions that arrived meanwhile, so a message
 // costs a share of one system call instead of an epoll_wait's share, a
 // read and a write: in runs alternating with the epoll loop under 16
-// clients this relayed 3-6 % more (see the README's proxy figures). The
+// clients this relayed 3-4 % more (see the README's proxy figures). The
 // price is memory: two buffers per link instead of one shared by all,
 // which is what a link relayed by goroutines holds too.
 //
