@@ -48,13 +48,16 @@ type evloop struct {
 	exited bool
 
 	// Owned by the loop's goroutine.
+	held atomic.Int64 // links added and not yet released
+
 	sides   map[uint32]*eside
 	nextID  uint32
 	links   int
 	buf     []byte
-	wakeBuf [8]byte  // the ring's read of wake lands here
-	ringErr error    // the ring failed: every link ends, the loop exits
-	failed  []*elink // links ended when the ring failed, kept with their buffers (see failAll)
+	wakeBuf [8]byte    // the ring's read of wake lands here
+	ringErr error      // the ring failed: every link ends, the loop exits
+	queued  []uringSQE // requests waiting for room in the ring (see sqe)
+	failed  []*elink   // links ended when the ring failed, kept with their buffers (see failAll)
 }
 
 // elink is a link relayed by the loop. done is closed once both sides are
@@ -143,17 +146,24 @@ func takeFD(c net.Conn) (int, bool) {
 
 // add hands the sockets of client and upstream to the loop, and returns
 // the link, whose done is closed when it ends; the net.Conns are closed.
-// It returns nil, changing nothing, when either is not a TCP connection
-// or the loop has exited: the caller relays them itself.
+// It returns nil, changing nothing, when either is not a TCP connection,
+// the loop has exited, or it runs on io_uring and holds ringLinks links
+// already: the caller relays them itself.
 //
 // toClient and toUpstream count the bytes relayed each way.
 func (e *evloop) add(client, upstream net.Conn, toClient, toUpstream *atomic.Uint64) *elink {
+	if e.held.Add(1) > ringLinkCap() && e.ring != nil {
+		e.held.Add(-1)
+		return nil
+	}
 	cfd, ok := takeFD(client)
 	if !ok {
+		e.held.Add(-1)
 		return nil
 	}
 	ufd, ok := takeFD(upstream)
 	if !ok {
+		e.held.Add(-1)
 		_ = syscall.Close(cfd)
 		return nil
 	}
@@ -163,6 +173,7 @@ func (e *evloop) add(client, upstream net.Conn, toClient, toUpstream *atomic.Uin
 	e.mu.Lock()
 	if e.exited {
 		e.mu.Unlock()
+		e.held.Add(-1)
 		_ = syscall.Close(cfd)
 		_ = syscall.Close(ufd)
 		return nil
@@ -335,11 +346,7 @@ func (e *evloop) failAll() {
 func (e *evloop) register(l *elink) {
 	e.links++
 	for _, s := range [...]*eside{&l.client, &l.upstream} {
-		s.id = e.nextID
-		e.nextID++
-		if e.nextID == 0 {
-			e.nextID = 1 // 0 is the eventfd
-		}
+		s.id = e.newID()
 		e.sides[s.id] = s
 		if e.ring != nil {
 			continue
@@ -352,6 +359,20 @@ func (e *evloop) register(l *elink) {
 	}
 	if e.ring != nil {
 		e.startRing(l)
+	}
+}
+
+// newID returns an id no side has: after 2^32 sides the ids wrap, and a
+// long-lived side may still hold the next one. 0 is the eventfd.
+func (e *evloop) newID() uint32 {
+	for {
+		id := e.nextID
+		if e.nextID++; e.nextID == 0 {
+			e.nextID = 1
+		}
+		if _, taken := e.sides[id]; !taken {
+			return id
+		}
 	}
 }
 
@@ -504,6 +525,7 @@ func (e *evloop) release(l *elink) {
 		_ = syscall.Close(s.fd)
 	}
 	e.links--
+	e.held.Add(-1)
 	close(l.done)
 }
 

@@ -8,17 +8,18 @@ import (
 	"unsafe"
 )
 
-// What a request in the ring is, in the low bits of its user_data; the
-// rest is the id of the side it belongs to.
+// What a request in the ring is, in the low reqKindBits bits of its
+// user_data; the rest is the id of the side it belongs to.
 const (
 	reqRecv   = iota // a read of the side into its buffer
 	reqSend          // a write of the side's buffer to its peer
 	reqWake          // the read of the loop's eventfd (side id 0)
 	reqCancel        // a cancel, whose own result the loop does not need
-	reqKinds  = 2    // bits
 )
 
-func reqData(id uint32, kind uint64) uint64 { return uint64(id)<<reqKinds | kind }
+const reqKindBits = 2
+
+func reqData(id uint32, kind uint64) uint64 { return uint64(id)<<reqKindBits | kind }
 
 // runRing is run's loop on io_uring. Each side of a link has a buffer and
 // one request in flight at a time: a read of the side while its buffer is
@@ -39,22 +40,27 @@ func (e *evloop) runRing() {
 	e.armWake()
 	wait := false
 	for e.ringErr == nil {
+		e.unqueue()
+		if len(e.queued) > 0 {
+			wait = false // room comes as the kernel takes what is submitted
+		}
 		if err := r.enter(wait); err != nil {
 			switch {
 			case errors.Is(err, syscall.EINTR):
 				continue
-			case errors.Is(err, syscall.EBUSY): // completions to take first
+			case errors.Is(err, syscall.EBUSY), errors.Is(err, syscall.EAGAIN):
+				// Nothing submitted, for lack of room for completions or
+				// of memory: take the completions, then submit again.
 			default:
 				e.ringErr = err
 				continue
 			}
 		}
-		head, tail := r.completions()
-		wait = head == tail
-		for ; head != tail; head++ {
-			e.completed(r.cqe(head))
+		wait = true
+		for c, ok := r.next(); ok; c, ok = r.next() {
+			wait = false
+			e.completed(c)
 		}
-		r.consumed(head)
 		if e.ringErr == nil && e.links == 0 && e.finished() {
 			return
 		}
@@ -62,9 +68,23 @@ func (e *evloop) runRing() {
 	e.failAll()
 }
 
+// unqueue moves the requests queued while the ring's submission queue was
+// full into it, in order, as far as there is room.
+func (e *evloop) unqueue() {
+	n := 0
+	for ; n < len(e.queued); n++ {
+		q := e.ring.sqe()
+		if q == nil {
+			break
+		}
+		*q = e.queued[n]
+	}
+	e.queued = append(e.queued[:0], e.queued[n:]...)
+}
+
 // completed handles the completion of one request.
 func (e *evloop) completed(c uringCQE) {
-	id, kind := uint32(c.userData>>reqKinds), c.userData&(1<<reqKinds-1)
+	id, kind := uint32(c.userData>>reqKindBits), c.userData&(1<<reqKindBits-1)
 	switch kind {
 	case reqCancel:
 		return
@@ -136,21 +156,21 @@ func (e *evloop) startRing(l *elink) {
 	}
 }
 
-// sqe returns a submission entry, or nil when the ring failed.
+// sqe returns a submission entry to fill at once: the ring's next or,
+// while the ring is full or requests already wait for room (they keep
+// their order), one queued for unqueue.
 func (e *evloop) sqe() *uringSQE {
-	q, err := e.ring.sqe()
-	if err != nil {
-		e.ringErr = err
-		return nil
+	if len(e.queued) == 0 {
+		if q := e.ring.sqe(); q != nil {
+			return q
+		}
 	}
-	return q
+	e.queued = append(e.queued, uringSQE{})
+	return &e.queued[len(e.queued)-1]
 }
 
 func (e *evloop) ringRecv(s *eside) {
 	q := e.sqe()
-	if q == nil {
-		return
-	}
 	q.opcode, q.fd = uringOpRecv, int32(s.fd)
 	q.addr, q.len = uint64(uintptr(unsafe.Pointer(&s.buf[0]))), uint32(len(s.buf))
 	q.userData = reqData(s.id, reqRecv)
@@ -159,9 +179,6 @@ func (e *evloop) ringRecv(s *eside) {
 
 func (e *evloop) ringSend(s *eside) {
 	q := e.sqe()
-	if q == nil {
-		return
-	}
 	q.opcode, q.fd = uringOpSend, int32(s.peer.fd)
 	q.addr, q.len = uint64(uintptr(unsafe.Pointer(&s.buf[s.w]))), uint32(s.n-s.w)
 	q.opFlags = syscall.MSG_NOSIGNAL
@@ -172,10 +189,7 @@ func (e *evloop) ringSend(s *eside) {
 // armWake reads the wake-up eventfd through the ring.
 func (e *evloop) armWake() {
 	q := e.sqe()
-	if q == nil {
-		return
-	}
-	q.opcode, q.fd = uringOpRead, int32(e.wake)
+	q.opcode, q.fd, q.off = uringOpRead, int32(e.wake), ^uint64(0) // no offset: not a seekable file
 	q.addr, q.len = uint64(uintptr(unsafe.Pointer(&e.wakeBuf[0]))), uint32(len(e.wakeBuf))
 	q.userData = reqData(0, reqWake)
 }
@@ -186,9 +200,6 @@ func (e *evloop) endRing(l *elink) {
 	if l.client.busy || l.upstream.busy {
 		for _, s := range [...]*eside{&l.client, &l.upstream} {
 			q := e.sqe()
-			if q == nil {
-				return
-			}
 			q.opcode, q.fd = uringOpAsyncCancel, int32(s.fd)
 			q.opFlags = uringCancelFD | uringCancelAll
 			q.userData = reqData(0, reqCancel)

@@ -31,3 +31,20 @@ func RingAvailable() error {
 	}
 	return err
 }
+
+// LimitRingLinks makes the io_uring loops hold at most n links until
+// restore; the proxy relays the others on goroutines.
+func LimitRingLinks(n int64) (restore func()) {
+	ringLinks.Store(n)
+	return func() { ringLinks.Store(0) }
+}
+
+// RingHeld returns how many links p's event loop holds now.
+func RingHeld(p *Proxy) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.loop == nil {
+		return 0
+	}
+	return p.loop.held.Load()
+}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/poolside-dev/poolside/faults"
 	"github.com/stretchr/testify/assert"
@@ -95,18 +96,30 @@ func TestProxyRelaysToASlowReader(t *testing.T) {
 			_, _ = io.Copy(io.Discard, c)
 		})
 		p := start(faults.Config{Upstream: up})
-		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			err := rc.Control(func(fd uintptr) { serr = smallReceiveBuffer(fd) })
-			return errors.Join(err, serr)
-		}}
-		c, err := d.DialContext(t.Context(), "tcp", p.Addr().String())
-		require.NoError(t, err)
-		defer c.Close()
+		c := dialSlowReader(t, p.Addr().String())
 		got, err := io.ReadAll(c)
 		require.NoError(t, err)
 		assert.True(t, bytes.Equal(want, got), "%d bytes of %d", len(got), size)
 		assert.Equal(t, uint64(size), p.Stats().BytesDown)
+	})
+}
+
+// Close ends a link whose relay waits to write to a client that reads
+// nothing: the write in flight is abandoned, both sockets are closed, and
+// the upstream, whose bytes were left unread, is reset.
+func TestProxyCloseEndsAStuckWrite(t *testing.T) {
+	forEachRelay(t, func(t *testing.T, start func(faults.Config) *faults.Proxy) {
+		upErr := make(chan error, 1)
+		up := oneShotUpstream(t, func(c *net.TCPConn) {
+			_, err := c.Write(seq(64 << 20))
+			upErr <- err
+		})
+		p := start(faults.Config{Upstream: up})
+		dialSlowReader(t, p.Addr().String()) // and reads nothing
+		require.Eventually(t, func() bool { return p.Stats().BytesDown > 0 }, 10*time.Second, time.Millisecond, "the relay has bytes for the client")
+		require.NoError(t, p.Close())
+		assert.Zero(t, p.Stats().Active)
+		assert.Error(t, <-upErr, "the upstream's write ends")
 	})
 }
 
@@ -168,4 +181,19 @@ func TestProxyCloseEndsIdleLinks(t *testing.T) {
 		assert.Empty(t, b)
 		assert.Zero(t, p.Stats().Active)
 	})
+}
+
+// dialSlowReader connects to addr with a small receive buffer (see
+// smallReceiveBuffer), closed at cleanup.
+func dialSlowReader(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = smallReceiveBuffer(fd) })
+		return errors.Join(err, serr)
+	}}
+	c, err := d.DialContext(t.Context(), "tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

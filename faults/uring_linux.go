@@ -41,6 +41,7 @@ const (
 	uringOpRecv        = 27
 	uringOpAsyncCancel = 14
 
+	uringSetupCQSize      = 1 << 3 // the completion queue's size is given
 	uringSetupCoopTaskrun = 1 << 8 // no interrupt to run completions: they run when the loop enters
 	uringFeatSingleMmap   = 1 << 0 // the two rings share one mapping
 	uringEnterGetevents   = 1 << 0 // collect completions (and wait for min_complete)
@@ -49,7 +50,22 @@ const (
 	uringOffSQRing        = 0      // mmap offsets
 	uringOffSQEs          = 0x10000000
 	uringEntries          = 4096
+	uringCQEntries        = 32768 // 512 KiB
 )
+
+// ringLinks, when not 0, is the most links an io_uring loop holds (tests
+// lower it). By default each link may have 4 requests in flight (a read or
+// a write per side, and a cancel per socket as it ends), so that the
+// completion queue never overflows; links beyond it are relayed by
+// goroutines.
+var ringLinks atomic.Int64
+
+func ringLinkCap() int64 {
+	if n := ringLinks.Load(); n > 0 {
+		return n
+	}
+	return (uringCQEntries - 1) / 4 // and 1 for the wake-up read
+}
 
 type uringParams struct {
 	sqEntries, cqEntries, flags, sqThreadCPU, sqThreadIdle, features, wqFD uint32
@@ -82,7 +98,7 @@ type uringCQE struct {
 // Linux 5.19, after every operation used here), or forbids it
 // (kernel.io_uring_disabled, a container's seccomp profile).
 func newUring() (*uring, error) {
-	p := uringParams{flags: uringSetupCoopTaskrun}
+	p := uringParams{flags: uringSetupCoopTaskrun | uringSetupCQSize, cqEntries: uringCQEntries}
 	fd, _, errno := syscall.RawSyscall(unix.SYS_IO_URING_SETUP, uringEntries, uintptr(unsafe.Pointer(&p)), 0)
 	if errno != 0 {
 		return nil, errno
@@ -128,19 +144,17 @@ func (r *uring) close() {
 	_ = syscall.Close(r.fd)
 }
 
-// sqe returns the next free submission entry, zeroed. When the queue is
-// full it first submits what it holds, which the kernel consumes at once.
-func (r *uring) sqe() (*uringSQE, error) {
-	for r.tail-atomic.LoadUint32(r.sqHead) >= uint32(len(r.sqes)) {
-		if err := r.enter(false); err != nil {
-			return nil, err
-		}
+// sqe returns the next free submission entry, zeroed, or nil when the
+// queue is full.
+func (r *uring) sqe() *uringSQE {
+	if r.tail-atomic.LoadUint32(r.sqHead) >= uint32(len(r.sqes)) {
+		return nil
 	}
 	s := &r.sqes[r.tail&r.sqMask]
 	*s = uringSQE{}
 	r.tail++
 	r.unsubmitted++
-	return s, nil
+	return s
 }
 
 // enter submits the entries filled since the last call and, if wait, waits
@@ -163,12 +177,14 @@ func (r *uring) enter(wait bool) error {
 	return errno
 }
 
-// completions returns the completions that have arrived; done(n) gives
-// their n slots back to the kernel.
-func (r *uring) completions() (head, tail uint32) {
-	return *r.cqHead, atomic.LoadUint32(r.cqTail)
+// next returns the oldest completion and gives its slot back to the
+// kernel, or reports that none has arrived.
+func (r *uring) next() (uringCQE, bool) {
+	head := *r.cqHead
+	if head == atomic.LoadUint32(r.cqTail) {
+		return uringCQE{}, false
+	}
+	c := r.cqes[head&r.cqMask]
+	atomic.StoreUint32(r.cqHead, head+1)
+	return c, true
 }
-
-func (r *uring) cqe(i uint32) uringCQE { return r.cqes[i&r.cqMask] }
-
-func (r *uring) consumed(head uint32) { atomic.StoreUint32(r.cqHead, head) }
