@@ -31,8 +31,9 @@ const RelayBufferSize = 32 << 10
 // goroutine around an io_uring instance (see evloop), so that a message
 // costs a share of one io_uring_enter; where the kernel refuses io_uring
 // the loop runs on epoll instead, and a message costs one read and one
-// write, and a share of an epoll_wait, as in HAProxy. Other links get one goroutine per direction, a buffer reused for every
-// read, and raw system calls for a side with no faults (see internal/rawio).
+// write, and a share of an epoll_wait, as in HAProxy. Other links get one
+// goroutine per direction, a buffer reused for every read, and raw system
+// calls for a side with no faults (see internal/rawio).
 //
 // Half-closes are carried through: when the client closes its write side,
 // the proxy closes its write side to the upstream and keeps relaying the

@@ -38,8 +38,8 @@ type Config struct {
 	// these are only counted (ProxyStats.DialErrors).
 	ErrorLog *log.Logger
 	// Fixed says the faults never change: SetFaults then refuses, and on
-	// Linux the links with no faults are relayed by one epoll loop (see
-	// Proxy), the fastest relay there is. Without it every link is relayed
+	// Linux the links with no faults are relayed by one event loop, on
+	// io_uring or epoll (see Proxy), the fastest relay there is. Without it every link is relayed
 	// by its own goroutines, which take up a change of faults at their
 	// next byte.
 	Fixed bool
